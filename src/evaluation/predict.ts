@@ -1,0 +1,56 @@
+import { identityOrder, type Examples } from '../data/dataset.ts';
+import type { Kernels } from '../kernels/index.ts';
+import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
+import type { Sequential } from '../models/sequential.ts';
+import { Rng } from '../random/rng.ts';
+
+export interface Evaluation {
+  /** Mean cross-entropy. */
+  loss: number;
+  /** Fraction of examples whose most probable class is the label. */
+  accuracy: number;
+  /** [count] predicted class per example. */
+  predictions: Uint8Array;
+  /** [count, classes] softmax probabilities. */
+  probabilities: Float32Array;
+}
+
+/** Index of the largest of row[offset .. offset+length). */
+export function argmax(row: ArrayLike<number>, offset: number, length: number): number {
+  let best = 0;
+  for (let c = 1; c < length; c++) if (row[offset + c] > row[offset + best]) best = c;
+  return best;
+}
+
+/** Runs the model in evaluation mode over all examples, in order. */
+export function evaluate(
+  kernels: Kernels,
+  model: Sequential,
+  loss: SoftmaxCrossEntropy,
+  examples: Examples,
+  batchSize = 500,
+): Evaluation {
+  const classes = model.outputSize;
+  const order = identityOrder(examples.count);
+  const input = kernels.allocate(batchSize * examples.featureSize);
+  const predictions = new Uint8Array(examples.count);
+  const probabilities = new Float32Array(examples.count * classes);
+  // Evaluation mode draws no random numbers; the generator only satisfies the interface.
+  const context = { training: false, rng: Rng.fromSeed(0) };
+  let totalLoss = 0;
+  let correct = 0;
+  for (let start = 0; start < examples.count; start += batchSize) {
+    const batch = Math.min(batchSize, examples.count - start);
+    examples.gather(input, order, start, batch);
+    const labels = examples.labels.subarray(start, start + batch);
+    const logits = model.forward(input, batch, context);
+    totalLoss += loss.forward(logits, labels, batch) * batch;
+    probabilities.set(loss.probabilities.subarray(0, batch * classes), start * classes);
+    for (let b = 0; b < batch; b++) {
+      const predicted = argmax(logits, b * classes, classes);
+      predictions[start + b] = predicted;
+      if (predicted === labels[b]) correct++;
+    }
+  }
+  return { loss: totalLoss / examples.count, accuracy: correct / examples.count, predictions, probabilities };
+}

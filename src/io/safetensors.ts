@@ -1,0 +1,77 @@
+import { endianness } from 'node:os';
+
+/**
+ * The safetensors format (as Hugging Face's `safetensors` library reads it): an 8-byte
+ * little-endian header length, a JSON header naming each tensor's dtype, shape and byte
+ * range, padded with spaces to a multiple of 8, then the raw little-endian tensor bytes.
+ */
+export interface NamedTensor {
+  name: string;
+  shape: readonly number[];
+  data: Float32Array;
+}
+
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+function requireLittleEndian(): void {
+  if (endianness() !== 'LE') throw new Error('safetensors files are little-endian; this machine is big-endian');
+}
+
+export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Record<string, string> = {}): Uint8Array {
+  requireLittleEndian();
+  const header: Record<string, HeaderEntry | Record<string, string>> = { __metadata__: metadata };
+  let offset = 0;
+  for (const tensor of tensors) {
+    const bytes = tensor.data.length * 4;
+    header[tensor.name] = { dtype: 'F32', shape: [...tensor.shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let position = 8 + headerBytes.length;
+  for (const tensor of tensors) {
+    out.set(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.length * 4), position);
+    position += tensor.data.length * 4;
+  }
+  return out;
+}
+
+/** Parses a safetensors file holding F32 tensors; throws a message naming `fileName` when malformed. */
+export function decodeSafetensors(bytes: Uint8Array, fileName: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  requireLittleEndian();
+  const fail = (what: string): never => {
+    throw new Error(`${fileName} is not a valid safetensors file: ${what}`);
+  };
+  if (bytes.length < 8) fail('too short');
+  const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (8 + headerLength > bytes.length) fail('header runs past the end of the file');
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return fail('header is not JSON');
+  }
+  const dataStart = 8 + headerLength;
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const entry = value as HeaderEntry;
+    if (entry.dtype !== 'F32') fail(`tensor ${name} has dtype ${entry.dtype}, only F32 is supported`);
+    const [begin, end] = entry.data_offsets;
+    const count = entry.shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== count * 4 || dataStart + end > bytes.length) fail(`tensor ${name} has a wrong byte range`);
+    // Copy into an aligned buffer: the tensor's offset in the file need not be a multiple of 4.
+    const data = new Float32Array(count);
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
+    tensors.set(name, { name, shape: entry.shape, data });
+  }
+  return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+}

@@ -1,0 +1,136 @@
+import type { AdamHyper, Kernels, SgdHyper } from './types.ts';
+
+/**
+ * The reference backend: plain TypeScript over Float32Arrays, written to be obviously right.
+ * Faster backends are tested against it. The matrix products use the i-p-j loop order so the
+ * inner loop streams along rows, and skip zero multipliers (ReLU outputs and background
+ * pixels are often exactly zero), which changes no result.
+ */
+export const jsKernels: Kernels = {
+  name: 'js',
+
+  allocate(length) {
+    return new Float32Array(length);
+  },
+
+  // c[m,n] (+)= a[m,k] · b[k,n]
+  matmul(c, a, b, m, k, n, accumulate) {
+    if (!accumulate) c.fill(0, 0, m * n);
+    for (let i = 0; i < m; i++) {
+      const cRow = i * n;
+      for (let p = 0; p < k; p++) {
+        const aip = a[i * k + p];
+        if (aip === 0) continue;
+        const bRow = p * n;
+        for (let j = 0; j < n; j++) c[cRow + j] += aip * b[bRow + j];
+      }
+    }
+  },
+
+  // c[m,n] (+)= a[k,m]ᵀ · b[k,n]
+  matmulTransA(c, a, b, m, k, n, accumulate) {
+    if (!accumulate) c.fill(0, 0, m * n);
+    for (let p = 0; p < k; p++) {
+      const bRow = p * n;
+      for (let i = 0; i < m; i++) {
+        const api = a[p * m + i];
+        if (api === 0) continue;
+        const cRow = i * n;
+        for (let j = 0; j < n; j++) c[cRow + j] += api * b[bRow + j];
+      }
+    }
+  },
+
+  // c[m,n] (+)= a[m,k] · b[n,k]ᵀ
+  matmulTransB(c, a, b, m, k, n, accumulate) {
+    for (let i = 0; i < m; i++) {
+      const aRow = i * k;
+      for (let j = 0; j < n; j++) {
+        const bRow = j * k;
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[aRow + p] * b[bRow + p];
+        c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+      }
+    }
+  },
+
+  addBias(out, bias, rows, cols) {
+    for (let r = 0; r < rows; r++) {
+      const row = r * cols;
+      for (let c = 0; c < cols; c++) out[row + c] += bias[c];
+    }
+  },
+
+  sumRows(dbias, dout, rows, cols) {
+    for (let r = 0; r < rows; r++) {
+      const row = r * cols;
+      for (let c = 0; c < cols; c++) dbias[c] += dout[row + c];
+    }
+  },
+
+  relu(out, inp, n) {
+    for (let i = 0; i < n; i++) out[i] = inp[i] > 0 ? inp[i] : 0;
+  },
+
+  reluBackward(dinp, dout, out, n) {
+    for (let i = 0; i < n; i++) dinp[i] = out[i] > 0 ? dout[i] : 0;
+  },
+
+  multiply(out, a, b, n) {
+    for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
+  },
+
+  softmaxCrossEntropy(probs, logits, labels, rows, cols) {
+    let totalLoss = 0;
+    for (let r = 0; r < rows; r++) {
+      const row = r * cols;
+      let max = -Infinity;
+      for (let c = 0; c < cols; c++) max = Math.max(max, logits[row + c]);
+      let sum = 0;
+      for (let c = 0; c < cols; c++) {
+        const e = Math.exp(logits[row + c] - max);
+        probs[row + c] = e;
+        sum += e;
+      }
+      for (let c = 0; c < cols; c++) probs[row + c] /= sum;
+      // log p_label = (logit_label - max) - log(sum), exact even where p_label underflows.
+      totalLoss -= logits[row + labels[r]] - max - Math.log(sum);
+    }
+    return totalLoss / rows;
+  },
+
+  softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols) {
+    const scale = 1 / rows;
+    for (let r = 0; r < rows; r++) {
+      const row = r * cols;
+      for (let c = 0; c < cols; c++) dlogits[row + c] = probs[row + c] * scale;
+      dlogits[row + labels[r]] -= scale;
+    }
+  },
+
+  sgdStep(param, grad, velocity, n, hyper: SgdHyper) {
+    const { learningRate, momentum, nesterov, weightDecay } = hyper;
+    for (let i = 0; i < n; i++) {
+      let g = grad[i] + weightDecay * param[i];
+      if (momentum !== 0) {
+        velocity[i] = momentum * velocity[i] + g;
+        g = nesterov ? g + momentum * velocity[i] : velocity[i];
+      }
+      param[i] -= learningRate * g;
+    }
+  },
+
+  adamStep(param, grad, m, v, n, hyper: AdamHyper) {
+    const { learningRate, beta1, beta2, epsilon, weightDecay, step } = hyper;
+    const correction1 = 1 - beta1 ** step;
+    const correction2 = 1 - beta2 ** step;
+    for (let i = 0; i < n; i++) {
+      const g = grad[i] + weightDecay * param[i];
+      m[i] = beta1 * m[i] + (1 - beta1) * g;
+      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      const mHat = m[i] / correction1;
+      const vHat = v[i] / correction2;
+      param[i] -= (learningRate * mHat) / (Math.sqrt(vHat) + epsilon);
+    }
+  },
+};

@@ -1,0 +1,79 @@
+/** Names of the kernel backends. Only `js` exists so far; faster ones slot in behind the same interface. */
+export type BackendName = 'js';
+
+/** Hyperparameters of one SGD step (PyTorch's convention for momentum and Nesterov). */
+export interface SgdHyper {
+  learningRate: number;
+  /** 0 turns momentum off. */
+  momentum: number;
+  nesterov: boolean;
+  /** L2 penalty coefficient: `weightDecay * param` is added to the gradient. */
+  weightDecay: number;
+}
+
+/** Hyperparameters of one Adam step. */
+export interface AdamHyper {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** L2 penalty coefficient: `weightDecay * param` is added to the gradient. */
+  weightDecay: number;
+  /** 1-based step count, for bias correction. */
+  step: number;
+}
+
+/**
+ * The numeric kernels every layer, loss and optimiser runs on. Buffers are row-major
+ * Float32Arrays obtained from `allocate`, so a backend with memory of its own (WebAssembly)
+ * can place them there. Each kernel writes its first argument; sizes are passed explicitly
+ * and a buffer may be longer than the kernel uses.
+ *
+ * Parameter gradients accumulate (`+=`, so one `fill(0)` per step clears them); everything
+ * else overwrites its output unless a flag says otherwise.
+ */
+export interface Kernels {
+  readonly name: BackendName;
+
+  /** A zero-filled buffer of `length` floats that every kernel of this backend accepts. */
+  allocate(length: number): Float32Array;
+
+  /** c[m,n] = a[m,k] · b[k,n]; adds to c when `accumulate`. Forward pass of a dense layer. */
+  matmul(c: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number, accumulate: boolean): void;
+
+  /** c[m,n] = a[k,m]ᵀ · b[k,n]; adds to c when `accumulate`. Weight gradient: dW = xᵀ · dy. */
+  matmulTransA(c: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number, accumulate: boolean): void;
+
+  /** c[m,n] = a[m,k] · b[n,k]ᵀ; adds to c when `accumulate`. Input gradient: dx = dy · Wᵀ. */
+  matmulTransB(c: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number, accumulate: boolean): void;
+
+  /** out[r,c] += bias[c] for r < rows, c < cols. */
+  addBias(out: Float32Array, bias: Float32Array, rows: number, cols: number): void;
+
+  /** dbias[c] += Σ_r dout[r,c]: the bias gradient. */
+  sumRows(dbias: Float32Array, dout: Float32Array, rows: number, cols: number): void;
+
+  /** out[i] = max(inp[i], 0) for i < n. */
+  relu(out: Float32Array, inp: Float32Array, n: number): void;
+
+  /** dinp[i] = out[i] > 0 ? dout[i] : 0, where out is the ReLU's output. */
+  reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, n: number): void;
+
+  /** out[i] = a[i] * b[i] for i < n (dropout's mask, forward and backward). */
+  multiply(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+
+  /**
+   * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability); returns the mean over
+   * the rows of -log probs[r, labels[r]].
+   */
+  softmaxCrossEntropy(probs: Float32Array, logits: Float32Array, labels: Uint8Array, rows: number, cols: number): number;
+
+  /** dlogits[r,c] = (probs[r,c] - [c == labels[r]]) / rows: the gradient of the mean loss. */
+  softmaxCrossEntropyBackward(dlogits: Float32Array, probs: Float32Array, labels: Uint8Array, rows: number, cols: number): void;
+
+  /** One SGD step on n parameters; `velocity` holds the momentum buffer. */
+  sgdStep(param: Float32Array, grad: Float32Array, velocity: Float32Array, n: number, hyper: SgdHyper): void;
+
+  /** One Adam step on n parameters; `m` and `v` hold the moment estimates. */
+  adamStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, hyper: AdamHyper): void;
+}

@@ -1,0 +1,57 @@
+import type { Kernels } from '../kernels/index.ts';
+import { formatShape, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
+
+/**
+ * Fully connected layer: out = inp · W + b.
+ * Shapes: inp [B, in], W [in, units], b [units], out [B, units].
+ */
+export class Dense implements Layer {
+  readonly spec: LayerSpec;
+  readonly inputShape: Shape;
+  readonly outputShape: Shape;
+  readonly parameters: readonly ParameterSpec[];
+  private readonly inputs: number;
+  private readonly units: number;
+  private weight: Float32Array = new Float32Array(0);
+  private bias: Float32Array = new Float32Array(0);
+  private dweight: Float32Array = new Float32Array(0);
+  private dbias: Float32Array = new Float32Array(0);
+
+  constructor(
+    private readonly kernels: Kernels,
+    inputShape: Shape,
+    units: number,
+    init: 'he' | 'xavier' = 'he',
+  ) {
+    if (inputShape.length !== 1) {
+      throw new Error(`dense layer needs a flat input [features], got ${formatShape(inputShape)}; flatten it first`);
+    }
+    if (!Number.isInteger(units) || units < 1) throw new Error(`dense layer needs a positive whole number of units, got ${units}`);
+    this.spec = { type: 'dense', units, init };
+    this.inputShape = inputShape;
+    this.outputShape = [units];
+    this.inputs = inputShape[0];
+    this.units = units;
+    this.parameters = [
+      { name: 'weight', shape: [this.inputs, units], init, fanIn: this.inputs, fanOut: units, decay: true },
+      { name: 'bias', shape: [units], init: 'zeros', fanIn: this.inputs, fanOut: units, decay: false },
+    ];
+  }
+
+  bind(values: Float32Array[], grads: Float32Array[]): void {
+    [this.weight, this.bias] = values;
+    [this.dweight, this.dbias] = grads;
+  }
+
+  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+    this.kernels.matmul(out, inp, this.weight, batch, this.inputs, this.units, false);
+    this.kernels.addBias(out, this.bias, batch, this.units);
+  }
+
+  backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, _out: Float32Array, batch: number): void {
+    // dW[in, units] += inpᵀ · dout ; db[units] += Σ_batch dout ; dinp[B, in] = dout · Wᵀ
+    this.kernels.matmulTransA(this.dweight, inp, dout, this.inputs, batch, this.units, true);
+    this.kernels.sumRows(this.dbias, dout, batch, this.units);
+    if (dinp) this.kernels.matmulTransB(dinp, dout, this.weight, batch, this.units, this.inputs, false);
+  }
+}

@@ -1,0 +1,53 @@
+import type { Kernels } from '../kernels/index.ts';
+import { shapeSize, type ForwardContext, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
+
+/**
+ * Inverted dropout: in training each element is zeroed with probability `rate` and the
+ * survivors are scaled by 1 / (1 - rate), so evaluation needs no rescaling and passes the
+ * input through unchanged.
+ */
+export class Dropout implements Layer {
+  readonly spec: LayerSpec;
+  readonly inputShape: Shape;
+  readonly outputShape: Shape;
+  readonly parameters: readonly ParameterSpec[] = [];
+  private readonly size: number;
+  /** The last training batch's mask, 0 or 1 / (1 - rate) per element. */
+  private mask: Float32Array = new Float32Array(0);
+  private masked = false;
+
+  constructor(
+    private readonly kernels: Kernels,
+    inputShape: Shape,
+    private readonly rate: number,
+  ) {
+    if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must lie in [0, 1), got ${rate}`);
+    this.spec = { type: 'dropout', rate };
+    this.inputShape = inputShape;
+    this.outputShape = inputShape;
+    this.size = shapeSize(inputShape);
+  }
+
+  bind(): void {}
+
+  forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void {
+    const n = batch * this.size;
+    this.masked = context.training && this.rate > 0;
+    if (!this.masked) {
+      out.set(inp.subarray(0, n));
+      return;
+    }
+    if (this.mask.length < n) this.mask = this.kernels.allocate(n);
+    const keep = 1 - this.rate;
+    const scale = 1 / keep;
+    for (let i = 0; i < n; i++) this.mask[i] = context.rng.uniform() < keep ? scale : 0;
+    this.kernels.multiply(out, inp, this.mask, n);
+  }
+
+  backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {
+    if (!dinp) return;
+    const n = batch * this.size;
+    if (this.masked) this.kernels.multiply(dinp, dout, this.mask, n);
+    else dinp.set(dout.subarray(0, n));
+  }
+}

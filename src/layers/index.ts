@@ -1,0 +1,22 @@
+import type { Kernels } from '../kernels/index.ts';
+import { Dense } from './dense.ts';
+import { Dropout } from './dropout.ts';
+import type { Layer, LayerSpec, Shape } from './layer.ts';
+import { ReLU } from './relu.ts';
+
+export { Dense } from './dense.ts';
+export { Dropout } from './dropout.ts';
+export { ReLU } from './relu.ts';
+export * from './layer.ts';
+
+/** Builds a layer from its description; throws if the input shape does not fit it. */
+export function buildLayer(spec: LayerSpec, inputShape: Shape, kernels: Kernels): Layer {
+  switch (spec.type) {
+    case 'dense':
+      return new Dense(kernels, inputShape, spec.units, spec.init);
+    case 'relu':
+      return new ReLU(kernels, inputShape);
+    case 'dropout':
+      return new Dropout(kernels, inputShape, spec.rate);
+  }
+}

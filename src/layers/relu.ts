@@ -1,0 +1,31 @@
+import type { Kernels } from '../kernels/index.ts';
+import { shapeSize, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
+
+/** out = max(inp, 0), elementwise; any shape. */
+export class ReLU implements Layer {
+  readonly spec: LayerSpec = { type: 'relu' };
+  readonly inputShape: Shape;
+  readonly outputShape: Shape;
+  readonly parameters: readonly ParameterSpec[] = [];
+  private readonly size: number;
+
+  constructor(
+    private readonly kernels: Kernels,
+    inputShape: Shape,
+  ) {
+    this.inputShape = inputShape;
+    this.outputShape = inputShape;
+    this.size = shapeSize(inputShape);
+  }
+
+  bind(): void {}
+
+  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+    this.kernels.relu(out, inp, batch * this.size);
+  }
+
+  backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, out: Float32Array, batch: number): void {
+    // The gradient passes where the output is positive, i.e. where the input was.
+    if (dinp) this.kernels.reluBackward(dinp, dout, out, batch * this.size);
+  }
+}

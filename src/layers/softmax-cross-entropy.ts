@@ -1,0 +1,31 @@
+import type { Kernels } from '../kernels/index.ts';
+
+/**
+ * Softmax followed by cross-entropy, fused: the gradient of the mean loss with respect to the
+ * logits is simply (p - onehot) / batch, which is cheaper and more stable than chaining a
+ * softmax layer's Jacobian with the log-loss's gradient.
+ * Shapes: logits [B, classes], labels [B], probabilities [B, classes].
+ */
+export class SoftmaxCrossEntropy {
+  /** Softmax probabilities of the last forward call. */
+  probabilities: Float32Array;
+
+  constructor(
+    private readonly kernels: Kernels,
+    readonly classes: number,
+  ) {
+    this.probabilities = kernels.allocate(0);
+  }
+
+  /** Mean cross-entropy of the batch; keeps the probabilities for `backward`. */
+  forward(logits: Float32Array, labels: Uint8Array, batch: number): number {
+    const n = batch * this.classes;
+    if (this.probabilities.length < n) this.probabilities = this.kernels.allocate(n);
+    return this.kernels.softmaxCrossEntropy(this.probabilities, logits, labels, batch, this.classes);
+  }
+
+  /** dlogits = (p - onehot(labels)) / batch. */
+  backward(dlogits: Float32Array, labels: Uint8Array, batch: number): void {
+    this.kernels.softmaxCrossEntropyBackward(dlogits, this.probabilities, labels, batch, this.classes);
+  }
+}

@@ -1,0 +1,153 @@
+import type { Kernels } from '../kernels/index.ts';
+import { buildLayer, formatShape, shapeSize, type ForwardContext, type Layer, type LayerSpec, type Shape } from '../layers/index.ts';
+import type { Rng } from '../random/rng.ts';
+
+/** One parameter tensor: views into the model's flat value and gradient buffers. */
+export interface ParameterTensor {
+  /** `layers.<index>.<name>`, e.g. `layers.0.weight`. */
+  name: string;
+  shape: Shape;
+  value: Float32Array;
+  grad: Float32Array;
+  /** Offset of this tensor in the flat buffers, in floats. */
+  offset: number;
+  decay: boolean;
+}
+
+/** The architecture of a sequential model: enough to rebuild it. */
+export interface Architecture {
+  inputShape: Shape;
+  layers: LayerSpec[];
+}
+
+/**
+ * A stack of layers. All parameters live in one flat buffer and their gradients in a twin
+ * buffer of the same layout, so zeroing gradients is one fill and an optimiser can treat
+ * them as one vector. Activations and their gradients are kept per layer boundary,
+ * sized for the largest batch seen so far.
+ */
+export class Sequential {
+  readonly architecture: Architecture;
+  readonly layers: readonly Layer[];
+  readonly parameters: readonly ParameterTensor[];
+  /** All parameter values, concatenated in `parameters` order. */
+  readonly values: Float32Array;
+  /** All parameter gradients, in the same layout as `values`. */
+  readonly grads: Float32Array;
+  readonly outputSize: number;
+  /** activations[i] is the input of layer i; activations[layers.length] the output. [0] is the caller's. */
+  private activations: Float32Array[] = [];
+  /** gradients[i] is d(loss)/d(activations[i]); [0] is never computed. */
+  private gradients: Float32Array[] = [];
+  private capacity = 0;
+
+  constructor(
+    private readonly kernels: Kernels,
+    architecture: Architecture,
+  ) {
+    this.architecture = { inputShape: [...architecture.inputShape], layers: architecture.layers.map((spec) => ({ ...spec })) };
+    const layers: Layer[] = [];
+    let shape: Shape = architecture.inputShape;
+    architecture.layers.forEach((spec, index) => {
+      try {
+        layers.push(buildLayer(spec, shape, kernels));
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new Error(`layer ${index} (${spec.type}) cannot take input of shape ${formatShape(shape)}: ${reason}`, { cause: error });
+      }
+      shape = layers[index].outputShape;
+    });
+    this.layers = layers;
+    this.outputSize = shapeSize(shape);
+
+    const specs = layers.flatMap((layer, index) => layer.parameters.map((parameter) => ({ index, parameter })));
+    const total = specs.reduce((sum, { parameter }) => sum + shapeSize(parameter.shape), 0);
+    this.values = kernels.allocate(total);
+    this.grads = kernels.allocate(total);
+    const parameters: ParameterTensor[] = [];
+    let offset = 0;
+    for (const { index, parameter } of specs) {
+      const size = shapeSize(parameter.shape);
+      parameters.push({
+        name: `layers.${index}.${parameter.name}`,
+        shape: parameter.shape,
+        value: this.values.subarray(offset, offset + size),
+        grad: this.grads.subarray(offset, offset + size),
+        offset,
+        decay: parameter.decay,
+      });
+      offset += size;
+    }
+    this.parameters = parameters;
+    layers.forEach((layer, index) => {
+      const own = parameters.filter((parameter) => parameter.name.startsWith(`layers.${index}.`));
+      layer.bind(
+        own.map((parameter) => parameter.value),
+        own.map((parameter) => parameter.grad),
+      );
+    });
+  }
+
+  get parameterCount(): number {
+    return this.values.length;
+  }
+
+  /** Fills the parameters: He (normal, std sqrt(2 / fanIn)), Xavier (uniform, ±sqrt(6 / (fanIn + fanOut))) or zeros. */
+  initialize(rng: Rng): void {
+    for (const [index, layer] of this.layers.entries()) {
+      for (const spec of layer.parameters) {
+        const tensor = this.parameters.find((parameter) => parameter.name === `layers.${index}.${spec.name}`);
+        if (!tensor) throw new Error(`parameter ${spec.name} of layer ${index} was not allocated`);
+        const value = tensor.value;
+        if (spec.init === 'zeros') {
+          value.fill(0);
+        } else if (spec.init === 'he') {
+          const std = Math.sqrt(2 / spec.fanIn);
+          for (let i = 0; i < value.length; i++) value[i] = rng.normal() * std;
+        } else {
+          const limit = Math.sqrt(6 / (spec.fanIn + spec.fanOut));
+          for (let i = 0; i < value.length; i++) value[i] = (2 * rng.uniform() - 1) * limit;
+        }
+      }
+    }
+  }
+
+  zeroGrad(): void {
+    this.grads.fill(0);
+  }
+
+  /** Runs the batch through every layer; returns the output buffer ([batch, outputSize] at its start). */
+  forward(input: Float32Array, batch: number, context: ForwardContext): Float32Array {
+    this.reserve(batch);
+    this.activations[0] = input;
+    for (let i = 0; i < this.layers.length; i++) {
+      this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
+    }
+    return this.activations[this.layers.length];
+  }
+
+  /** The buffer the loss writes d(loss)/d(output) into before `backward`. */
+  get outputGradient(): Float32Array {
+    return this.gradients[this.layers.length];
+  }
+
+  /** Backpropagates `outputGradient` through the layers of the last forward call, adding to `grads`. */
+  backward(batch: number): void {
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const dinp = i === 0 ? null : this.gradients[i];
+      this.layers[i].backward(dinp, this.gradients[i + 1], this.activations[i], this.activations[i + 1], batch);
+    }
+  }
+
+  private reserve(batch: number): void {
+    if (batch <= this.capacity) return;
+    this.activations = [new Float32Array(0)];
+    this.gradients = [new Float32Array(0)];
+    for (const layer of this.layers) {
+      const size = shapeSize(layer.outputShape) * batch;
+      this.activations.push(this.kernels.allocate(size));
+      this.gradients.push(this.kernels.allocate(size));
+    }
+    this.capacity = batch;
+  }
+}

@@ -1,0 +1,133 @@
+import type { Examples } from '../data/dataset.ts';
+import { identityOrder } from '../data/dataset.ts';
+import { UserError } from '../errors.ts';
+import { argmax, evaluate } from '../evaluation/predict.ts';
+import type { Kernels } from '../kernels/index.ts';
+import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
+import type { Sequential } from '../models/sequential.ts';
+import type { Rng } from '../random/rng.ts';
+import type { Optimizer } from './optimizers.ts';
+import { learningRateAt, type Schedule } from './schedules.ts';
+
+/** One epoch's figures, as written to history.json. */
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number;
+  valAccuracy: number;
+  /** Learning rate at the epoch's last step. */
+  learningRate: number;
+  /** Wall-clock seconds of the epoch, validation included. */
+  seconds: number;
+}
+
+export type ProgressEvent =
+  | { type: 'epoch-start'; epoch: number; epochs: number; batches: number }
+  | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number }
+  | { type: 'epoch-end'; record: EpochRecord; improved: boolean };
+
+export interface FitOptions {
+  kernels: Kernels;
+  model: Sequential;
+  loss: SoftmaxCrossEntropy;
+  optimizer: Optimizer;
+  train: Examples;
+  validation: Examples;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  schedule: Schedule;
+  /** Stop after this many epochs without a better validation accuracy; 0 never stops early. */
+  patience: number;
+  /** Shuffles the training examples each epoch. */
+  shuffleRng: Rng;
+  /** Drives dropout. */
+  dropoutRng: Rng;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface FitResult {
+  history: EpochRecord[];
+  /** 1-based epoch whose weights the model holds at the end (best validation accuracy). */
+  bestEpoch: number;
+  stoppedEarly: boolean;
+}
+
+/**
+ * Mini-batch training with a seeded shuffle each epoch, validation after each epoch and
+ * early stopping that restores the weights of the best validation accuracy.
+ */
+export function fit(options: FitOptions): FitResult {
+  const { kernels, model, loss, optimizer, train, validation, epochs, batchSize } = options;
+  const classes = model.outputSize;
+  const batches = Math.ceil(train.count / batchSize);
+  const input = kernels.allocate(batchSize * train.featureSize);
+  const labels = new Uint8Array(batchSize);
+  const order = identityOrder(train.count);
+  const context = { training: true, rng: options.dropoutRng };
+  const bestValues = new Float32Array(model.values);
+  const history: EpochRecord[] = [];
+  let bestEpoch = 0;
+  let bestAccuracy = -1;
+  let stoppedEarly = false;
+
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const started = performance.now();
+    options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
+    options.shuffleRng.shuffle(order);
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let learningRate = options.learningRate;
+    for (let b = 0; b < batches; b++) {
+      const start = b * batchSize;
+      const batch = Math.min(batchSize, train.count - start);
+      train.gather(input, order, start, batch);
+      for (let i = 0; i < batch; i++) labels[i] = train.labels[order[start + i]];
+
+      const logits = model.forward(input, batch, context);
+      const batchLoss = loss.forward(logits, labels, batch);
+      if (!Number.isFinite(batchLoss)) {
+        throw new UserError(
+          `Training diverged: the loss became ${batchLoss} at epoch ${epoch}, batch ${b + 1}; lower the learning rate (--lr) and run again.`,
+        );
+      }
+      for (let i = 0; i < batch; i++) if (argmax(logits, i * classes, classes) === labels[i]) correct++;
+      model.zeroGrad();
+      loss.backward(model.outputGradient, labels, batch);
+      model.backward(batch);
+      learningRate = learningRateAt(options.schedule, options.learningRate, epoch - 1 + b / batches, epochs);
+      optimizer.step(model.parameters, learningRate);
+
+      lossSum += batchLoss * batch;
+      seen += batch;
+      options.onProgress?.({ type: 'batch', epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen });
+    }
+
+    const validationResult = evaluate(kernels, model, loss, validation);
+    const record: EpochRecord = {
+      epoch,
+      trainLoss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      valLoss: validationResult.loss,
+      valAccuracy: validationResult.accuracy,
+      learningRate,
+      seconds: (performance.now() - started) / 1000,
+    };
+    history.push(record);
+    const improved = record.valAccuracy > bestAccuracy;
+    if (improved) {
+      bestAccuracy = record.valAccuracy;
+      bestEpoch = epoch;
+      bestValues.set(model.values);
+    }
+    options.onProgress?.({ type: 'epoch-end', record, improved });
+    if (options.patience > 0 && epoch - bestEpoch >= options.patience && epoch < epochs) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  model.values.set(bestValues);
+  return { history, bestEpoch, stoppedEarly };
+}

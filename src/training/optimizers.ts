@@ -1,0 +1,98 @@
+import type { Kernels } from '../kernels/index.ts';
+import type { ParameterTensor } from '../models/sequential.ts';
+
+/** Updates parameters from their gradients; one small class per algorithm. */
+export interface Optimizer {
+  /** Applies one update at `learningRate` to every tensor, from its current gradient. */
+  step(parameters: readonly ParameterTensor[], learningRate: number): void;
+}
+
+export interface SgdOptions {
+  /** Momentum coefficient; 0 is plain SGD. Default 0.9. */
+  momentum?: number;
+  /** Nesterov momentum. Default false. */
+  nesterov?: boolean;
+  /** L2 penalty on weights (not biases). Default 0. */
+  weightDecay?: number;
+}
+
+/** SGD with optional (Nesterov) momentum: v = μv + g; p -= lr·(nesterov ? g + μv : v). */
+export class Sgd implements Optimizer {
+  private readonly velocity: Float32Array;
+  private readonly momentum: number;
+  private readonly nesterov: boolean;
+  private readonly weightDecay: number;
+
+  constructor(
+    private readonly kernels: Kernels,
+    parameterCount: number,
+    options: SgdOptions = {},
+  ) {
+    this.velocity = kernels.allocate(parameterCount);
+    this.momentum = options.momentum ?? 0.9;
+    this.nesterov = options.nesterov ?? false;
+    this.weightDecay = options.weightDecay ?? 0;
+  }
+
+  step(parameters: readonly ParameterTensor[], learningRate: number): void {
+    for (const p of parameters) {
+      const velocity = this.velocity.subarray(p.offset, p.offset + p.value.length);
+      this.kernels.sgdStep(p.value, p.grad, velocity, p.value.length, {
+        learningRate,
+        momentum: this.momentum,
+        nesterov: this.nesterov,
+        weightDecay: p.decay ? this.weightDecay : 0,
+      });
+    }
+  }
+}
+
+export interface AdamOptions {
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  epsilon?: number;
+  /** L2 penalty on weights (not biases), added to the gradient. Default 0. */
+  weightDecay?: number;
+}
+
+/** Adam (Kingma & Ba, 2015) with bias-corrected moment estimates. */
+export class Adam implements Optimizer {
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  private steps = 0;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly epsilon: number;
+  private readonly weightDecay: number;
+
+  constructor(
+    private readonly kernels: Kernels,
+    parameterCount: number,
+    options: AdamOptions = {},
+  ) {
+    this.m = kernels.allocate(parameterCount);
+    this.v = kernels.allocate(parameterCount);
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.epsilon = options.epsilon ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0;
+  }
+
+  step(parameters: readonly ParameterTensor[], learningRate: number): void {
+    this.steps++;
+    for (const p of parameters) {
+      const end = p.offset + p.value.length;
+      this.kernels.adamStep(p.value, p.grad, this.m.subarray(p.offset, end), this.v.subarray(p.offset, end), p.value.length, {
+        learningRate,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        epsilon: this.epsilon,
+        weightDecay: p.decay ? this.weightDecay : 0,
+        step: this.steps,
+      });
+    }
+  }
+}

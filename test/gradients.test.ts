@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { getKernels } from '../src/kernels/index.ts';
+import { buildLayer, shapeSize, type LayerSpec } from '../src/layers/index.ts';
+import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
+import { Sequential } from '../src/models/sequential.ts';
+import { randomArray, Rng } from './helpers/random.ts';
+
+const kernels = getKernels('js');
+
+/**
+ * Compares an analytic gradient with centred finite differences of `loss`, element by
+ * element. The step actually taken is measured after float32 rounding of the perturbed value.
+ */
+function gradientError(values: Float32Array, analytic: ArrayLike<number>, loss: () => number, eps = 1e-2): number {
+  let worst = 0;
+  for (let i = 0; i < values.length; i++) {
+    const original = values[i];
+    values[i] = original + eps;
+    const up = values[i];
+    const lossUp = loss();
+    values[i] = original - eps;
+    const down = values[i];
+    const lossDown = loss();
+    values[i] = original;
+    const numeric = (lossUp - lossDown) / (up - down);
+    const error = Math.abs(numeric - analytic[i]) / Math.max(1e-2, Math.abs(numeric) + Math.abs(analytic[i]));
+    worst = Math.max(worst, error);
+  }
+  return worst;
+}
+
+/**
+ * Checks one layer: loss = Σ out ⊙ R for a fixed random R, so d(loss)/d(out) = R. Checks the
+ * input gradient and every parameter gradient. Training mode with a generator restored from
+ * the same state before every forward call, so dropout's mask is the same each time.
+ */
+function checkLayer(spec: LayerSpec, inputShape: number[], batch: number, inputScale = 1): void {
+  const rng = Rng.fromSeed(11);
+  const layer = buildLayer(spec, inputShape, kernels);
+  const inSize = shapeSize(layer.inputShape) * batch;
+  const outSize = shapeSize(layer.outputShape) * batch;
+  const values = layer.parameters.map((p) => randomArray(rng, shapeSize(p.shape), 0.5));
+  const grads = layer.parameters.map((p) => new Float32Array(shapeSize(p.shape)));
+  layer.bind(values, grads);
+  const input = randomArray(rng, inSize, inputScale);
+  // Keep inputs away from ReLU's kink so the finite differences never straddle it.
+  for (let i = 0; i < input.length; i++) if (Math.abs(input[i]) < 0.05) input[i] = 0.1;
+  const projection = randomArray(rng, outSize);
+  const dropoutState = rng.fork().state();
+  const out = new Float32Array(outSize);
+  const forward = () => {
+    layer.forward(out, input, batch, { training: true, rng: Rng.fromState(dropoutState) });
+    let loss = 0;
+    for (let i = 0; i < outSize; i++) loss += out[i] * projection[i];
+    return loss;
+  };
+  forward();
+  const dinp = new Float32Array(inSize);
+  layer.backward(dinp, projection, input, out, batch);
+  assert.ok(gradientError(input, dinp, forward) < 1e-2, `${spec.type}: input gradient`);
+  layer.parameters.forEach((p, i) => {
+    assert.ok(gradientError(values[i], grads[i], forward) < 1e-2, `${spec.type}: gradient of ${p.name}`);
+  });
+}
+
+test('dense layer: gradients of input, weight and bias (He and Xavier)', () => {
+  checkLayer({ type: 'dense', units: 4, init: 'he' }, [5], 3);
+  checkLayer({ type: 'dense', units: 1, init: 'xavier' }, [7], 2);
+});
+
+test('ReLU: input gradient', () => {
+  checkLayer({ type: 'relu' }, [6], 3);
+});
+
+test('dropout: input gradient through a fixed mask, and identity at evaluation', () => {
+  checkLayer({ type: 'dropout', rate: 0.5 }, [8], 3);
+  const layer = buildLayer({ type: 'dropout', rate: 0.5 }, [1000], kernels);
+  const input = randomArray(Rng.fromSeed(1), 1000);
+  const out = new Float32Array(1000);
+  layer.forward(out, input, 1, { training: false, rng: Rng.fromSeed(2) });
+  assert.deepEqual(out, input);
+  layer.forward(out, input, 1, { training: true, rng: Rng.fromSeed(2) });
+  const dropped = out.filter((v) => v === 0).length;
+  assert.ok(dropped > 400 && dropped < 600, `${dropped} of 1000 dropped at rate 0.5`);
+  out.forEach((v, i) => assert.ok(v === 0 || Math.abs(v - 2 * input[i]) < 1e-6, 'survivors are scaled by 1 / (1 - rate)'));
+});
+
+test('softmax cross-entropy: gradient of the loss with respect to the logits', () => {
+  const rng = Rng.fromSeed(3);
+  const [batch, classes] = [4, 5];
+  const loss = new SoftmaxCrossEntropy(kernels, classes);
+  const logits = randomArray(rng, batch * classes, 3);
+  const labels = Uint8Array.from([0, 4, 2, 2]);
+  loss.forward(logits, labels, batch);
+  const dlogits = new Float32Array(batch * classes);
+  loss.backward(dlogits, labels, batch);
+  assert.ok(gradientError(logits, dlogits, () => loss.forward(logits, labels, batch)) < 1e-2);
+});
+
+test('a whole MLP with dropout: every parameter gradient, through the model and loss', () => {
+  const model = new Sequential(kernels, {
+    inputShape: [6],
+    layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 3 }],
+  });
+  const rng = Rng.fromSeed(4);
+  model.initialize(rng);
+  const batch = 4;
+  const input = randomArray(rng, batch * 6);
+  const labels = Uint8Array.from([0, 1, 2, 1]);
+  const loss = new SoftmaxCrossEntropy(kernels, 3);
+  const dropoutState = rng.fork().state();
+  const lossValue = () => loss.forward(model.forward(input, batch, { training: true, rng: Rng.fromState(dropoutState) }), labels, batch);
+  lossValue();
+  model.zeroGrad();
+  loss.backward(model.outputGradient, labels, batch);
+  model.backward(batch);
+  const analytic = Float32Array.from(model.grads);
+  assert.ok(gradientError(model.values, analytic, lossValue) < 1e-2);
+});
+
+test('the gradient check fails on a wrong gradient', () => {
+  // Guards the checker itself: a gradient off by 10% must not pass.
+  const values = Float32Array.from([0.3, -0.7, 1.1]);
+  const loss = () => values.reduce((sum, v) => sum + v * v * v, 0);
+  const right = [...values].map((v) => 3 * v * v);
+  assert.ok(gradientError(values, right, loss) < 1e-2);
+  assert.ok(gradientError(values, right.map((g) => g * 1.1), loss) > 1e-2);
+});

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { BACKEND_NAMES, getKernels } from '../src/kernels/index.ts';
+import { maxRelativeError, randomArray, Rng } from './helpers/random.ts';
+
+// Independent float64 definitions, written from the formulas, not from the kernels.
+function matmulDefinition(a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA: boolean, transB: boolean): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) sum += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]);
+      c[i * n + j] = sum;
+    }
+  }
+  return c;
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 7, 5],
+  [7, 1, 65],
+  [65, 3, 7],
+  [17, 33, 9],
+  [64, 784, 10],
+];
+
+for (const backend of BACKEND_NAMES) {
+  const kernels = getKernels(backend);
+  describe(`${backend} kernels`, () => {
+    test('the three matrix products match their definition, with and without accumulation', () => {
+      const rng = Rng.fromSeed(1);
+      for (const [m, k, n] of SHAPES) {
+        for (const [transA, transB] of [[false, false], [true, false], [false, true]] as const) {
+          const a = randomArray(rng, m * k);
+          const b = randomArray(rng, k * n);
+          // Some exact zeros, as ReLU outputs and background pixels have. The tolerance allows for
+          // float32 rounding in sums of up to 784 terms.
+          for (let i = 0; i < a.length; i += 3) a[i] = 0;
+          const start = randomArray(rng, m * n);
+          const c = kernels.allocate(m * n);
+          const product = transA ? kernels.matmulTransA : transB ? kernels.matmulTransB : kernels.matmul;
+          const expected = matmulDefinition(a, b, m, k, n, transA, transB);
+          c.fill(123);
+          product.call(kernels, c, a, b, m, k, n, false);
+          assert.ok(maxRelativeError(c, expected) < 1e-4, `${m}x${k}x${n} transA=${transA} transB=${transB}`);
+          c.set(start);
+          product.call(kernels, c, a, b, m, k, n, true);
+          assert.ok(maxRelativeError(c, expected.map((value, i) => value + start[i])) < 1e-4, `accumulate ${m}x${k}x${n}`);
+        }
+      }
+    });
+
+    test('bias, row sums, ReLU and elementwise product match their definition', () => {
+      const rng = Rng.fromSeed(2);
+      for (const [rows, cols] of [[1, 1], [3, 7], [65, 10]]) {
+        const x = randomArray(rng, rows * cols);
+        const bias = randomArray(rng, cols);
+        const out = Float32Array.from(x);
+        kernels.addBias(out, bias, rows, cols);
+        assert.deepEqual([...out], [...x].map((v, i) => Math.fround(v + bias[i % cols])));
+
+        const dbias = Float32Array.from(bias);
+        kernels.sumRows(dbias, x, rows, cols);
+        const sums = [...bias].map((v, c) => v + x.filter((_, i) => i % cols === c).reduce((s, e) => s + e, 0));
+        assert.ok(maxRelativeError(dbias, sums) < 1e-6);
+
+        const relu = kernels.allocate(rows * cols);
+        kernels.relu(relu, x, rows * cols);
+        assert.deepEqual([...relu], [...x].map((v) => Math.max(v, 0)));
+        const dout = randomArray(rng, rows * cols);
+        const dinp = kernels.allocate(rows * cols);
+        kernels.reluBackward(dinp, dout, relu, rows * cols);
+        assert.deepEqual([...dinp], [...dout].map((g, i) => (x[i] > 0 ? g : 0)));
+
+        const product = kernels.allocate(rows * cols);
+        kernels.multiply(product, x, dout, rows * cols);
+        assert.deepEqual([...product], [...x].map((v, i) => Math.fround(v * dout[i])));
+      }
+    });
+
+    test('softmax cross-entropy and its gradient match their definition, and survive huge logits', () => {
+      const rng = Rng.fromSeed(3);
+      for (const [rows, cols] of [[1, 1], [3, 10], [65, 7]]) {
+        const logits = randomArray(rng, rows * cols, 5);
+        const labels = Uint8Array.from({ length: rows }, () => rng.int(cols));
+        const probs = kernels.allocate(rows * cols);
+        const loss = kernels.softmaxCrossEntropy(probs, logits, labels, rows, cols);
+        let expectedLoss = 0;
+        const expectedProbs: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          const row = [...logits.subarray(r * cols, (r + 1) * cols)].map(Math.exp);
+          const sum = row.reduce((a, b) => a + b, 0);
+          expectedProbs.push(...row.map((e) => e / sum));
+          expectedLoss -= Math.log(row[labels[r]] / sum) / rows;
+        }
+        assert.ok(Math.abs(loss - expectedLoss) < 1e-5 * Math.max(1, expectedLoss));
+        assert.ok(maxRelativeError(probs, expectedProbs) < 1e-6);
+        const dlogits = kernels.allocate(rows * cols);
+        kernels.softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols);
+        const expectedGrad = expectedProbs.map((p, i) => (p - (i % cols === labels[Math.floor(i / cols)] ? 1 : 0)) / rows);
+        assert.ok(maxRelativeError(dlogits, expectedGrad) < 1e-6);
+      }
+      const huge = Float32Array.from([1000, -1000, 0, 3e38]);
+      const probs = kernels.allocate(4);
+      const loss = kernels.softmaxCrossEntropy(probs, huge, Uint8Array.from([1]), 1, 4);
+      assert.ok(Number.isFinite(loss) && loss > 1e38, `loss ${loss}`);
+      assert.deepEqual([...probs], [0, 0, 0, 1]);
+    });
+
+    test('SGD (plain, momentum, Nesterov, weight decay) matches its definition over several steps', () => {
+      const rng = Rng.fromSeed(4);
+      for (const hyper of [
+        { learningRate: 0.1, momentum: 0, nesterov: false, weightDecay: 0 },
+        { learningRate: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0.01 },
+        { learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0 },
+      ]) {
+        const n = 7;
+        const param = randomArray(rng, n);
+        const velocity = kernels.allocate(n);
+        const p = Float64Array.from(param);
+        const v = new Float64Array(n);
+        for (let step = 0; step < 3; step++) {
+          const grad = randomArray(rng, n);
+          kernels.sgdStep(param, grad, velocity, n, hyper);
+          for (let i = 0; i < n; i++) {
+            const g = grad[i] + hyper.weightDecay * p[i];
+            v[i] = hyper.momentum * v[i] + g;
+            const update = hyper.momentum === 0 ? g : hyper.nesterov ? g + hyper.momentum * v[i] : v[i];
+            p[i] -= hyper.learningRate * update;
+          }
+        }
+        assert.ok(maxRelativeError(param, p) < 1e-5, JSON.stringify(hyper));
+      }
+    });
+
+    test('Adam matches its definition over several steps', () => {
+      const rng = Rng.fromSeed(5);
+      const n = 9;
+      const param = randomArray(rng, n);
+      const m = kernels.allocate(n);
+      const v = kernels.allocate(n);
+      const p = Float64Array.from(param);
+      const m64 = new Float64Array(n);
+      const v64 = new Float64Array(n);
+      const [lr, b1, b2, eps, wd] = [0.01, 0.9, 0.999, 1e-8, 0.001];
+      for (let step = 1; step <= 4; step++) {
+        const grad = randomArray(rng, n);
+        kernels.adamStep(param, grad, m, v, n, { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd, step });
+        for (let i = 0; i < n; i++) {
+          const g = grad[i] + wd * p[i];
+          m64[i] = b1 * m64[i] + (1 - b1) * g;
+          v64[i] = b2 * v64[i] + (1 - b2) * g * g;
+          p[i] -= (lr * (m64[i] / (1 - b1 ** step))) / (Math.sqrt(v64[i] / (1 - b2 ** step)) + eps);
+        }
+      }
+      assert.ok(maxRelativeError(param, p) < 1e-5);
+    });
+  });
+}
