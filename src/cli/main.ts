@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import type { LocateOptions } from '../data/locate.ts';
 import { UserError } from '../errors.ts';
+import { VERSION } from '../version.ts';
 import { formatClassificationReport, formatConfusionMatrix } from '../evaluation/metrics.ts';
 import { BACKEND_NAMES } from '../kernels/index.ts';
 import { summarizeData } from '../runs/data-summary.ts';
@@ -45,6 +46,7 @@ function printTestMetrics(test: TestMetrics): void {
 export function buildProgram(): Command {
   const program = new Command('fmnist')
     .description('Fashion-MNIST classification with neural networks written from scratch in TypeScript.')
+    .version(VERSION)
     .exitOverride();
 
   const train = program.command('train').description('train a model on the training split, then evaluate it on the test set');

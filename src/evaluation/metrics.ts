@@ -56,23 +56,22 @@ export function classificationReport(matrix: ConfusionMatrix, classNames: readon
   };
 }
 
-/** The report as scikit-learn prints it: two decimals, right-aligned columns. */
+/** The report as scikit-learn's classification_report prints it (two decimals). */
 export function formatClassificationReport(report: ClassificationReport): string {
-  const nameWidth = Math.max(12, ...report.classes.map((c) => c.name.length));
-  const number = (value: number) => value.toFixed(2).padStart(9);
-  const count = (value: number) => String(value).padStart(9);
-  const row = (name: string, scores: ClassScores) =>
-    `${name.padStart(nameWidth)} ${number(scores.precision)} ${number(scores.recall)} ${number(scores.f1)} ${count(scores.support)}`;
-  const lines = [
-    `${''.padStart(nameWidth)} ${'precision'.padStart(9)} ${'recall'.padStart(9)} ${'f1-score'.padStart(9)} ${'support'.padStart(9)}`,
+  const width = Math.max(12, ...report.classes.map((c) => c.name.length));
+  // scikit-learn's layout: the name right-aligned to `width`, then each column as " " + 9 wide.
+  const line = (name: string, cells: string[]) => `${name.padStart(width)} ${cells.map((cell) => ` ${cell.padStart(9)}`).join('')}`;
+  const fixed = (value: number) => value.toFixed(2);
+  const row = (name: string, s: ClassScores) => line(name, [fixed(s.precision), fixed(s.recall), fixed(s.f1), String(s.support)]);
+  return [
+    line('', ['precision', 'recall', 'f1-score', 'support']),
     '',
     ...report.classes.map((scores) => row(scores.name, scores)),
     '',
-    `${'accuracy'.padStart(nameWidth)} ${''.padStart(9)} ${''.padStart(9)} ${number(report.accuracy)} ${count(report.weightedAvg.support)}`,
+    line('accuracy', ['', '', fixed(report.accuracy), String(report.weightedAvg.support)]),
     row('macro avg', report.macroAvg),
     row('weighted avg', report.weightedAvg),
-  ];
-  return lines.join('\n');
+  ].join('\n');
 }
 
 /** The matrix as a table: rows are true classes, columns predicted ones (numbered as in `legend`). */
