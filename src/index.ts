@@ -13,7 +13,18 @@ export { parseIdxImages, parseIdxLabels, IMAGE_SIZE, NUM_CLASSES, PIXELS } from 
 export { stratifiedSample, stratifiedSplit, type TrainValidationSplit } from './data/split.ts';
 export { pixelExamples, type Examples } from './data/dataset.ts';
 
-export { getKernels, BACKEND_NAMES, type AdamHyper, type BackendName, type Kernels, type SgdHyper } from './kernels/index.ts';
+export {
+  BACKEND_NAMES,
+  jsKernels,
+  loadKernels,
+  type AdamHyper,
+  type BackendName,
+  type KernelOptions,
+  type Kernels,
+  type SgdHyper,
+} from './kernels/index.ts';
+export { createWasmKernels, type WasmKernels, type WasmKernelsOptions } from './kernels/wasm/backend.ts';
+export { WORKER_BODY, type SpawnWorker, type WorkerInit } from './kernels/wasm/pool.ts';
 export { Dense, Dropout, ReLU, buildLayer, type Layer, type LayerSpec, type Shape } from './layers/index.ts';
 export { SoftmaxCrossEntropy } from './layers/softmax-cross-entropy.ts';
 export { Sequential, type Architecture, type ParameterTensor } from './models/sequential.ts';

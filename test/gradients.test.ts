@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { getKernels } from '../src/kernels/index.ts';
+import { jsKernels } from '../src/kernels/index.ts';
 import { buildLayer, shapeSize, type LayerSpec } from '../src/layers/index.ts';
 import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { randomArray, Rng } from './helpers/random.ts';
 
-const kernels = getKernels('js');
+const kernels = jsKernels;
 
 /**
  * Compares an analytic gradient with centred finite differences of `loss`, element by

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BACKEND_NAMES, getKernels } from '../src/kernels/index.ts';
+import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
 import { maxRelativeError, randomArray, Rng } from './helpers/random.ts';
 
 // Independent float64 definitions, written from the formulas, not from the kernels.
@@ -17,6 +18,8 @@ function matmulDefinition(a: Float32Array, b: Float32Array, m: number, k: number
 }
 
 const SHAPES: [number, number, number][] = [
+  [130, 257, 67],
+  [9, 520, 600],
   [1, 1, 1],
   [3, 7, 5],
   [7, 1, 65],
@@ -25,9 +28,16 @@ const SHAPES: [number, number, number][] = [
   [64, 784, 10],
 ];
 
-for (const backend of BACKEND_NAMES) {
-  const kernels = getKernels(backend);
-  describe(`${backend} kernels`, () => {
+// Every backend, and for wasm both builds (relaxed SIMD and plain SIMD) and both thread paths.
+const backends: Kernels[] = [
+  jsKernels,
+  await loadWasmKernels({ threads: 1 }),
+  await loadWasmKernels({ threads: 2 }),
+  await loadWasmKernels({ threads: 2, relaxed: false }),
+];
+
+for (const kernels of backends) {
+  describe(`${kernels.description} kernels`, () => {
     test('the three matrix products match their definition, with and without accumulation', () => {
       const rng = Rng.fromSeed(1);
       for (const [m, k, n] of SHAPES) {

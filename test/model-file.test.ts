@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModel, saveModel } from '../src/io/model-file.ts';
 import { decodeSafetensors, encodeSafetensors } from '../src/io/safetensors.ts';
-import { getKernels } from '../src/kernels/index.ts';
+import { jsKernels } from '../src/kernels/index.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { mlpArchitecture } from '../src/runs/train-mlp.ts';
 import { UserError } from '../src/errors.ts';
 import { tempDir } from './helpers/idx-files.ts';
 import { Rng } from './helpers/random.ts';
 
-const kernels = getKernels('js');
+const kernels = jsKernels;
 
 function trainedLookingModel(): Sequential {
   const model = new Sequential(kernels, mlpArchitecture({ hidden: 7, dropout: 0.1, init: 'he' }));

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { getKernels } from '../src/kernels/index.ts';
+import { jsKernels } from '../src/kernels/index.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { mlpArchitecture } from '../src/runs/train-mlp.ts';
 import { learningRateAt } from '../src/training/schedules.ts';
 import { Rng } from './helpers/random.ts';
 
-const kernels = getKernels('js');
+const kernels = jsKernels;
 
 test('the default MLP is 784-128-10 with 101,770 parameters', () => {
   const model = new Sequential(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }));

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { realpathSync } from 'node:fs';
-import { relative } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import type { LocateOptions } from '../data/locate.ts';
@@ -31,6 +31,12 @@ function addDataOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'folder holding the four Fashion-MNIST files (default: $FASHION_MNIST_DIR, then the Debian package, then ~/.cache/fashion-mnist, else download)')
     .option('--allow-modified-data', 'load data files whose content differs from the official release instead of refusing them', false);
+}
+
+/** A path relative to the current folder when it lies inside it, absolute otherwise. */
+function displayPath(path: string): string {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere === '' ? '.' : fromHere.startsWith('..') || isAbsolute(fromHere) ? resolve(path) : fromHere;
 }
 
 function timestamp(date = new Date()): string {
@@ -69,7 +75,8 @@ export function buildProgram(): Command {
       .option('--validation-fraction <f>', 'share of the training images held out for validation', parse.openFraction, d.validationFraction)
       .option('--train-limit <n>', 'train on a stratified sample of this many images, for a quick look (default: all)', parse.positiveInteger)
       .option('--seed <n>', 'seed of every random choice', parse.seed, d.seed)
-      .addOption(new Option('--backend <name>', 'kernel backend').choices([...BACKEND_NAMES, 'auto']).default(d.backend))
+      .addOption(new Option('--backend <name>', 'kernel backend (auto = the fastest available)').choices([...BACKEND_NAMES, 'auto']).default(d.backend))
+      .option('--threads <n>', 'threads for the wasm backend (default: every core)', parse.positiveInteger)
       .option('--out <dir>', 'run folder to write (default: runs/mlp-<date>-<time>)'),
   ).action(async (flags) => {
     const config: MlpConfig = {
@@ -89,6 +96,7 @@ export function buildProgram(): Command {
       seed: flags.seed,
       trainLimit: flags.trainLimit ?? null,
       backend: flags.backend,
+      threads: flags.threads ?? null,
     };
     const outDir: string = flags.out ?? `runs/mlp-${timestamp()}`;
     const result = await trainMlp(config, {
@@ -105,7 +113,7 @@ export function buildProgram(): Command {
         `best validation accuracy ${(best.valAccuracy * 100).toFixed(2)}% at epoch ${result.bestEpoch}`,
     );
     printTestMetrics(result.test);
-    console.log(`run folder: ${relative(process.cwd(), outDir) || '.'}`);
+    console.log(`run folder: ${displayPath(outDir)}`);
   });
 
   addDataOptions(
@@ -113,12 +121,14 @@ export function buildProgram(): Command {
       .command('evaluate')
       .description('evaluate a saved model on the test set and compare with the figures recorded when it was trained')
       .requiredOption('--model <dir>', 'run folder holding model.json and model.safetensors')
-      .addOption(new Option('--backend <name>', 'kernel backend').choices([...BACKEND_NAMES, 'auto']).default('auto')),
+      .addOption(new Option('--backend <name>', 'kernel backend (auto = the fastest available)').choices([...BACKEND_NAMES, 'auto']).default('auto'))
+      .option('--threads <n>', 'threads for the wasm backend (default: every core)', parse.positiveInteger),
   ).action(async (flags) => {
     const result = await evaluateSavedModel(flags.model, {
       data: locateOptions(flags),
       allowModifiedData: flags.allowModifiedData,
       backend: flags.backend,
+      threads: flags.threads,
     });
     console.log(`model: ${result.description.kind} from ${flags.model}`);
     printTestMetrics(result.test);

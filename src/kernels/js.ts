@@ -8,6 +8,7 @@ import type { AdamHyper, Kernels, SgdHyper } from './types.ts';
  */
 export const jsKernels: Kernels = {
   name: 'js',
+  description: 'js (plain TypeScript, 1 thread)',
 
   allocate(length) {
     return new Float32Array(length);

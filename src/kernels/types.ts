@@ -1,5 +1,5 @@
-/** Names of the kernel backends. Only `js` exists so far; faster ones slot in behind the same interface. */
-export type BackendName = 'js';
+/** Names of the kernel backends: `js`, the plain TypeScript reference, and `wasm`, WebAssembly SIMD. */
+export type BackendName = 'js' | 'wasm';
 
 /** Hyperparameters of one SGD step (PyTorch's convention for momentum and Nesterov). */
 export interface SgdHyper {
@@ -34,6 +34,8 @@ export interface AdamHyper {
  */
 export interface Kernels {
   readonly name: BackendName;
+  /** What runs, for messages: e.g. `wasm (relaxed SIMD, 2 threads)`. */
+  readonly description: string;
 
   /** A zero-filled buffer of `length` floats that every kernel of this backend accepts. */
   allocate(length: number): Float32Array;

@@ -6,7 +6,7 @@ import { loadTestSet } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { evaluate } from '../evaluation/predict.ts';
 import { loadModel, type ModelDescription } from '../io/model-file.ts';
-import { getKernels, type BackendName } from '../kernels/index.ts';
+import { loadKernels, type BackendName } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { testMetrics, type TestMetrics } from './train-mlp.ts';
 
@@ -20,9 +20,9 @@ export interface SavedEvaluation {
 /** Loads a saved model and evaluates it on the official test set. */
 export async function evaluateSavedModel(
   dir: string,
-  options: { data?: LocateOptions; allowModifiedData?: boolean; backend?: BackendName | 'auto' } = {},
+  options: { data?: LocateOptions; allowModifiedData?: boolean; backend?: BackendName | 'auto'; threads?: number } = {},
 ): Promise<SavedEvaluation> {
-  const kernels = getKernels(options.backend ?? 'auto');
+  const kernels = await loadKernels(options.backend ?? 'auto', { threads: options.threads });
   const { model, description } = loadModel(dir, kernels);
   const location = await locateData(options.data);
   const testSet = loadTestSet(location.dir, { allowModified: options.allowModifiedData });

@@ -32,6 +32,8 @@ export interface MlpConfig {
   trainLimit: number | null;
   /** Kernel backend; `auto` = the fastest available. */
   backend: BackendName | 'auto';
+  /** Threads for the wasm backend; null = every core. */
+  threads: number | null;
 }
 
 /** The defaults: 784-128-10, chosen on the validation set (see README, "Results"). */
@@ -52,4 +54,5 @@ export const DEFAULT_MLP_CONFIG: Readonly<MlpConfig> = {
   seed: 42,
   trainLimit: null,
   backend: 'auto',
+  threads: null,
 };

@@ -10,7 +10,7 @@ import { classificationReport, confusionMatrix, type ClassificationReport, type 
 import { evaluate } from '../evaluation/predict.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-file.ts';
-import { getKernels, type Kernels } from '../kernels/index.ts';
+import { loadKernels, type Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { LayerSpec } from '../layers/index.ts';
 import { Sequential, type Architecture } from '../models/sequential.ts';
@@ -81,7 +81,7 @@ export function testMetrics(labels: Uint8Array, predictions: Uint8Array, accurac
 export async function trainMlp(overrides: Partial<MlpConfig>, options: RunOptions): Promise<MlpRunResult> {
   const config: MlpConfig = { ...DEFAULT_MLP_CONFIG, ...overrides };
   const log = options.log ?? (() => {});
-  const kernels = getKernels(config.backend);
+  const kernels = await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: log });
   const location = await locateData(options.data);
   log(`data: ${location.dir} (${location.origin})`);
   const loadOptions = { allowModified: options.allowModifiedData };
@@ -101,7 +101,7 @@ export async function trainMlp(overrides: Partial<MlpConfig>, options: RunOption
   const model = new Sequential(kernels, mlpArchitecture(config));
   model.initialize(initRng);
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
-  log(`model: ${describeArchitecture(model)}, ${model.parameterCount} parameters, backend ${kernels.name}`);
+  log(`model: ${describeArchitecture(model)}, ${model.parameterCount} parameters; kernels: ${kernels.description}`);
 
   mkdirSync(options.outDir, { recursive: true });
   writeJsonAtomic(join(options.outDir, 'config.json'), runConfigJson(config, location, training.checks));
@@ -139,7 +139,7 @@ export async function trainMlp(overrides: Partial<MlpConfig>, options: RunOption
     stoppedEarly: result.stoppedEarly,
     trainingSeconds,
     parameterCount: model.parameterCount,
-    backend: kernels.name,
+    backend: kernels.description,
   });
   return {
     config,

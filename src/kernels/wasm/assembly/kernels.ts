@@ -1,0 +1,301 @@
+// The WebAssembly kernels, in AssemblyScript. Compiled twice by scripts/build-wasm.mjs: with
+// SIMD128 (kernels.wasm) and with relaxed SIMD too (kernels-relaxed.wasm), where the matrix
+// product's multiply-add is one fused instruction. Every pointer is a byte offset into the
+// shared linear memory; every size counts elements. Matrices are row-major; a matrix argument
+// is given as (pointer, row stride, column stride) so one routine serves plain and transposed
+// operands: element (i, j) lives at ptr + 4 * (i * rowStride + j * colStride).
+
+// Register tile of the matrix product: MR rows x NR columns of C, held in 8 f32x4 registers
+// (V8 has 16 xmm registers; larger tiles spill). KC x NC is the block of B packed at a time.
+const MR: i32 = 4;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const NC: i32 = 512;
+
+/** First byte after the module's static data: the caller's buffers go from here. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** Floats of scratch memory one thread needs for gemm: packed B, packed A and an edge tile. */
+export function gemmScratchFloats(): i32 {
+  return KC * NC + KC * MR + MR * NR;
+}
+
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+@inline function at(ptr: usize, index: i32): usize {
+  return ptr + (<usize>index << 2);
+}
+
+// Packs B[p0 .. p0+kc, j0 .. j0+nc) into panels of NR columns, each panel kc rows of NR
+// contiguous floats (zero-padded past column nc), so the micro-kernel reads B sequentially.
+function packB(dst: usize, b: usize, rsB: i32, csB: i32, p0: i32, kc: i32, j0: i32, nc: i32): void {
+  const panels = (nc + NR - 1) / NR;
+  for (let panel = 0; panel < panels; panel++) {
+    const jStart = j0 + panel * NR;
+    const width = min(NR, j0 + nc - jStart);
+    const out = at(dst, panel * kc * NR);
+    if (width == NR && csB == 1) {
+      for (let p = 0; p < kc; p++) {
+        const src = at(b, (p0 + p) * rsB + jStart);
+        v128.store(at(out, p * NR), v128.load(src));
+        v128.store(at(out, p * NR), v128.load(src, 16), 16);
+      }
+    } else {
+      // Column by column: reads a transposed B contiguously.
+      for (let jj = 0; jj < NR; jj++) {
+        if (jj < width) {
+          const src = at(b, p0 * rsB + (jStart + jj) * csB);
+          for (let p = 0; p < kc; p++) store<f32>(at(out, p * NR + jj), load<f32>(at(src, p * rsB)));
+        } else {
+          for (let p = 0; p < kc; p++) store<f32>(at(out, p * NR + jj), 0);
+        }
+      }
+    }
+  }
+}
+
+// Packs A[i0 .. i0+mr, p0 .. p0+kc) as kc groups of MR floats (zero rows past mr).
+function packA(dst: usize, a: usize, rsA: i32, csA: i32, i0: i32, mr: i32, p0: i32, kc: i32): void {
+  for (let r = 0; r < MR; r++) {
+    if (r < mr) {
+      const src = at(a, (i0 + r) * rsA + p0 * csA);
+      for (let p = 0; p < kc; p++) store<f32>(at(dst, p * MR + r), load<f32>(at(src, p * csA)));
+    } else {
+      for (let p = 0; p < kc; p++) store<f32>(at(dst, p * MR + r), 0);
+    }
+  }
+}
+
+// C[4 x 8] (+)= packedA[kc x 4]ᵀ · packedB[kc x 8]; C rows are ldc floats apart.
+// The K loop is deliberately not unrolled: unrolling made V8's code slower.
+@inline function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, accumulate: bool): void {
+  const row = <usize>ldc << 2;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  if (accumulate) {
+    c00 = v128.load(c);
+    c01 = v128.load(c, 16);
+    c10 = v128.load(c + row);
+    c11 = v128.load(c + row, 16);
+    c20 = v128.load(c + 2 * row);
+    c21 = v128.load(c + 2 * row, 16);
+    c30 = v128.load(c + 3 * row);
+    c31 = v128.load(c + 3 * row, 16);
+  }
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += MR << 2;
+    pb += NR << 2;
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + row, c10);
+  v128.store(c + row, c11, 16);
+  v128.store(c + 2 * row, c20);
+  v128.store(c + 2 * row, c21, 16);
+  v128.store(c + 3 * row, c30);
+  v128.store(c + 3 * row, c31, 16);
+}
+
+/**
+ * Rows rowStart .. rowEnd of C[m x n] (+)= A[m x k] · B[k x n], with A and B given by their
+ * strides (so either may be transposed). Threads call it on disjoint row ranges, each with its
+ * own scratch of gemmScratchFloats() floats. K is split into blocks of even size.
+ */
+export function gemm(
+  n: i32, k: i32,
+  a: usize, rsA: i32, csA: i32,
+  b: usize, rsB: i32, csB: i32,
+  c: usize, accumulate: bool,
+  rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  if (rowEnd <= rowStart) return;
+  if (k == 0) {
+    if (!accumulate) memory.fill(at(c, rowStart * n), 0, <usize>((rowEnd - rowStart) * n) << 2);
+    return;
+  }
+  const packedB = scratch;
+  const packedA = at(scratch, KC * NC);
+  const tile = at(packedA, KC * MR);
+  const kBlocks = (k + KC - 1) / KC;
+  const kStep = (k + kBlocks - 1) / kBlocks;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += kStep) {
+      const kc = min(kStep, k - pc);
+      const addToC = accumulate || pc > 0;
+      packB(packedB, b, rsB, csB, pc, kc, jc, nc);
+      for (let ic = rowStart; ic < rowEnd; ic += MR) {
+        const mr = min(MR, rowEnd - ic);
+        packA(packedA, a, rsA, csA, ic, mr, pc, kc);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const cTile = at(c, ic * n + jc + jr);
+          const pb = at(packedB, jr * kc);
+          if (mr == MR && nr == NR) {
+            microKernel(kc, packedA, pb, cTile, n, addToC);
+          } else {
+            // Edge tile: compute into a full 4 x 8 scratch tile, copy back the part inside C.
+            for (let r = 0; r < MR; r++) {
+              for (let j = 0; j < NR; j++) {
+                const inside = addToC && r < mr && j < nr;
+                store<f32>(at(tile, r * NR + j), inside ? load<f32>(at(cTile, r * n + j)) : 0);
+              }
+            }
+            microKernel(kc, packedA, pb, tile, NR, true);
+            for (let r = 0; r < mr; r++) {
+              for (let j = 0; j < nr; j++) store<f32>(at(cTile, r * n + j), load<f32>(at(tile, r * NR + j)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** out[r, c] += bias[c]. */
+export function addBias(out: usize, bias: usize, rows: i32, cols: i32): void {
+  const vecEnd = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = at(out, r * cols);
+    for (let c = 0; c < vecEnd; c += 4) v128.store(at(row, c), f32x4.add(v128.load(at(row, c)), v128.load(at(bias, c))));
+    for (let c = vecEnd; c < cols; c++) store<f32>(at(row, c), load<f32>(at(row, c)) + load<f32>(at(bias, c)));
+  }
+}
+
+/** dbias[c] += Σ_r dout[r, c]. */
+export function sumRows(dbias: usize, dout: usize, rows: i32, cols: i32): void {
+  const vecEnd = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = at(dout, r * cols);
+    for (let c = 0; c < vecEnd; c += 4) v128.store(at(dbias, c), f32x4.add(v128.load(at(dbias, c)), v128.load(at(row, c))));
+    for (let c = vecEnd; c < cols; c++) store<f32>(at(dbias, c), load<f32>(at(dbias, c)) + load<f32>(at(row, c)));
+  }
+}
+
+/** out[i] = max(inp[i], 0). */
+export function relu(out: usize, inp: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const vecEnd = n & ~3;
+  // pmax(0, x) returns 0 for NaN inputs, where the reference (x > 0 ? x : 0) does too.
+  for (let i = 0; i < vecEnd; i += 4) v128.store(at(out, i), f32x4.pmax(zero, v128.load(at(inp, i))));
+  for (let i = vecEnd; i < n; i++) {
+    const x = load<f32>(at(inp, i));
+    store<f32>(at(out, i), x > 0 ? x : 0);
+  }
+}
+
+/** dinp[i] = out[i] > 0 ? dout[i] : 0. */
+export function reluBackward(dinp: usize, dout: usize, out: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  const vecEnd = n & ~3;
+  for (let i = 0; i < vecEnd; i += 4) {
+    v128.store(at(dinp, i), v128.and(v128.load(at(dout, i)), f32x4.gt(v128.load(at(out, i)), zero)));
+  }
+  for (let i = vecEnd; i < n; i++) store<f32>(at(dinp, i), load<f32>(at(out, i)) > 0 ? load<f32>(at(dout, i)) : 0);
+}
+
+/** out[i] = a[i] * b[i]. */
+export function multiply(out: usize, a: usize, b: usize, n: i32): void {
+  const vecEnd = n & ~3;
+  for (let i = 0; i < vecEnd; i += 4) v128.store(at(out, i), f32x4.mul(v128.load(at(a, i)), v128.load(at(b, i))));
+  for (let i = vecEnd; i < n; i++) store<f32>(at(out, i), load<f32>(at(a, i)) * load<f32>(at(b, i)));
+}
+
+/** probs = softmax(logits) row by row (max-subtracted); returns the mean of -log p[label]. */
+export function softmaxCrossEntropy(probs: usize, logits: usize, labels: usize, rows: i32, cols: i32): f64 {
+  let total: f64 = 0;
+  for (let r = 0; r < rows; r++) {
+    const inRow = at(logits, r * cols);
+    const outRow = at(probs, r * cols);
+    let max: f64 = -Infinity;
+    for (let c = 0; c < cols; c++) max = Math.max(max, <f64>load<f32>(at(inRow, c)));
+    let sum: f64 = 0;
+    for (let c = 0; c < cols; c++) {
+      const e = Math.exp(<f64>load<f32>(at(inRow, c)) - max);
+      store<f32>(at(outRow, c), <f32>e);
+      sum += e;
+    }
+    for (let c = 0; c < cols; c++) store<f32>(at(outRow, c), <f32>(<f64>load<f32>(at(outRow, c)) / sum));
+    const label = <i32>load<u8>(labels + <usize>r);
+    total -= <f64>load<f32>(at(inRow, label)) - max - Math.log(sum);
+  }
+  return total / <f64>rows;
+}
+
+/** dlogits = (probs - onehot(labels)) / rows. */
+export function softmaxCrossEntropyBackward(dlogits: usize, probs: usize, labels: usize, rows: i32, cols: i32): void {
+  const scale: f32 = <f32>(1.0 / <f64>rows);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) store<f32>(at(dlogits, r * cols + c), load<f32>(at(probs, r * cols + c)) * scale);
+    const label = <i32>load<u8>(labels + <usize>r);
+    const target = at(dlogits, r * cols + label);
+    store<f32>(target, load<f32>(target) - scale);
+  }
+}
+
+/** One SGD step with (Nesterov) momentum and L2 weight decay, as the TypeScript reference. */
+export function sgdStep(param: usize, grad: usize, velocity: usize, n: i32, lr: f32, momentum: f32, nesterov: bool, decay: f32): void {
+  for (let i = 0; i < n; i++) {
+    const p = load<f32>(at(param, i));
+    let g = load<f32>(at(grad, i)) + decay * p;
+    if (momentum != 0) {
+      const v = momentum * load<f32>(at(velocity, i)) + g;
+      store<f32>(at(velocity, i), v);
+      g = nesterov ? g + momentum * v : v;
+    }
+    store<f32>(at(param, i), p - lr * g);
+  }
+}
+
+/**
+ * One Adam step with L2 weight decay. `stepSize` = lr / (1 - beta1^t) and `correction2`
+ * = 1 - beta2^t are computed once by the caller in float64.
+ */
+export function adamStep(
+  param: usize, grad: usize, m: usize, v: usize, n: i32,
+  stepSize: f32, beta1: f32, beta2: f32, epsilon: f32, decay: f32, correction2: f32,
+): void {
+  const b1 = f32x4.splat(beta1), b2 = f32x4.splat(beta2);
+  const ob1 = f32x4.splat(1 - beta1), ob2 = f32x4.splat(1 - beta2);
+  const wd = f32x4.splat(decay), eps = f32x4.splat(epsilon);
+  const step = f32x4.splat(stepSize), invC2 = f32x4.splat(1 / correction2);
+  const vecEnd = n & ~3;
+  for (let i = 0; i < vecEnd; i += 4) {
+    const p = v128.load(at(param, i));
+    const g = f32x4.add(v128.load(at(grad, i)), f32x4.mul(wd, p));
+    const mi = f32x4.add(f32x4.mul(b1, v128.load(at(m, i))), f32x4.mul(ob1, g));
+    const vi = f32x4.add(f32x4.mul(b2, v128.load(at(v, i))), f32x4.mul(ob2, f32x4.mul(g, g)));
+    v128.store(at(m, i), mi);
+    v128.store(at(v, i), vi);
+    const denominator = f32x4.add(f32x4.sqrt(f32x4.mul(vi, invC2)), eps);
+    v128.store(at(param, i), f32x4.sub(p, f32x4.div(f32x4.mul(step, mi), denominator)));
+  }
+  for (let i = vecEnd; i < n; i++) {
+    const p = load<f32>(at(param, i));
+    const g = load<f32>(at(grad, i)) + decay * p;
+    const mi = beta1 * load<f32>(at(m, i)) + (1 - beta1) * g;
+    const vi = beta2 * load<f32>(at(v, i)) + (1 - beta2) * g * g;
+    store<f32>(at(m, i), mi);
+    store<f32>(at(v, i), vi);
+    store<f32>(at(param, i), p - (stepSize * mi) / (Mathf.sqrt(vi / correction2) + epsilon));
+  }
+}

@@ -1,0 +1,182 @@
+import type { AdamHyper, Kernels, SgdHyper } from '../types.ts';
+import { MemoryArena } from './memory.ts';
+import { CONTROL_BYTES, ThreadPool, type SpawnWorker } from './pool.ts';
+
+/** The functions the AssemblyScript module exports (src/kernels/wasm/assembly/kernels.ts). */
+interface KernelExports {
+  heapBase(): number;
+  gemmScratchFloats(): number;
+  gemm(
+    n: number, k: number,
+    a: number, rsA: number, csA: number,
+    b: number, rsB: number, csB: number,
+    c: number, accumulate: number,
+    rowStart: number, rowEnd: number, scratch: number,
+  ): void;
+  addBias(out: number, bias: number, rows: number, cols: number): void;
+  sumRows(dbias: number, dout: number, rows: number, cols: number): void;
+  relu(out: number, inp: number, n: number): void;
+  reluBackward(dinp: number, dout: number, out: number, n: number): void;
+  multiply(out: number, a: number, b: number, n: number): void;
+  softmaxCrossEntropy(probs: number, logits: number, labels: number, rows: number, cols: number): number;
+  softmaxCrossEntropyBackward(dlogits: number, probs: number, labels: number, rows: number, cols: number): void;
+  sgdStep(param: number, grad: number, velocity: number, n: number, lr: number, momentum: number, nesterov: number, decay: number): void;
+  adamStep(
+    param: number, grad: number, m: number, v: number, n: number,
+    stepSize: number, beta1: number, beta2: number, epsilon: number, decay: number, correction2: number,
+  ): void;
+}
+
+/** Rows of C per register tile in the module's gemm: thread row ranges are multiples of it. */
+const GEMM_ROWS_PER_TILE = 4;
+/** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
+const PARALLEL_MIN_MACS = 200_000;
+
+export interface WasmKernelsOptions {
+  module: WebAssembly.Module;
+  /** A shared memory (the module imports a shared one); it grows as buffers are allocated. */
+  memory: WebAssembly.Memory;
+  /** Threads in all, the calling one included. */
+  threads: number;
+  /** Starts a worker; needed when threads > 1. */
+  spawnWorker?: SpawnWorker;
+  /** Which build of the module this is, for messages: 'relaxed SIMD' or 'SIMD'. */
+  variant: string;
+}
+
+export interface WasmKernels extends Kernels {
+  readonly threads: number;
+  /** Stops the worker threads; the kernels must not be used afterwards. */
+  close(): void;
+}
+
+/**
+ * The WebAssembly backend. Buffers from `allocate` live in the module's memory and are used in
+ * place; any other array is copied in (and, when written, back out) around the call, so the
+ * backend accepts whatever the reference accepts. Uses no Node-only API.
+ */
+export async function createWasmKernels(options: WasmKernelsOptions): Promise<WasmKernels> {
+  const { module, memory, threads } = options;
+  const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const scratchBytes = wasm.gemmScratchFloats() * 4;
+  if (wasm.heapBase() < CONTROL_BYTES) throw new Error('the kernel module was built without room for the control block');
+  const arena = new MemoryArena(memory, wasm.heapBase());
+  const scratch = arena.reserve(scratchBytes * threads);
+  let pool: ThreadPool | null = null;
+  if (threads > 1) {
+    if (!options.spawnWorker) throw new Error('the wasm backend needs a way to start workers for more than one thread');
+    pool = await ThreadPool.start(threads, { module, memory, scratch, scratchBytes }, options.spawnWorker);
+  }
+
+  // Copies of arrays that live outside the memory, made for one kernel call.
+  const staged: { array: ArrayBufferView; offset: number; writeBack: boolean }[] = [];
+  const ptr = (array: Float32Array | Uint8Array, writeBack: boolean): number => {
+    if (arena.owns(array)) return array.byteOffset;
+    const offset = arena.reserve(array.byteLength);
+    arena.bytes().set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset);
+    staged.push({ array, offset, writeBack });
+    return offset;
+  };
+  const finish = (): void => {
+    const bytes = arena.bytes();
+    for (const { array, offset, writeBack } of staged) {
+      if (writeBack) new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes.subarray(offset, offset + array.byteLength));
+      arena.release(offset, array.byteLength);
+    }
+    staged.length = 0;
+  };
+
+  // C[m,n] (+)= A · B with A(i,p) at a + 4(i·rsA + p·csA) and B(p,j) at b + 4(p·rsB + j·csB).
+  const gemm = (
+    c: Float32Array, a: Float32Array, b: Float32Array,
+    m: number, k: number, n: number,
+    rsA: number, csA: number, rsB: number, csB: number,
+    accumulate: boolean,
+  ): void => {
+    const args = [n, k, ptr(a, false), rsA, csA, ptr(b, false), rsB, csB, ptr(c, true), accumulate ? 1 : 0];
+    const [, , pa, , , pb, , , pc, acc] = args;
+    const own = (start: number, end: number) => wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, acc, start, end, scratch);
+    if (pool && m >= 2 * GEMM_ROWS_PER_TILE && m * n * k >= PARALLEL_MIN_MACS) {
+      const chunk = Math.ceil(m / pool.threads / GEMM_ROWS_PER_TILE) * GEMM_ROWS_PER_TILE;
+      pool.gemm(args, m, chunk, own);
+    } else {
+      own(0, m);
+    }
+    finish();
+  };
+
+  return {
+    name: 'wasm',
+    description: `wasm (${options.variant}, ${threads} thread${threads === 1 ? '' : 's'})`,
+    threads,
+
+    allocate(length) {
+      return arena.allocateFloats(length);
+    },
+
+    matmul(c, a, b, m, k, n, accumulate) {
+      gemm(c, a, b, m, k, n, k, 1, n, 1, accumulate);
+    },
+
+    matmulTransA(c, a, b, m, k, n, accumulate) {
+      gemm(c, a, b, m, k, n, 1, m, n, 1, accumulate);
+    },
+
+    matmulTransB(c, a, b, m, k, n, accumulate) {
+      gemm(c, a, b, m, k, n, k, 1, 1, k, accumulate);
+    },
+
+    addBias(out, bias, rows, cols) {
+      wasm.addBias(ptr(out, true), ptr(bias, false), rows, cols);
+      finish();
+    },
+
+    sumRows(dbias, dout, rows, cols) {
+      wasm.sumRows(ptr(dbias, true), ptr(dout, false), rows, cols);
+      finish();
+    },
+
+    relu(out, inp, n) {
+      wasm.relu(ptr(out, true), ptr(inp, false), n);
+      finish();
+    },
+
+    reluBackward(dinp, dout, out, n) {
+      wasm.reluBackward(ptr(dinp, true), ptr(dout, false), ptr(out, false), n);
+      finish();
+    },
+
+    multiply(out, a, b, n) {
+      wasm.multiply(ptr(out, true), ptr(a, false), ptr(b, false), n);
+      finish();
+    },
+
+    softmaxCrossEntropy(probs, logits, labels, rows, cols) {
+      const loss = wasm.softmaxCrossEntropy(ptr(probs, true), ptr(logits, false), ptr(labels, false), rows, cols);
+      finish();
+      return loss;
+    },
+
+    softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols) {
+      wasm.softmaxCrossEntropyBackward(ptr(dlogits, true), ptr(probs, false), ptr(labels, false), rows, cols);
+      finish();
+    },
+
+    sgdStep(param, grad, velocity, n, hyper: SgdHyper) {
+      wasm.sgdStep(ptr(param, true), ptr(grad, false), ptr(velocity, true), n, hyper.learningRate, hyper.momentum, hyper.nesterov ? 1 : 0, hyper.weightDecay);
+      finish();
+    },
+
+    adamStep(param, grad, m, v, n, hyper: AdamHyper) {
+      const stepSize = hyper.learningRate / (1 - hyper.beta1 ** hyper.step);
+      const correction2 = 1 - hyper.beta2 ** hyper.step;
+      wasm.adamStep(ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true), n, stepSize, hyper.beta1, hyper.beta2, hyper.epsilon, hyper.weightDecay, correction2);
+      finish();
+    },
+
+    close() {
+      pool?.stop();
+      pool = null;
+    },
+  };
+}
