@@ -35,7 +35,7 @@ function gradientError(values: Float32Array, analytic: ArrayLike<number>, loss: 
  * input gradient and every parameter gradient. Training mode with a generator restored from
  * the same state before every forward call, so dropout's mask is the same each time.
  */
-function checkLayer(spec: LayerSpec, inputShape: number[], batch: number, inputScale = 1): void {
+function checkLayer(spec: LayerSpec, inputShape: number[], batch: number, makeInput?: (n: number) => Float32Array): void {
   const rng = Rng.fromSeed(11);
   const layer = buildLayer(spec, inputShape, kernels);
   const inSize = shapeSize(layer.inputShape) * batch;
@@ -43,7 +43,7 @@ function checkLayer(spec: LayerSpec, inputShape: number[], batch: number, inputS
   const values = layer.parameters.map((p) => randomArray(rng, shapeSize(p.shape), 0.5));
   const grads = layer.parameters.map((p) => new Float32Array(shapeSize(p.shape)));
   layer.bind(values, grads);
-  const input = randomArray(rng, inSize, inputScale);
+  const input = makeInput ? makeInput(inSize) : randomArray(rng, inSize);
   // Keep inputs away from ReLU's kink so the finite differences never straddle it.
   for (let i = 0; i < input.length; i++) if (Math.abs(input[i]) < 0.05) input[i] = 0.1;
   const projection = randomArray(rng, outSize);
@@ -117,6 +117,58 @@ test('a whole MLP with dropout: every parameter gradient, through the model and 
   model.backward(batch);
   const analytic = Float32Array.from(model.grads);
   assert.ok(gradientError(model.values, analytic, lossValue) < 1e-2);
+});
+
+test('conv2d: gradients of input, weight and bias (3x3, 1x1, 5x5, odd sizes)', () => {
+  checkLayer({ type: 'conv2d', filters: 3, kernelSize: 3 }, [4, 5, 2], 2);
+  checkLayer({ type: 'conv2d', filters: 2, kernelSize: 1 }, [3, 3, 3], 2);
+  checkLayer({ type: 'conv2d', filters: 2, kernelSize: 5 }, [3, 4, 1], 1);
+});
+
+/** Distinct values 0.1 apart in shuffled order: no two elements of a pooling window are within eps. */
+function wellSeparated(n: number): Float32Array {
+  const values = Float32Array.from({ length: n }, (_, i) => (i - n / 2) * 0.1);
+  return Rng.fromSeed(5).shuffle(values);
+}
+
+test('max pooling: input gradient, odd sizes included', () => {
+  checkLayer({ type: 'maxpool2d' }, [4, 4, 2], 2, wellSeparated);
+  checkLayer({ type: 'maxpool2d' }, [5, 3, 3], 2, wellSeparated);
+});
+
+test('flatten: input gradient', () => {
+  checkLayer({ type: 'flatten' }, [2, 3, 2], 2);
+});
+
+test('a small CNN (conv, ReLU, pooling, dropout, dense): every parameter gradient', () => {
+  const model = new Sequential(kernels, {
+    inputShape: [6, 6, 1],
+    layers: [
+      { type: 'conv2d', filters: 3 },
+      { type: 'relu' },
+      { type: 'maxpool2d' },
+      { type: 'conv2d', filters: 2 },
+      { type: 'relu' },
+      { type: 'flatten' },
+      { type: 'dropout', rate: 0.25 },
+      { type: 'dense', units: 4 },
+    ],
+  });
+  const rng = Rng.fromSeed(6);
+  model.initialize(rng);
+  const batch = 2;
+  const input = randomArray(rng, batch * 36);
+  const labels = Uint8Array.from([3, 1]);
+  const loss = new SoftmaxCrossEntropy(kernels, 4);
+  const dropoutState = rng.fork().state();
+  const lossValue = () => loss.forward(model.forward(input, batch, { training: true, rng: Rng.fromState(dropoutState) }), labels, batch);
+  lossValue();
+  model.zeroGrad();
+  loss.backward(model.outputGradient, labels, batch);
+  model.backward(batch);
+  const analytic = Float32Array.from(model.grads);
+  // A smaller step: ReLU and max pooling are piecewise linear, so a large one crosses kinks.
+  assert.ok(gradientError(model.values, analytic, lossValue, 1e-3) < 2e-2);
 });
 
 test('the gradient check fails on a wrong gradient', () => {

@@ -168,3 +168,97 @@ for (const kernels of backends) {
     });
   });
 }
+
+// Convolution by its definition, over a zero-padded input, in float64.
+function convDefinition(inp: Float32Array, weight: Float32Array, B: number, H: number, W: number, C: number, O: number, K: number): Float64Array {
+  const pad = (K - 1) / 2;
+  const out = new Float64Array(B * H * W * O);
+  const pixel = (b: number, y: number, x: number, c: number) => (y < 0 || y >= H || x < 0 || x >= W ? 0 : inp[((b * H + y) * W + x) * C + c]);
+  for (let b = 0; b < B; b++)
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++)
+        for (let o = 0; o < O; o++) {
+          let sum = 0;
+          for (let dy = 0; dy < K; dy++)
+            for (let dx = 0; dx < K; dx++)
+              for (let c = 0; c < C; c++) sum += pixel(b, y + dy - pad, x + dx - pad, c) * weight[((dy * K + dx) * C + c) * O + o];
+          out[((b * H + y) * W + x) * O + o] = sum;
+        }
+  return out;
+}
+
+const CONV_SHAPES = [
+  { batch: 1, height: 1, width: 1, inChannels: 1, outChannels: 1, kernelSize: 3 },
+  { batch: 3, height: 5, width: 7, inChannels: 3, outChannels: 5, kernelSize: 3 },
+  { batch: 2, height: 6, width: 4, inChannels: 8, outChannels: 9, kernelSize: 1 },
+  { batch: 5, height: 7, width: 7, inChannels: 4, outChannels: 12, kernelSize: 5 },
+  { batch: 4, height: 28, width: 28, inChannels: 1, outChannels: 8, kernelSize: 3 },
+];
+
+for (const kernels of backends) {
+  describe(`${kernels.description} convolution and pooling`, () => {
+    test('conv2d matches its definition', () => {
+      const rng = Rng.fromSeed(6);
+      for (const shape of CONV_SHAPES) {
+        const { batch: B, height: H, width: W, inChannels: C, outChannels: O, kernelSize: K } = shape;
+        const inp = randomArray(rng, B * H * W * C);
+        const weight = randomArray(rng, K * K * C * O);
+        const out = kernels.allocate(B * H * W * O);
+        out.fill(7);
+        kernels.conv2d(out, inp, weight, shape);
+        assert.ok(maxRelativeError(out, convDefinition(inp, weight, B, H, W, C, O, K)) < 1e-5, JSON.stringify(shape));
+      }
+    });
+
+    test('conv2d gradients match the reference backend', () => {
+      const rng = Rng.fromSeed(7);
+      for (const shape of CONV_SHAPES) {
+        const { batch: B, height: H, width: W, inChannels: C, outChannels: O, kernelSize: K } = shape;
+        const inp = randomArray(rng, B * H * W * C);
+        const weight = randomArray(rng, K * K * C * O);
+        const dout = randomArray(rng, B * H * W * O);
+        const start = randomArray(rng, K * K * C * O);
+        const dinp = kernels.allocate(B * H * W * C);
+        dinp.fill(3);
+        kernels.conv2dBackwardInput(dinp, dout, weight, shape);
+        const expectedDinp = new Float32Array(B * H * W * C);
+        jsKernels.conv2dBackwardInput(expectedDinp, dout, weight, shape);
+        assert.ok(maxRelativeError(dinp, expectedDinp) < 1e-5, `input gradient ${JSON.stringify(shape)}`);
+        const dweight = kernels.allocate(K * K * C * O);
+        dweight.set(start);
+        kernels.conv2dBackwardWeight(dweight, inp, dout, shape);
+        const expectedDweight = Float32Array.from(start);
+        jsKernels.conv2dBackwardWeight(expectedDweight, inp, dout, shape);
+        assert.ok(maxRelativeError(dweight, expectedDweight) < 1e-4, `weight gradient (accumulated) ${JSON.stringify(shape)}`);
+      }
+    });
+
+    test('2x2 max pooling and its gradient match their definition, odd sizes included', () => {
+      const rng = Rng.fromSeed(8);
+      for (const [B, H, W, C] of [[1, 2, 2, 1], [2, 5, 7, 3], [3, 7, 7, 8], [2, 28, 28, 5]]) {
+        const inp = randomArray(rng, B * H * W * C);
+        const oh = Math.floor(H / 2);
+        const ow = Math.floor(W / 2);
+        const out = kernels.allocate(B * oh * ow * C);
+        kernels.maxPool2x2(out, inp, B, H, W, C);
+        const dout = randomArray(rng, B * oh * ow * C);
+        const dinp = kernels.allocate(B * H * W * C);
+        dinp.fill(9);
+        kernels.maxPool2x2Backward(dinp, dout, inp, out, B, H, W, C);
+        const expectedDinp = new Float64Array(B * H * W * C);
+        for (let b = 0; b < B; b++)
+          for (let y = 0; y < oh; y++)
+            for (let x = 0; x < ow; x++)
+              for (let c = 0; c < C; c++) {
+                const window = [[2 * y, 2 * x], [2 * y, 2 * x + 1], [2 * y + 1, 2 * x], [2 * y + 1, 2 * x + 1]].map(([yy, xx]) => ((b * H + yy) * W + xx) * C + c);
+                const values = window.map((i) => inp[i]);
+                const best = values.indexOf(Math.max(...values));
+                const o = ((b * oh + y) * ow + x) * C + c;
+                assert.equal(out[o], values[best]);
+                expectedDinp[window[best]] = dout[o];
+              }
+        assert.deepEqual([...dinp], [...expectedDinp]);
+      }
+    });
+  });
+}

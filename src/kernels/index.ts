@@ -3,7 +3,7 @@ import { jsKernels } from './js.ts';
 import type { BackendName, Kernels } from './types.ts';
 import { loadWasmKernels, wasmBuildPresent } from './wasm/node.ts';
 
-export type { AdamHyper, BackendName, Kernels, SgdHyper } from './types.ts';
+export type { AdamHyper, BackendName, ConvShape, Kernels, SgdHyper } from './types.ts';
 export { jsKernels } from './js.ts';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm'];

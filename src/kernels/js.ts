@@ -1,4 +1,4 @@
-import type { AdamHyper, Kernels, SgdHyper } from './types.ts';
+import type { AdamHyper, ConvShape, Kernels, SgdHyper } from './types.ts';
 
 /**
  * The reference backend: plain TypeScript over Float32Arrays, written to be obviously right.
@@ -106,6 +106,127 @@ export const jsKernels: Kernels = {
       const row = r * cols;
       for (let c = 0; c < cols; c++) dlogits[row + c] = probs[row + c] * scale;
       dlogits[row + labels[r]] -= scale;
+    }
+  },
+
+  // Convolutions as direct loops over the definition; `valid` skips taps in the zero padding.
+  conv2d(out, inp, weight, shape: ConvShape) {
+    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+    const pad = (K - 1) / 2;
+    out.fill(0, 0, batch * height * width * O);
+    for (let b = 0; b < batch; b++) {
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const outBase = ((b * height + y) * width + x) * O;
+          for (let dy = 0; dy < K; dy++) {
+            const sy = y + dy - pad;
+            if (sy < 0 || sy >= height) continue;
+            for (let dx = 0; dx < K; dx++) {
+              const sx = x + dx - pad;
+              if (sx < 0 || sx >= width) continue;
+              const inBase = ((b * height + sy) * width + sx) * C;
+              for (let c = 0; c < C; c++) {
+                const v = inp[inBase + c];
+                const wBase = ((dy * K + dx) * C + c) * O;
+                for (let o = 0; o < O; o++) out[outBase + o] += v * weight[wBase + o];
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+
+  conv2dBackwardInput(dinp, dout, weight, shape: ConvShape) {
+    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+    const pad = (K - 1) / 2;
+    dinp.fill(0, 0, batch * height * width * C);
+    for (let b = 0; b < batch; b++) {
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const outBase = ((b * height + y) * width + x) * O;
+          for (let dy = 0; dy < K; dy++) {
+            const sy = y + dy - pad;
+            if (sy < 0 || sy >= height) continue;
+            for (let dx = 0; dx < K; dx++) {
+              const sx = x + dx - pad;
+              if (sx < 0 || sx >= width) continue;
+              const inBase = ((b * height + sy) * width + sx) * C;
+              for (let c = 0; c < C; c++) {
+                const wBase = ((dy * K + dx) * C + c) * O;
+                let sum = 0;
+                for (let o = 0; o < O; o++) sum += dout[outBase + o] * weight[wBase + o];
+                dinp[inBase + c] += sum;
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+
+  conv2dBackwardWeight(dweight, inp, dout, shape: ConvShape) {
+    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+    const pad = (K - 1) / 2;
+    for (let b = 0; b < batch; b++) {
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const outBase = ((b * height + y) * width + x) * O;
+          for (let dy = 0; dy < K; dy++) {
+            const sy = y + dy - pad;
+            if (sy < 0 || sy >= height) continue;
+            for (let dx = 0; dx < K; dx++) {
+              const sx = x + dx - pad;
+              if (sx < 0 || sx >= width) continue;
+              const inBase = ((b * height + sy) * width + sx) * C;
+              for (let c = 0; c < C; c++) {
+                const v = inp[inBase + c];
+                if (v === 0) continue;
+                const wBase = ((dy * K + dx) * C + c) * O;
+                for (let o = 0; o < O; o++) dweight[wBase + o] += v * dout[outBase + o];
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+
+  maxPool2x2(out, inp, batch, height, width, channels) {
+    const outH = Math.floor(height / 2);
+    const outW = Math.floor(width / 2);
+    for (let b = 0; b < batch; b++) {
+      for (let y = 0; y < outH; y++) {
+        for (let x = 0; x < outW; x++) {
+          const o = ((b * outH + y) * outW + x) * channels;
+          const i00 = ((b * height + 2 * y) * width + 2 * x) * channels;
+          const i01 = i00 + channels;
+          const i10 = i00 + width * channels;
+          const i11 = i10 + channels;
+          for (let c = 0; c < channels; c++) {
+            out[o + c] = Math.max(inp[i00 + c], inp[i01 + c], inp[i10 + c], inp[i11 + c]);
+          }
+        }
+      }
+    }
+  },
+
+  maxPool2x2Backward(dinp, dout, inp, out, batch, height, width, channels) {
+    const outH = Math.floor(height / 2);
+    const outW = Math.floor(width / 2);
+    dinp.fill(0, 0, batch * height * width * channels);
+    for (let b = 0; b < batch; b++) {
+      for (let y = 0; y < outH; y++) {
+        for (let x = 0; x < outW; x++) {
+          const o = ((b * outH + y) * outW + x) * channels;
+          const i00 = ((b * height + 2 * y) * width + 2 * x) * channels;
+          const window = [i00, i00 + channels, i00 + width * channels, i00 + (width + 1) * channels];
+          for (let c = 0; c < channels; c++) {
+            const winner = window.find((i) => inp[i + c] === out[o + c]) ?? i00;
+            dinp[winner + c] = dout[o + c];
+          }
+        }
+      }
     }
   },
 

@@ -24,6 +24,21 @@ export interface AdamHyper {
 }
 
 /**
+ * Geometry of a convolution over NHWC tensors (channels last): input [batch, height, width,
+ * inChannels], weight [kernelSize, kernelSize, inChannels, outChannels], output [batch, height,
+ * width, outChannels]. Stride 1 and "same" zero padding of (kernelSize - 1) / 2 on each side.
+ */
+export interface ConvShape {
+  batch: number;
+  height: number;
+  width: number;
+  inChannels: number;
+  outChannels: number;
+  /** Odd: 3 for 3x3. */
+  kernelSize: number;
+}
+
+/**
  * The numeric kernels every layer, loss and optimiser runs on. Buffers are row-major
  * Float32Arrays obtained from `allocate`, so a backend with memory of its own (WebAssembly)
  * can place them there. Each kernel writes its first argument; sizes are passed explicitly
@@ -72,6 +87,30 @@ export interface Kernels {
 
   /** dlogits[r,c] = (probs[r,c] - [c == labels[r]]) / rows: the gradient of the mean loss. */
   softmaxCrossEntropyBackward(dlogits: Float32Array, probs: Float32Array, labels: Uint8Array, rows: number, cols: number): void;
+
+  /** out = conv(inp, weight), no bias: out[b,y,x,o] = Σ_{dy,dx,c} inp[b, y+dy-p, x+dx-p, c] · weight[dy,dx,c,o]. */
+  conv2d(out: Float32Array, inp: Float32Array, weight: Float32Array, shape: ConvShape): void;
+
+  /** dinp = the input gradient of conv2d for output gradient dout (overwrites dinp). */
+  conv2dBackwardInput(dinp: Float32Array, dout: Float32Array, weight: Float32Array, shape: ConvShape): void;
+
+  /** dweight += the weight gradient of conv2d for input inp and output gradient dout. */
+  conv2dBackwardWeight(dweight: Float32Array, inp: Float32Array, dout: Float32Array, shape: ConvShape): void;
+
+  /**
+   * 2x2 max pooling, stride 2, NHWC: out[b, y, x, c] = max of inp[b, 2y..2y+1, 2x..2x+1, c];
+   * an odd last row or column is dropped (output height = floor(height / 2)).
+   */
+  maxPool2x2(out: Float32Array, inp: Float32Array, batch: number, height: number, width: number, channels: number): void;
+
+  /**
+   * Routes each output gradient to the first element of its window equal to the output (the
+   * forward pass's maximum); every other element of dinp is zero (overwrites dinp).
+   */
+  maxPool2x2Backward(
+    dinp: Float32Array, dout: Float32Array, inp: Float32Array, out: Float32Array,
+    batch: number, height: number, width: number, channels: number,
+  ): void;
 
   /** One SGD step on n parameters; `velocity` holds the momentum buffer. */
   sgdStep(param: Float32Array, grad: Float32Array, velocity: Float32Array, n: number, hyper: SgdHyper): void;

@@ -1,7 +1,7 @@
 import type { Kernels } from '../kernels/index.ts';
 import type { Rng } from '../random/rng.ts';
 
-/** The shape of one example, without the batch dimension: [features] or [channels, height, width]. */
+/** The shape of one example, without the batch dimension: [features] or [height, width, channels]. */
 export type Shape = readonly number[];
 
 export function shapeSize(shape: Shape): number {
@@ -38,7 +38,10 @@ export interface ForwardContext {
 export type LayerSpec =
   | { type: 'dense'; units: number; init?: 'he' | 'xavier' }
   | { type: 'relu' }
-  | { type: 'dropout'; rate: number };
+  | { type: 'dropout'; rate: number }
+  | { type: 'conv2d'; filters: number; kernelSize?: number }
+  | { type: 'maxpool2d' }
+  | { type: 'flatten' };
 
 /**
  * A layer computes its output shape from its input shape when it is built (and throws

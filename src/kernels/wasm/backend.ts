@@ -1,6 +1,6 @@
-import type { AdamHyper, Kernels, SgdHyper } from '../types.ts';
+import type { AdamHyper, ConvShape, Kernels, SgdHyper } from '../types.ts';
 import { MemoryArena } from './memory.ts';
-import { CONTROL_BYTES, ThreadPool, type SpawnWorker } from './pool.ts';
+import { CONTROL_BYTES, Op, ThreadPool, type SpawnWorker, type ThreadBuffers } from './pool.ts';
 
 /** The functions the AssemblyScript module exports (src/kernels/wasm/assembly/kernels.ts). */
 interface KernelExports {
@@ -18,6 +18,21 @@ interface KernelExports {
   relu(out: number, inp: number, n: number): void;
   reluBackward(dinp: number, dout: number, out: number, n: number): void;
   multiply(out: number, a: number, b: number, n: number): void;
+  addInto(dst: number, src: number, n: number): void;
+  conv2dForward(
+    out: number, inp: number, weight: number, b0: number, b1: number,
+    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
+  ): void;
+  conv2dBackwardInput(
+    dinp: number, dout: number, weight: number, b0: number, b1: number,
+    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
+  ): void;
+  conv2dBackwardWeight(
+    dweight: number, inp: number, dout: number, b0: number, b1: number,
+    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number, clear: number,
+  ): void;
+  maxPool2x2(out: number, inp: number, batch: number, height: number, width: number, channels: number): void;
+  maxPool2x2Backward(dinp: number, dout: number, inp: number, out: number, batch: number, height: number, width: number, channels: number): void;
   softmaxCrossEntropy(probs: number, logits: number, labels: number, rows: number, cols: number): number;
   softmaxCrossEntropyBackward(dlogits: number, probs: number, labels: number, rows: number, cols: number): void;
   sgdStep(param: number, grad: number, velocity: number, n: number, lr: number, momentum: number, nesterov: number, decay: number): void;
@@ -65,8 +80,17 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
   let pool: ThreadPool | null = null;
   if (threads > 1) {
     if (!options.spawnWorker) throw new Error('the wasm backend needs a way to start workers for more than one thread');
-    pool = await ThreadPool.start(threads, { module, memory, scratch, scratchBytes }, options.spawnWorker);
+    pool = await ThreadPool.start(threads, { module, memory }, options.spawnWorker);
   }
+  // Per-thread column matrices (convolution) and workers' private weight-gradient sums: grown on demand.
+  const buffers: ThreadBuffers = { scratch, scratchBytes, columns: 0, columnsBytes: 0, partials: 0, partialsBytes: 0 };
+  const ensure = (kind: 'columns' | 'partials', bytesPerThread: number, count: number): void => {
+    const bytesKey = kind === 'columns' ? 'columnsBytes' : 'partialsBytes';
+    if (buffers[bytesKey] >= bytesPerThread) return;
+    if (buffers[bytesKey] > 0) arena.release(buffers[kind], buffers[bytesKey] * count);
+    buffers[kind] = arena.reserve(bytesPerThread * count);
+    buffers[bytesKey] = bytesPerThread;
+  };
 
   // Copies of arrays that live outside the memory, made for one kernel call.
   const staged: { array: ArrayBufferView; offset: number; writeBack: boolean }[] = [];
@@ -98,9 +122,39 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     const own = (start: number, end: number) => wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, acc, start, end, scratch);
     if (pool && m >= 2 * GEMM_ROWS_PER_TILE && m * n * k >= PARALLEL_MIN_MACS) {
       const chunk = Math.ceil(m / pool.threads / GEMM_ROWS_PER_TILE) * GEMM_ROWS_PER_TILE;
-      pool.gemm(args, m, chunk, own);
+      pool.run(Op.Gemm, args, m, chunk, buffers, own);
     } else {
       own(0, m);
+    }
+    finish();
+  };
+
+  // Convolutions split the batch: each thread takes whole images, with its own column matrix.
+  const convolution = (
+    op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
+    target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
+  ): void => {
+    const { batch, height, width, inChannels, outChannels, kernelSize } = shape;
+    const taps = kernelSize * kernelSize * inChannels;
+    ensure('columns', height * width * taps * 4, threads);
+    const pt = ptr(target, true);
+    const p1 = ptr(first, false);
+    const p2 = ptr(second, false);
+    const geometry = [height, width, inChannels, outChannels, kernelSize] as const;
+    const own = (start: number, end: number): void => {
+      if (op === Op.ConvForward) wasm.conv2dForward(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
+      else if (op === Op.ConvBackwardInput) wasm.conv2dBackwardInput(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
+      else wasm.conv2dBackwardWeight(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch, 0);
+    };
+    if (pool && batch >= 2) {
+      const weightFloats = taps * outChannels;
+      if (op === Op.ConvBackwardWeight) ensure('partials', weightFloats * 4, pool.threads - 1);
+      pool.run(op, [pt, p1, p2, ...geometry], batch, Math.ceil(batch / pool.threads), buffers, own);
+      if (op === Op.ConvBackwardWeight) {
+        for (let i = 1; i < pool.threads; i++) wasm.addInto(pt, buffers.partials + (i - 1) * buffers.partialsBytes, weightFloats);
+      }
+    } else {
+      own(0, batch);
     }
     finish();
   };
@@ -159,6 +213,28 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
 
     softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols) {
       wasm.softmaxCrossEntropyBackward(ptr(dlogits, true), ptr(probs, false), ptr(labels, false), rows, cols);
+      finish();
+    },
+
+    conv2d(out, inp, weight, shape) {
+      convolution(Op.ConvForward, out, inp, weight, shape);
+    },
+
+    conv2dBackwardInput(dinp, dout, weight, shape) {
+      convolution(Op.ConvBackwardInput, dinp, dout, weight, shape);
+    },
+
+    conv2dBackwardWeight(dweight, inp, dout, shape) {
+      convolution(Op.ConvBackwardWeight, dweight, inp, dout, shape);
+    },
+
+    maxPool2x2(out, inp, batch, height, width, channels) {
+      wasm.maxPool2x2(ptr(out, true), ptr(inp, false), batch, height, width, channels);
+      finish();
+    },
+
+    maxPool2x2Backward(dinp, dout, inp, out, batch, height, width, channels) {
+      wasm.maxPool2x2Backward(ptr(dinp, true), ptr(dout, false), ptr(inp, false), ptr(out, false), batch, height, width, channels);
       finish();
     },
 

@@ -1,8 +1,9 @@
 /**
- * Worker threads that run kernels on row ranges of a shared WebAssembly memory. Handing work
- * over costs about a microsecond when the worker is spinning on the control block (Atomics),
- * against tens of microseconds through Atomics.wait/notify or postMessage; a worker spins
- * for a while after each job, then sleeps in Atomics.wait.
+ * Worker threads that run kernels on parts of a shared WebAssembly memory: row ranges of a
+ * matrix product, image ranges of a convolution. Handing work over costs about a microsecond
+ * when the worker is spinning on the control block (Atomics), against tens of microseconds
+ * through Atomics.wait/notify or postMessage; a worker spins for a while after each job, then
+ * sleeps in Atomics.wait.
  *
  * Uses only what browsers have too (WebAssembly, Atomics); the caller supplies the function
  * that starts a worker (worker_threads in Node, Web Workers in a browser).
@@ -12,21 +13,37 @@
 const GENERATION = 0;
 const PENDING = 1;
 const OPERATION = 2;
+/** Up to 14 arguments of the operation. */
 const ARGS = 4;
+const MAX_ARGS = 14;
+/** The work is split as [i · chunk, (i + 1) · chunk) of total, for thread i. */
+const TOTAL = 20;
+const CHUNK = 21;
+/** Per-thread buffers: thread i's starts at base + i · bytes. */
+const SCRATCH = 22;
+const SCRATCH_BYTES = 23;
+const COLUMNS = 24;
+const COLUMNS_BYTES = 25;
+/** Private weight-gradient sums of workers 1, 2, ...: worker i's at base + (i - 1) · bytes. */
+const PARTIALS = 26;
+const PARTIALS_BYTES = 27;
 export const CONTROL_BYTES = 256;
 
 /** Operation codes shared with WORKER_BODY. */
-export const OP_STOP = 0;
-export const OP_GEMM = 1;
+export const Op = {
+  Stop: 0,
+  Gemm: 1,
+  ConvForward: 2,
+  ConvBackwardInput: 3,
+  ConvBackwardWeight: 4,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
 
 export interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   /** This worker's index; the calling thread is 0. */
   index: number;
-  /** Byte offset of the first thread's gemm scratch; thread i uses scratch + i * scratchBytes. */
-  scratch: number;
-  scratchBytes: number;
 }
 
 /** Starts one worker running WORKER_BODY with `init`; resolves once it reports ready. */
@@ -37,7 +54,7 @@ export type SpawnWorker = (init: WorkerInit) => Promise<{ terminate(): unknown }
  * Blob in a browser: `(${WORKER_BODY})(init, ready)`. Plain JavaScript, no imports.
  */
 export const WORKER_BODY = `function (init, ready) {
-  const { module, memory, index, scratch, scratchBytes } = init;
+  const { module, memory, index } = init;
   const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const control = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
   let seen = Atomics.load(control, ${GENERATION});
@@ -52,16 +69,36 @@ export const WORKER_BODY = `function (init, ready) {
     }
     seen = Atomics.load(control, ${GENERATION});
     const op = Atomics.load(control, ${OPERATION});
-    if (op === ${OP_STOP}) return;
-    if (op === ${OP_GEMM}) {
-      const [n, k, a, rsA, csA, b, rsB, csB, c, accumulate, m, chunk] = control.subarray(${ARGS}, ${ARGS + 12});
-      const start = Math.min(m, index * chunk);
-      const end = Math.min(m, start + chunk);
-      kernels.gemm(n, k, a, rsA, csA, b, rsB, csB, c, accumulate, start, end, scratch + index * scratchBytes);
+    if (op === ${Op.Stop}) return;
+    const a = control.subarray(${ARGS}, ${ARGS + MAX_ARGS});
+    const total = control[${TOTAL}];
+    const start = Math.min(total, index * control[${CHUNK}]);
+    const end = Math.min(total, start + control[${CHUNK}]);
+    const scratch = control[${SCRATCH}] + index * control[${SCRATCH_BYTES}];
+    const columns = control[${COLUMNS}] + index * control[${COLUMNS_BYTES}];
+    if (op === ${Op.Gemm}) {
+      kernels.gemm(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], start, end, scratch);
+    } else if (op === ${Op.ConvForward}) {
+      kernels.conv2dForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
+    } else if (op === ${Op.ConvBackwardInput}) {
+      kernels.conv2dBackwardInput(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
+    } else if (op === ${Op.ConvBackwardWeight}) {
+      const partial = control[${PARTIALS}] + (index - 1) * control[${PARTIALS_BYTES}];
+      kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch, 1);
     }
     if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
   }
 }`;
+
+/** Where the per-thread buffers are, set before each job that needs them. */
+export interface ThreadBuffers {
+  scratch: number;
+  scratchBytes: number;
+  columns: number;
+  columnsBytes: number;
+  partials: number;
+  partialsBytes: number;
+}
 
 export class ThreadPool {
   private readonly control: Int32Array;
@@ -81,25 +118,31 @@ export class ThreadPool {
   }
 
   /**
-   * Runs a gemm on every thread, thread i taking rows [i * chunk, (i + 1) * chunk) of m;
-   * `runOwnPart(start, end)` does the calling thread's rows. Returns when all are done.
+   * Runs `op` on every thread, thread i taking [i · chunk, (i + 1) · chunk) of total;
+   * `runOwnPart(start, end)` does the calling thread's part. Returns when all are done.
    */
-  gemm(args: readonly number[], m: number, chunk: number, runOwnPart: (start: number, end: number) => void): void {
+  run(op: Op, args: readonly number[], total: number, chunk: number, buffers: ThreadBuffers, runOwnPart: (start: number, end: number) => void): void {
     const control = this.control;
     for (let i = 0; i < args.length; i++) control[ARGS + i] = args[i];
-    control[ARGS + args.length] = m;
-    control[ARGS + args.length + 1] = chunk;
-    Atomics.store(control, OPERATION, OP_GEMM);
+    control[TOTAL] = total;
+    control[CHUNK] = chunk;
+    control[SCRATCH] = buffers.scratch;
+    control[SCRATCH_BYTES] = buffers.scratchBytes;
+    control[COLUMNS] = buffers.columns;
+    control[COLUMNS_BYTES] = buffers.columnsBytes;
+    control[PARTIALS] = buffers.partials;
+    control[PARTIALS_BYTES] = buffers.partialsBytes;
+    Atomics.store(control, OPERATION, op);
     Atomics.store(control, PENDING, this.threads - 1);
     Atomics.add(control, GENERATION, 1);
     Atomics.notify(control, GENERATION);
-    runOwnPart(0, Math.min(m, chunk));
+    runOwnPart(0, Math.min(total, chunk));
     // The other threads' parts are about as long as ours: spinning beats sleeping here.
     while (Atomics.load(control, PENDING) !== 0);
   }
 
   stop(): void {
-    Atomics.store(this.control, OPERATION, OP_STOP);
+    Atomics.store(this.control, OPERATION, Op.Stop);
     Atomics.add(this.control, GENERATION, 1);
     Atomics.notify(this.control, GENERATION);
     for (const worker of this.workers) worker.terminate();

@@ -213,6 +213,13 @@ export function reluBackward(dinp: usize, dout: usize, out: usize, n: i32): void
   for (let i = vecEnd; i < n; i++) store<f32>(at(dinp, i), load<f32>(at(out, i)) > 0 ? load<f32>(at(dout, i)) : 0);
 }
 
+/** dst[i] += src[i]: sums the threads' private weight gradients. */
+export function addInto(dst: usize, src: usize, n: i32): void {
+  const vecEnd = n & ~3;
+  for (let i = 0; i < vecEnd; i += 4) v128.store(at(dst, i), f32x4.add(v128.load(at(dst, i)), v128.load(at(src, i))));
+  for (let i = vecEnd; i < n; i++) store<f32>(at(dst, i), load<f32>(at(dst, i)) + load<f32>(at(src, i)));
+}
+
 /** out[i] = a[i] * b[i]. */
 export function multiply(out: usize, a: usize, b: usize, n: i32): void {
   const vecEnd = n & ~3;
@@ -297,5 +304,152 @@ export function adamStep(
     store<f32>(at(m, i), mi);
     store<f32>(at(v, i), vi);
     store<f32>(at(param, i), p - (stepSize * mi) / (Mathf.sqrt(vi / correction2) + epsilon));
+  }
+}
+
+// ---- Convolution (NHWC, stride 1, "same" padding) as im2col + gemm, one image at a time ----
+// An image's column matrix has one row per output pixel (y, x) and one column per tap
+// (dy, dx, c): H·W rows of K·K·C floats. The weight [K, K, C, O] is then a (K·K·C) x O matrix.
+
+function im2col(col: usize, image: usize, height: i32, width: i32, channels: i32, kernel: i32): void {
+  const pad = (kernel - 1) >> 1;
+  const tap = <usize>channels << 2;
+  let dst = col;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let dy = 0; dy < kernel; dy++) {
+        const sy = y + dy - pad;
+        for (let dx = 0; dx < kernel; dx++) {
+          const sx = x + dx - pad;
+          if (sy >= 0 && sy < height && sx >= 0 && sx < width) memory.copy(dst, at(image, (sy * width + sx) * channels), tap);
+          else memory.fill(dst, 0, tap);
+          dst += tap;
+        }
+      }
+    }
+  }
+}
+
+// image += the column matrix scattered back to the pixels it was gathered from.
+function col2imAdd(image: usize, col: usize, height: i32, width: i32, channels: i32, kernel: i32): void {
+  const pad = (kernel - 1) >> 1;
+  const vecEnd = channels & ~3;
+  let src = col;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let dy = 0; dy < kernel; dy++) {
+        const sy = y + dy - pad;
+        for (let dx = 0; dx < kernel; dx++) {
+          const sx = x + dx - pad;
+          if (sy >= 0 && sy < height && sx >= 0 && sx < width) {
+            const dst = at(image, (sy * width + sx) * channels);
+            for (let c = 0; c < vecEnd; c += 4) v128.store(at(dst, c), f32x4.add(v128.load(at(dst, c)), v128.load(at(src, c))));
+            for (let c = vecEnd; c < channels; c++) store<f32>(at(dst, c), load<f32>(at(dst, c)) + load<f32>(at(src, c)));
+          }
+          src += <usize>channels << 2;
+        }
+      }
+    }
+  }
+}
+
+/** Images b0 .. b1 of out[B, H, W, O] = conv(inp[B, H, W, C], weight[K, K, C, O]); `col` holds H·W·K·K·C floats. */
+export function conv2dForward(
+  out: usize, inp: usize, weight: usize, b0: i32, b1: i32,
+  height: i32, width: i32, channels: i32, filters: i32, kernel: i32, col: usize, scratch: usize,
+): void {
+  const pixels = height * width;
+  const taps = kernel * kernel * channels;
+  for (let b = b0; b < b1; b++) {
+    im2col(col, at(inp, b * pixels * channels), height, width, channels, kernel);
+    gemm(filters, taps, col, taps, 1, weight, filters, 1, at(out, b * pixels * filters), false, 0, pixels, scratch);
+  }
+}
+
+/** Images b0 .. b1 of dinp = the input gradient of conv2dForward (overwritten). */
+export function conv2dBackwardInput(
+  dinp: usize, dout: usize, weight: usize, b0: i32, b1: i32,
+  height: i32, width: i32, channels: i32, filters: i32, kernel: i32, col: usize, scratch: usize,
+): void {
+  const pixels = height * width;
+  const taps = kernel * kernel * channels;
+  for (let b = b0; b < b1; b++) {
+    // dcol[pixels, taps] = dout_b[pixels, filters] · weight[taps, filters]ᵀ
+    gemm(taps, filters, at(dout, b * pixels * filters), filters, 1, weight, 1, filters, col, false, 0, pixels, scratch);
+    const image = at(dinp, b * pixels * channels);
+    memory.fill(image, 0, <usize>(pixels * channels) << 2);
+    col2imAdd(image, col, height, width, channels, kernel);
+  }
+}
+
+/** dweight += the weight gradient of images b0 .. b1 (set to it when `clear`, for a thread's private sum). */
+export function conv2dBackwardWeight(
+  dweight: usize, inp: usize, dout: usize, b0: i32, b1: i32,
+  height: i32, width: i32, channels: i32, filters: i32, kernel: i32, col: usize, scratch: usize, clear: bool,
+): void {
+  const pixels = height * width;
+  const taps = kernel * kernel * channels;
+  if (clear) memory.fill(dweight, 0, <usize>(taps * filters) << 2);
+  for (let b = b0; b < b1; b++) {
+    im2col(col, at(inp, b * pixels * channels), height, width, channels, kernel);
+    // dweight[taps, filters] += col[pixels, taps]ᵀ · dout_b[pixels, filters]
+    gemm(filters, pixels, col, 1, taps, at(dout, b * pixels * filters), filters, 1, dweight, true, 0, taps, scratch);
+  }
+}
+
+// ---- 2x2 max pooling, stride 2, NHWC ----
+
+export function maxPool2x2(out: usize, inp: usize, batch: i32, height: i32, width: i32, channels: i32): void {
+  const outH = height >> 1;
+  const outW = width >> 1;
+  const vecEnd = channels & ~3;
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < outH; y++) {
+      for (let x = 0; x < outW; x++) {
+        const o = at(out, ((b * outH + y) * outW + x) * channels);
+        const i00 = at(inp, ((b * height + 2 * y) * width + 2 * x) * channels);
+        const i01 = at(i00, channels);
+        const i10 = at(i00, width * channels);
+        const i11 = at(i10, channels);
+        for (let c = 0; c < vecEnd; c += 4) {
+          const top = f32x4.max(v128.load(at(i00, c)), v128.load(at(i01, c)));
+          const bottom = f32x4.max(v128.load(at(i10, c)), v128.load(at(i11, c)));
+          v128.store(at(o, c), f32x4.max(top, bottom));
+        }
+        for (let c = vecEnd; c < channels; c++) {
+          store<f32>(at(o, c), max(max(load<f32>(at(i00, c)), load<f32>(at(i01, c))), max(load<f32>(at(i10, c)), load<f32>(at(i11, c)))));
+        }
+      }
+    }
+  }
+}
+
+export function maxPool2x2Backward(
+  dinp: usize, dout: usize, inp: usize, out: usize, batch: i32, height: i32, width: i32, channels: i32,
+): void {
+  const outH = height >> 1;
+  const outW = width >> 1;
+  memory.fill(dinp, 0, <usize>(batch * height * width * channels) << 2);
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < outH; y++) {
+      for (let x = 0; x < outW; x++) {
+        const o = ((b * outH + y) * outW + x) * channels;
+        const i00 = ((b * height + 2 * y) * width + 2 * x) * channels;
+        const i01 = i00 + channels;
+        const i10 = i00 + width * channels;
+        const i11 = i10 + channels;
+        for (let c = 0; c < channels; c++) {
+          const m = load<f32>(at(out, o + c));
+          // The first element of the window equal to the maximum takes the gradient.
+          const winner =
+            load<f32>(at(inp, i00 + c)) == m ? i00
+            : load<f32>(at(inp, i01 + c)) == m ? i01
+            : load<f32>(at(inp, i10 + c)) == m ? i10
+            : load<f32>(at(inp, i11 + c)) == m ? i11
+            : i00;
+          store<f32>(at(dinp, winner + c), load<f32>(at(dout, o + c)));
+        }
+      }
+    }
   }
 }

@@ -1,0 +1,61 @@
+import type { ConvShape, Kernels } from '../kernels/index.ts';
+import { formatShape, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
+
+/**
+ * 2-D convolution, stride 1, "same" zero padding, over channels-last images.
+ * Shapes: inp [B, H, W, C], weight [k, k, C, filters], bias [filters], out [B, H, W, filters].
+ */
+export class Conv2D implements Layer {
+  readonly spec: LayerSpec;
+  readonly inputShape: Shape;
+  readonly outputShape: Shape;
+  readonly parameters: readonly ParameterSpec[];
+  private readonly geometry: Omit<ConvShape, 'batch'>;
+  private weight: Float32Array = new Float32Array(0);
+  private bias: Float32Array = new Float32Array(0);
+  private dweight: Float32Array = new Float32Array(0);
+  private dbias: Float32Array = new Float32Array(0);
+
+  constructor(
+    private readonly kernels: Kernels,
+    inputShape: Shape,
+    filters: number,
+    kernelSize = 3,
+  ) {
+    if (inputShape.length !== 3) throw new Error(`conv2d needs an image input [height, width, channels], got ${formatShape(inputShape)}`);
+    if (!Number.isInteger(filters) || filters < 1) throw new Error(`conv2d needs a positive whole number of filters, got ${filters}`);
+    if (!Number.isInteger(kernelSize) || kernelSize < 1 || kernelSize % 2 === 0) {
+      throw new Error(`conv2d needs an odd kernel size ("same" padding), got ${kernelSize}`);
+    }
+    const [height, width, channels] = inputShape;
+    this.spec = { type: 'conv2d', filters, kernelSize };
+    this.inputShape = inputShape;
+    this.outputShape = [height, width, filters];
+    this.geometry = { height, width, inChannels: channels, outChannels: filters, kernelSize };
+    const fanIn = kernelSize * kernelSize * channels;
+    const fanOut = kernelSize * kernelSize * filters;
+    this.parameters = [
+      { name: 'weight', shape: [kernelSize, kernelSize, channels, filters], init: 'he', fanIn, fanOut, decay: true },
+      { name: 'bias', shape: [filters], init: 'zeros', fanIn, fanOut, decay: false },
+    ];
+  }
+
+  bind(values: Float32Array[], grads: Float32Array[]): void {
+    [this.weight, this.bias] = values;
+    [this.dweight, this.dbias] = grads;
+  }
+
+  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+    const { height, width, outChannels } = this.geometry;
+    this.kernels.conv2d(out, inp, this.weight, { ...this.geometry, batch });
+    this.kernels.addBias(out, this.bias, batch * height * width, outChannels);
+  }
+
+  backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, _out: Float32Array, batch: number): void {
+    const { height, width, outChannels } = this.geometry;
+    const shape = { ...this.geometry, batch };
+    this.kernels.conv2dBackwardWeight(this.dweight, inp, dout, shape);
+    this.kernels.sumRows(this.dbias, dout, batch * height * width, outChannels);
+    if (dinp) this.kernels.conv2dBackwardInput(dinp, dout, this.weight, shape);
+  }
+}
