@@ -1,0 +1,157 @@
+// Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...]
+// Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
+import { availableParallelism } from 'node:os';
+import { pixelExamples } from '../src/data/dataset.ts';
+import { loadTrainingSet } from '../src/data/load.ts';
+import { locateData } from '../src/data/locate.ts';
+import { stratifiedSample } from '../src/data/split.ts';
+import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
+import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
+import { referenceCnnArchitecture } from '../src/models/reference-cnn.ts';
+import { Sequential, type Architecture } from '../src/models/sequential.ts';
+import { Rng } from '../src/random/rng.ts';
+import { mlpArchitecture } from '../src/runs/train-mlp.ts';
+import { fit } from '../src/training/fit.ts';
+import { Adam } from '../src/training/optimizers.ts';
+
+const selected = new Set(process.argv.slice(2));
+const wants = (name: string) => selected.size === 0 || selected.has(name);
+const emit = (record: object) => console.log(JSON.stringify(record));
+const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+
+/** Median seconds of `run`, repeated until about `budget` seconds have passed (at least 5 times). */
+function time(run: () => void, budget = 1): number {
+  for (let i = 0; i < 3; i++) run();
+  const samples: number[] = [];
+  const started = performance.now();
+  while (samples.length < 5 || (performance.now() - started) / 1000 < budget) {
+    const t0 = performance.now();
+    run();
+    samples.push((performance.now() - t0) / 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+const cores = availableParallelism();
+const threadCounts = [...new Set([1, Math.min(2, cores), cores])];
+const wasmByThreads = new Map<number, Kernels>();
+for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
+const configurations: { kernels: Kernels; threads: number }[] = [
+  { kernels: jsKernels, threads: 1 },
+  ...threadCounts.map((threads) => ({ kernels: wasmByThreads.get(threads)!, threads })),
+];
+
+function random(kernels: Kernels, n: number, rng: Rng): Float32Array {
+  const array = kernels.allocate(n);
+  for (let i = 0; i < n; i++) array[i] = rng.uniform() * 2 - 1;
+  return array;
+}
+
+if (wants('gemm')) {
+  // [m, k, n, layout]: the MLP's forward product and its two gradient products, and the
+  // reference CNN's third convolution as im2col (64 images of 14x14, 3x3x32 taps, 64 filters).
+  const shapes: [number, number, number, 'nn' | 'tn' | 'nt', string][] = [
+    [256, 256, 256, 'nn', 'square'],
+    [64, 784, 128, 'nn', 'mlp forward x·W'],
+    [784, 64, 128, 'tn', 'mlp weight gradient xᵀ·dy'],
+    [64, 128, 784, 'nt', 'mlp input gradient dy·Wᵀ'],
+    [12544, 288, 64, 'nn', 'conv 14x14x32->64 as im2col'],
+  ];
+  const rng = Rng.fromSeed(1);
+  for (const { kernels, threads } of configurations) {
+    for (const [m, k, n, layout, what] of shapes) {
+      if (kernels.name === 'js' && m * k * n > 50e6) continue;
+      const a = random(kernels, m * k, rng);
+      const b = random(kernels, k * n, rng);
+      const c = kernels.allocate(m * n);
+      const product = layout === 'nn' ? kernels.matmul : layout === 'tn' ? kernels.matmulTransA : kernels.matmulTransB;
+      const seconds = time(() => product.call(kernels, c, a, b, m, k, n, false));
+      emit({ bench: 'gemm', shape: `${m}x${k}x${n}`, layout, what, threads, backend: kernels.name, gflops: round((2 * m * k * n) / seconds / 1e9) });
+    }
+  }
+}
+
+if (wants('conv')) {
+  const rng = Rng.fromSeed(2);
+  const layers = [
+    { batch: 64, height: 28, width: 28, inChannels: 32, outChannels: 32, kernelSize: 3 },
+    { batch: 64, height: 14, width: 14, inChannels: 32, outChannels: 64, kernelSize: 3 },
+  ];
+  for (const { kernels, threads } of configurations) {
+    if (kernels.name === 'js') continue;
+    for (const shape of layers) {
+      const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+      const inp = random(kernels, batch * height * width * C, rng);
+      const weight = random(kernels, K * K * C * O, rng);
+      const out = kernels.allocate(batch * height * width * O);
+      const dinp = kernels.allocate(batch * height * width * C);
+      const dweight = kernels.allocate(K * K * C * O);
+      const forward = time(() => kernels.conv2d(out, inp, weight, shape));
+      const backwardInput = time(() => kernels.conv2dBackwardInput(dinp, out, weight, shape));
+      const backwardWeight = time(() => kernels.conv2dBackwardWeight(dweight, inp, out, shape));
+      const flop = 2 * batch * height * width * K * K * C * O;
+      emit({
+        bench: 'conv',
+        layer: `${height}x${width}x${C}->${O}`,
+        batch,
+        threads,
+        backend: kernels.name,
+        forwardMs: round(forward * 1000, 2),
+        backwardInputMs: round(backwardInput * 1000, 2),
+        backwardWeightMs: round(backwardWeight * 1000, 2),
+        forwardGflops: round(flop / forward / 1e9),
+        backwardGflops: round((2 * flop) / (backwardInput + backwardWeight) / 1e9),
+      });
+    }
+  }
+}
+
+if (wants('train')) {
+  const location = await locateData({ download: false });
+  const training = loadTrainingSet(location.dir).data;
+  /** Images per second of `fit` over `count` real training images, batch 64, Adam; validation excluded. */
+  const trainingSpeed = (kernels: Kernels, architecture: Architecture, count: number): number => {
+    const rng = Rng.fromSeed(3);
+    const model = new Sequential(kernels, architecture);
+    model.initialize(rng.fork());
+    const images = pixelExamples(stratifiedSample(training, count, rng.fork()));
+    let batchesDone = 0;
+    let started = 0;
+    let finished = 0;
+    fit({
+      kernels,
+      model,
+      loss: new SoftmaxCrossEntropy(kernels, 10),
+      optimizer: new Adam(kernels, model.parameterCount),
+      train: images,
+      validation: pixelExamples(stratifiedSample(training, 10, rng.fork())),
+      epochs: 1,
+      batchSize: 64,
+      learningRate: 0.001,
+      schedule: { name: 'constant' },
+      patience: 0,
+      shuffleRng: rng.fork(),
+      dropoutRng: rng.fork(),
+      onProgress: (event) => {
+        // The clock starts after three warm-up batches and stops at the last batch.
+        if (event.type !== 'batch') return;
+        batchesDone++;
+        if (batchesDone === 3) started = performance.now();
+        if (event.batch === event.batches) finished = performance.now();
+      },
+    });
+    return ((batchesDone - 3) * 64) / ((finished - started) / 1000);
+  };
+  for (const { kernels, threads } of configurations) {
+    const mlpImages = kernels.name === 'js' ? 6400 : 48000;
+    const mlp = trainingSpeed(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), mlpImages);
+    emit({ bench: 'train', model: 'mlp', threads, backend: kernels.name, imagesPerSecond: Math.round(mlp), epochSeconds: round(48000 / mlp, 2) });
+    if (kernels.name === 'js') continue;
+    const cnn = trainingSpeed(kernels, referenceCnnArchitecture(), 64 * 23);
+    emit({ bench: 'train', model: 'reference-cnn', threads, backend: kernels.name, imagesPerSecond: Math.round(cnn), epochSeconds: round(48000 / cnn, 1) });
+  }
+}
+
+for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();
