@@ -10,7 +10,7 @@ interface KernelExports {
     n: number, k: number,
     a: number, rsA: number, csA: number,
     b: number, rsB: number, csB: number,
-    c: number, accumulate: number,
+    c: number, ldc: number, accumulate: number,
     rowStart: number, rowEnd: number, scratch: number,
   ): void;
   addBias(out: number, bias: number, rows: number, cols: number): void;
@@ -42,8 +42,9 @@ interface KernelExports {
   ): void;
 }
 
-/** Rows of C per register tile in the module's gemm: thread row ranges are multiples of it. */
+/** Rows and columns of C per register tile in the module's gemm: thread ranges are multiples of them. */
 const GEMM_ROWS_PER_TILE = 4;
+const GEMM_COLUMNS_PER_TILE = 8;
 /** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
 const PARALLEL_MIN_MACS = 200_000;
 
@@ -117,14 +118,20 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     rsA: number, csA: number, rsB: number, csB: number,
     accumulate: boolean,
   ): void => {
-    const args = [n, k, ptr(a, false), rsA, csA, ptr(b, false), rsB, csB, ptr(c, true), accumulate ? 1 : 0];
-    const [, , pa, , , pb, , , pc, acc] = args;
-    const own = (start: number, end: number) => wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, acc, start, end, scratch);
-    if (pool && m >= 2 * GEMM_ROWS_PER_TILE && m * n * k >= PARALLEL_MIN_MACS) {
+    const args = [n, k, ptr(a, false), rsA, csA, ptr(b, false), rsB, csB, ptr(c, true), n, accumulate ? 1 : 0];
+    const [, , pa, , , pb, , , pc, , acc] = args;
+    if (!pool || m * n * k < PARALLEL_MIN_MACS) {
+      wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, n, acc, 0, m, scratch);
+    } else if (m >= n) {
+      // Split the rows: every thread packs all of B, which costs k·n against A's m·k.
       const chunk = Math.ceil(m / pool.threads / GEMM_ROWS_PER_TILE) * GEMM_ROWS_PER_TILE;
-      pool.run(Op.Gemm, args, m, chunk, buffers, own);
+      pool.run(Op.Gemm, args, m, chunk, buffers, (start, end) => wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, n, acc, start, end, scratch));
     } else {
-      own(0, m);
+      // Fewer rows than columns: split the columns, so every thread packs only its part of B.
+      const chunk = Math.ceil(n / pool.threads / GEMM_COLUMNS_PER_TILE) * GEMM_COLUMNS_PER_TILE;
+      pool.run(Op.GemmColumns, [...args, m], n, chunk, buffers, (start, end) =>
+        wasm.gemm(end - start, k, pa, rsA, csA, pb + 4 * start * csB, rsB, csB, pc + 4 * start, n, acc, 0, m, scratch),
+      );
     }
     finish();
   };
