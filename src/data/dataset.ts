@@ -17,6 +17,7 @@ export interface Examples {
 /** Pixels scaled from 0..255 to [0, 1] as they are gathered. */
 export function pixelExamples(images: LabelledImages): Examples {
   const scale = 1 / 255;
+  const pixels = images.pixels;
   return {
     count: images.count,
     featureSize: PIXELS,
@@ -25,7 +26,7 @@ export function pixelExamples(images: LabelledImages): Examples {
       for (let b = 0; b < batch; b++) {
         const source = indices[start + b] * PIXELS;
         const target = b * PIXELS;
-        for (let i = 0; i < PIXELS; i++) out[target + i] = images.pixels[source + i] * scale;
+        for (let i = 0; i < PIXELS; i++) out[target + i] = pixels[source + i] * scale;
       }
     },
   };

@@ -18,7 +18,6 @@ interface KernelExports {
   relu(out: number, inp: number, n: number): void;
   reluBackward(dinp: number, dout: number, out: number, n: number): void;
   multiply(out: number, a: number, b: number, n: number): void;
-  addInto(dst: number, src: number, n: number): void;
   conv2dForward(
     out: number, inp: number, weight: number, b0: number, b1: number,
     height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
@@ -28,9 +27,10 @@ interface KernelExports {
     height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
   ): void;
   conv2dBackwardWeight(
-    dweight: number, inp: number, dout: number, b0: number, b1: number,
-    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number, clear: number,
+    dweightT: number, inp: number, dout: number, b0: number, b1: number,
+    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
   ): void;
+  addTransposed(dst: number, src: number, rows: number, cols: number): void;
   maxPool2x2(out: number, inp: number, batch: number, height: number, width: number, channels: number): void;
   maxPool2x2Backward(dinp: number, dout: number, inp: number, out: number, batch: number, height: number, width: number, channels: number): void;
   softmaxCrossEntropy(probs: number, logits: number, labels: number, rows: number, cols: number): number;
@@ -148,20 +148,19 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     const p1 = ptr(first, false);
     const p2 = ptr(second, false);
     const geometry = [height, width, inChannels, outChannels, kernelSize] as const;
+    const weightFloats = taps * outChannels;
+    // The weight gradient: each thread sums its images into a private transposed buffer.
+    if (op === Op.ConvBackwardWeight) ensure('partials', weightFloats * 4, threads);
     const own = (start: number, end: number): void => {
       if (op === Op.ConvForward) wasm.conv2dForward(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
       else if (op === Op.ConvBackwardInput) wasm.conv2dBackwardInput(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
-      else wasm.conv2dBackwardWeight(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch, 0);
+      else wasm.conv2dBackwardWeight(buffers.partials, p1, p2, start, end, ...geometry, buffers.columns, scratch);
     };
-    if (pool && batch >= 2) {
-      const weightFloats = taps * outChannels;
-      if (op === Op.ConvBackwardWeight) ensure('partials', weightFloats * 4, pool.threads - 1);
-      pool.run(op, [pt, p1, p2, ...geometry], batch, Math.ceil(batch / pool.threads), buffers, own);
-      if (op === Op.ConvBackwardWeight) {
-        for (let i = 1; i < pool.threads; i++) wasm.addInto(pt, buffers.partials + (i - 1) * buffers.partialsBytes, weightFloats);
-      }
-    } else {
-      own(0, batch);
+    const used = pool && batch >= 2 ? pool.threads : 1;
+    if (pool && used > 1) pool.run(op, [pt, p1, p2, ...geometry], batch, Math.ceil(batch / pool.threads), buffers, own);
+    else own(0, batch);
+    if (op === Op.ConvBackwardWeight) {
+      for (let i = 0; i < used; i++) wasm.addTransposed(pt, buffers.partials + i * buffers.partialsBytes, taps, outChannels);
     }
     finish();
   };

@@ -24,7 +24,7 @@ const SCRATCH = 22;
 const SCRATCH_BYTES = 23;
 const COLUMNS = 24;
 const COLUMNS_BYTES = 25;
-/** Private weight-gradient sums of workers 1, 2, ...: worker i's at base + (i - 1) · bytes. */
+/** Private weight-gradient sums of the threads: thread i's at base + i · bytes. */
 const PARTIALS = 26;
 const PARTIALS_BYTES = 27;
 export const CONTROL_BYTES = 256;
@@ -93,8 +93,8 @@ export const WORKER_BODY = `function (init, ready) {
     } else if (op === ${Op.ConvBackwardInput}) {
       kernels.conv2dBackwardInput(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.ConvBackwardWeight}) {
-      const partial = control[${PARTIALS}] + (index - 1) * control[${PARTIALS_BYTES}];
-      kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch, 1);
+      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
+      kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     }
     if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
   }

@@ -267,13 +267,6 @@ export function reluBackward(dinp: usize, dout: usize, out: usize, n: i32): void
   for (let i = vecEnd; i < n; i++) store<f32>(at(dinp, i), load<f32>(at(out, i)) > 0 ? load<f32>(at(dout, i)) : 0);
 }
 
-/** dst[i] += src[i]: sums the threads' private weight gradients. */
-export function addInto(dst: usize, src: usize, n: i32): void {
-  const vecEnd = n & ~3;
-  for (let i = 0; i < vecEnd; i += 4) v128.store(at(dst, i), f32x4.add(v128.load(at(dst, i)), v128.load(at(src, i))));
-  for (let i = vecEnd; i < n; i++) store<f32>(at(dst, i), load<f32>(at(dst, i)) + load<f32>(at(src, i)));
-}
-
 /** out[i] = a[i] * b[i]. */
 export function multiply(out: usize, a: usize, b: usize, n: i32): void {
   const vecEnd = n & ~3;
@@ -436,18 +429,28 @@ export function conv2dBackwardInput(
   }
 }
 
-/** dweight += the weight gradient of images b0 .. b1 (set to it when `clear`, for a thread's private sum). */
+/**
+ * The weight gradient of images b0 .. b1, transposed: dweightT[filters, taps] = Σ_b dout_bᵀ · col_b
+ * (overwritten). This orientation packs the large column matrix with contiguous vector loads;
+ * addTransposed then adds it to the [taps, filters] gradient once per call.
+ */
 export function conv2dBackwardWeight(
-  dweight: usize, inp: usize, dout: usize, b0: i32, b1: i32,
-  height: i32, width: i32, channels: i32, filters: i32, kernel: i32, col: usize, scratch: usize, clear: bool,
+  dweightT: usize, inp: usize, dout: usize, b0: i32, b1: i32,
+  height: i32, width: i32, channels: i32, filters: i32, kernel: i32, col: usize, scratch: usize,
 ): void {
   const pixels = height * width;
   const taps = kernel * kernel * channels;
-  if (clear) memory.fill(dweight, 0, <usize>(taps * filters) << 2);
+  memory.fill(dweightT, 0, <usize>(taps * filters) << 2);
   for (let b = b0; b < b1; b++) {
     im2col(col, at(inp, b * pixels * channels), height, width, channels, kernel);
-    // dweight[taps, filters] += col[pixels, taps]ᵀ · dout_b[pixels, filters]
-    gemm(filters, pixels, col, 1, taps, at(dout, b * pixels * filters), filters, 1, dweight, filters, true, 0, taps, scratch);
+    gemm(taps, pixels, at(dout, b * pixels * filters), 1, filters, col, taps, 1, dweightT, taps, true, 0, filters, scratch);
+  }
+}
+
+/** dst[r, c] += src[c, r] for dst [rows, cols]. */
+export function addTransposed(dst: usize, src: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) store<f32>(at(dst, r * cols + c), load<f32>(at(dst, r * cols + c)) + load<f32>(at(src, c * rows + r)));
   }
 }
 
