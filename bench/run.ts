@@ -6,6 +6,7 @@ import { loadTrainingSet } from '../src/data/load.ts';
 import { locateData } from '../src/data/locate.ts';
 import { stratifiedSample } from '../src/data/split.ts';
 import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
 import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
 import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
 import { referenceCnnArchitecture } from '../src/models/reference-cnn.ts';
@@ -38,10 +39,16 @@ const cores = availableParallelism();
 const threadCounts = [...new Set([1, Math.min(2, cores), cores])];
 const wasmByThreads = new Map<number, Kernels>();
 for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
-const configurations: { kernels: Kernels; threads: number }[] = [
-  { kernels: jsKernels, threads: 1 },
-  ...threadCounts.map((threads) => ({ kernels: wasmByThreads.get(threads)!, threads })),
-];
+/**
+ * Every backend at every thread count. The native backend's thread count is OpenBLAS's, which
+ * is process-wide, so it is loaded (and its threads set) as each configuration is reached.
+ */
+function* configurations(): Generator<{ kernels: Kernels; threads: number }> {
+  yield { kernels: jsKernels, threads: 1 };
+  for (const threads of threadCounts) yield { kernels: wasmByThreads.get(threads)!, threads };
+  if (!nativeBuildPresent()) return;
+  for (const threads of threadCounts) yield { kernels: loadNativeKernels({ threads }), threads };
+}
 
 function random(kernels: Kernels, n: number, rng: Rng): Float32Array {
   const array = kernels.allocate(n);
@@ -60,7 +67,7 @@ if (wants('gemm')) {
     [12544, 288, 64, 'nn', 'conv 14x14x32->64 as im2col'],
   ];
   const rng = Rng.fromSeed(1);
-  for (const { kernels, threads } of configurations) {
+  for (const { kernels, threads } of configurations()) {
     for (const [m, k, n, layout, what] of shapes) {
       if (kernels.name === 'js' && m * k * n > 50e6) continue;
       const a = random(kernels, m * k, rng);
@@ -79,7 +86,7 @@ if (wants('conv')) {
     { batch: 64, height: 28, width: 28, inChannels: 32, outChannels: 32, kernelSize: 3 },
     { batch: 64, height: 14, width: 14, inChannels: 32, outChannels: 64, kernelSize: 3 },
   ];
-  for (const { kernels, threads } of configurations) {
+  for (const { kernels, threads } of configurations()) {
     if (kernels.name === 'js') continue;
     for (const shape of layers) {
       const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
@@ -144,7 +151,7 @@ if (wants('train')) {
     });
     return ((batchesDone - 3) * 64) / ((finished - started) / 1000);
   };
-  for (const { kernels, threads } of configurations) {
+  for (const { kernels, threads } of configurations()) {
     const mlpImages = kernels.name === 'js' ? 6400 : 48000;
     const mlp = trainingSpeed(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), mlpImages);
     emit({ bench: 'train', model: 'mlp', threads, backend: kernels.name, imagesPerSecond: Math.round(mlp), epochSeconds: round(48000 / mlp, 2) });

@@ -1,5 +1,5 @@
 // Compiles the AssemblyScript kernels (src/kernels/wasm/assembly/kernels.ts) into two
-// WebAssembly modules under build/wasm/: kernels.wasm (SIMD128) and kernels-relaxed.wasm
+// WebAssembly modules under dist/wasm/: kernels.wasm (SIMD128) and kernels-relaxed.wasm
 // (SIMD128 + relaxed SIMD). Both import a shared memory, so threads can work on it together.
 import asc from 'assemblyscript/asc';
 import { mkdirSync } from 'node:fs';
@@ -21,10 +21,10 @@ const common = [
   '--noAssert',
 ];
 
-mkdirSync('build/wasm', { recursive: true });
+mkdirSync('dist/wasm', { recursive: true });
 for (const [file, extra] of [
-  ['build/wasm/kernels.wasm', []],
-  ['build/wasm/kernels-relaxed.wasm', ['--enable', 'relaxed-simd']],
+  ['dist/wasm/kernels.wasm', []],
+  ['dist/wasm/kernels-relaxed.wasm', ['--enable', 'relaxed-simd']],
 ]) {
   const { error, stderr } = await asc.main([...common, ...extra, '--outFile', file]);
   if (error) {

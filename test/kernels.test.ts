@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
 import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
 import { maxRelativeError, randomArray, Rng } from './helpers/random.ts';
 
@@ -29,11 +30,13 @@ const SHAPES: [number, number, number][] = [
 ];
 
 // Every backend, and for wasm both builds (relaxed SIMD and plain SIMD) and both thread paths.
+// The native backend where it was built (CI installs libopenblas-dev, so it is there).
 const backends: Kernels[] = [
   jsKernels,
   await loadWasmKernels({ threads: 1 }),
   await loadWasmKernels({ threads: 2 }),
   await loadWasmKernels({ threads: 2, relaxed: false }),
+  ...(nativeBuildPresent() ? [loadNativeKernels({ threads: 2 })] : []),
 ];
 
 for (const kernels of backends) {

@@ -1,44 +1,72 @@
 import { UsageError } from '../errors.ts';
 import { jsKernels } from './js.ts';
+import { DEFAULT_ADDON_PATH, loadNativeKernels, nativeBuildPresent } from './native/node.ts';
 import type { BackendName, Kernels } from './types.ts';
 import { loadWasmKernels, wasmBuildPresent } from './wasm/node.ts';
 
 export type { AdamHyper, BackendName, ConvShape, Kernels, SgdHyper } from './types.ts';
 export { jsKernels } from './js.ts';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm'];
+export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm', 'native'];
 
 export interface KernelOptions {
-  /** Threads for backends that use several (wasm); default: every core. */
+  /** Threads for the backends that use several (wasm, native); default: every core. */
   threads?: number;
-  /** Called once with a sentence when `auto` cannot use the fastest backend. */
+  /** Called once with a sentence when `auto` cannot use the fastest backend, saying why. */
   onFallback?: (message: string) => void;
+  /** The native addon's file; default: build/Release/fmnist_native.node. */
+  nativeAddonPath?: string;
 }
 
+const reason = (error: unknown) => (error instanceof Error ? error.message.split('\n')[0] : String(error));
+
 /**
- * The kernels of a backend by name. `auto` picks the fastest one available: wasm, unless its
- * compiled module is missing or the engine cannot run it, then js (saying why through onFallback).
+ * The kernels of a backend by name. `auto` picks the fastest one available: native (OpenBLAS),
+ * then wasm, then js, telling onFallback once why it could not use a faster one.
  */
 export async function loadKernels(name: BackendName | 'auto' = 'auto', options: KernelOptions = {}): Promise<Kernels> {
+  const addonPath = options.nativeAddonPath ?? DEFAULT_ADDON_PATH;
   switch (name) {
     case 'js':
       return jsKernels;
     case 'wasm':
       if (!wasmBuildPresent()) {
-        throw new UsageError('The wasm backend is not built (build/wasm/ is missing); run `npm run build`, or choose --backend js.');
+        throw new UsageError('The wasm backend is not built (dist/wasm/ is missing); run `npm run build`, or choose --backend js.');
       }
       return loadWasmKernels({ threads: options.threads });
-    case 'auto':
+    case 'native':
+      if (!nativeBuildPresent(addonPath)) {
+        throw new UsageError('The native backend is not built; install libopenblas-dev and run `npm install` again, or choose --backend wasm.');
+      }
+      try {
+        return loadNativeKernels({ threads: options.threads, addonPath });
+      } catch (error) {
+        throw new UsageError(`The native backend failed to load (${reason(error)}); rebuild it with \`npm install\`, or choose --backend wasm.`);
+      }
+    case 'auto': {
+      let why: string;
+      if (!nativeBuildPresent(addonPath)) {
+        why = 'the native backend is not built (it needs libopenblas-dev at install time)';
+      } else {
+        try {
+          return loadNativeKernels({ threads: options.threads, addonPath });
+        } catch (error) {
+          why = `the native backend failed to load (${reason(error)})`;
+        }
+      }
       if (!wasmBuildPresent()) {
-        options.onFallback?.('using the js backend: the wasm backend is not built (run `npm run build`)');
+        options.onFallback?.(`using the js backend: ${why}, and the wasm backend is not built (run \`npm run build\`)`);
         return jsKernels;
       }
       try {
-        return await loadWasmKernels({ threads: options.threads });
+        const kernels = await loadWasmKernels({ threads: options.threads });
+        options.onFallback?.(`using the wasm backend: ${why}`);
+        return kernels;
       } catch (error) {
-        options.onFallback?.(`using the js backend: the wasm backend failed to start (${error instanceof Error ? error.message : String(error)})`);
+        options.onFallback?.(`using the js backend: ${why}, and the wasm backend failed to start (${reason(error)})`);
         return jsKernels;
       }
+    }
     default:
       throw new UsageError(`Unknown backend "${String(name)}"; choose one of: ${BACKEND_NAMES.join(', ')}, auto.`);
   }

@@ -1,5 +1,5 @@
-/** Names of the kernel backends: `js`, the plain TypeScript reference, and `wasm`, WebAssembly SIMD. */
-export type BackendName = 'js' | 'wasm';
+/** Names of the kernel backends: `js`, the plain TypeScript reference; `wasm`, WebAssembly SIMD; `native`, C over OpenBLAS. */
+export type BackendName = 'js' | 'wasm' | 'native';
 
 /** Hyperparameters of one SGD step (PyTorch's convention for momentum and Nesterov). */
 export interface SgdHyper {

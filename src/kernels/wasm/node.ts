@@ -7,8 +7,8 @@ import { createWasmKernels, type WasmKernels } from './backend.ts';
 import { MAX_PAGES } from './memory.ts';
 import { WORKER_BODY, type SpawnWorker } from './pool.ts';
 
-/** build/wasm/ at the package root: three folders up from both src/kernels/wasm and dist/kernels/wasm. */
-const BUILD_DIR = new URL('../../../build/wasm/', import.meta.url);
+/** dist/wasm/ at the package root: three folders up from both src/kernels/wasm and dist/kernels/wasm. */
+const BUILD_DIR = new URL('../../../dist/wasm/', import.meta.url);
 
 export interface NodeWasmOptions {
   /** Threads in all; default: every core (os.availableParallelism()). */
@@ -50,7 +50,7 @@ export function wasmBuildPresent(): boolean {
   return existsSync(fileURLToPath(new URL('kernels.wasm', BUILD_DIR)));
 }
 
-/** The WebAssembly backend on Node: reads build/wasm/, starts worker_threads for the extra threads. */
+/** The WebAssembly backend on Node: reads dist/wasm/, starts worker_threads for the extra threads. */
 export async function loadWasmKernels(options: NodeWasmOptions = {}): Promise<WasmKernels> {
   configureEngine();
   const threads = options.threads ?? availableParallelism();

@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "fmnist_native",
+      "sources": ["native/fmnist_native.c"],
+      "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
+      "libraries": ["-lopenblas", "-lm"],
+      "cflags": ["-O3", "-march=native", "-std=c11", "-Wall", "-Wextra"],
+      "cflags!": ["-fno-exceptions"]
+    }
+  ]
+}

@@ -1,0 +1,24 @@
+// Builds the native backend (native/fmnist_native.c, OpenBLAS) with node-gyp when a compiler
+// and OpenBLAS's headers are present; otherwise says why and succeeds all the same, and the
+// engine uses its WebAssembly backend. Run by `npm install` / `npm ci` (the "install" script).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const headers = ['/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h', '/usr/include/openblas/cblas.h', '/usr/include/cblas.h'];
+const skip = (reason) => {
+  console.log(`fmnist: the native backend is not built (${reason}); the WebAssembly backend will be used.`);
+  process.exit(0);
+};
+
+if (process.env.FMNIST_SKIP_NATIVE) skip('FMNIST_SKIP_NATIVE is set');
+if (process.platform !== 'linux') skip(`it is built on Linux only, this is ${process.platform}`);
+if (!headers.some((path) => existsSync(path))) skip("OpenBLAS's headers are missing: install libopenblas-dev");
+
+// Inside npm scripts node-gyp is on PATH; npm passes its nodedir setting to it.
+const result = spawnSync('node-gyp', ['rebuild'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', shell: process.platform === 'win32' });
+if (result.error) skip(`node-gyp could not run: ${result.error.message}`);
+if (result.status !== 0) {
+  const lastError = `${result.stderr}`.split('\n').filter((line) => /error/i.test(line)).slice(-1)[0] ?? `exit code ${result.status}`;
+  skip(`node-gyp failed: ${lastError.trim()}`);
+}
+console.log('fmnist: built the native backend (build/Release/fmnist_native.node).');
