@@ -156,7 +156,7 @@ if (wants('train')) {
     const mlp = trainingSpeed(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), mlpImages);
     emit({ bench: 'train', model: 'mlp', threads, backend: kernels.name, imagesPerSecond: Math.round(mlp), epochSeconds: round(48000 / mlp, 2) });
     if (kernels.name === 'js') continue;
-    const cnn = trainingSpeed(kernels, referenceCnnArchitecture(), 64 * 23);
+    const cnn = trainingSpeed(kernels, referenceCnnArchitecture(), 64 * 43);
     emit({ bench: 'train', model: 'reference-cnn', threads, backend: kernels.name, imagesPerSecond: Math.round(cnn), epochSeconds: round(48000 / cnn, 1) });
   }
 }

@@ -18,3 +18,11 @@ test('the same seed gives the same history, weights and test accuracy; another s
   const other = await trainMlp({ ...quick, seed: 124 }, { outDir: c });
   assert.notDeepEqual(withoutSeconds(other.history), withoutSeconds(first.history));
 });
+
+test('the wasm backend with 2 threads repeats its run exactly too', async () => {
+  const config = { ...quick, backend: 'wasm' as const, threads: 2 };
+  const first = await trainMlp(config, { outDir: tempDir() });
+  const second = await trainMlp(config, { outDir: tempDir() });
+  assert.deepEqual(withoutSeconds(second.history), withoutSeconds(first.history));
+  assert.equal(second.test.accuracy, first.test.accuracy);
+});
