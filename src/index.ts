@@ -46,7 +46,20 @@ export {
 export { loadModel, saveModel, type ModelDescription } from './io/model-file.ts';
 export { decodeSafetensors, encodeSafetensors } from './io/safetensors.ts';
 
-export { DEFAULT_MLP_CONFIG, type MlpConfig } from './runs/mlp-config.ts';
-export { trainMlp, mlpArchitecture, type MlpRunResult, type RunOptions, type TestMetrics } from './runs/train-mlp.ts';
+export {
+  DEFAULT_CNN_CONFIG,
+  DEFAULT_FEATURES_MLP_CONFIG,
+  DEFAULT_MLP_CONFIG,
+  type CnnConfig,
+  type MlpConfig,
+  type TrainingConfig,
+} from './runs/configs.ts';
+export { trainMlp, mlpArchitecture, type RunOptions } from './runs/train-mlp.ts';
+export { trainCnn } from './runs/train-cnn.ts';
+export { extractFeatures, saveFeatures, trainFeaturesMlp } from './runs/features.ts';
+export { runPipeline, pipelineConfig, formatSummary, type PipelineConfig, type PipelineSummary } from './runs/pipeline.ts';
+export { trainModel, testMetrics, type ModelKind, type ModelRunResult, type TestMetrics } from './runs/train-model.ts';
+export { cnnArchitecture, type CnnShape } from './models/cnn.ts';
+export { loadNpy, saveNpy, type NpyArray } from './io/npy.ts';
 export { evaluateSavedModel, type SavedEvaluation } from './runs/evaluate-saved.ts';
 export { summarizeData, type DataSummary } from './runs/data-summary.ts';

@@ -1,4 +1,5 @@
-import { PIXELS } from './idx.ts';
+import type { Rng } from '../random/rng.ts';
+import { IMAGE_SIZE, PIXELS } from './idx.ts';
 import type { LabelledImages } from './load.ts';
 
 /**
@@ -37,4 +38,87 @@ export function identityOrder(count: number): Int32Array {
   const order = new Int32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
   return order;
+}
+
+export interface Augmentation {
+  /** Largest shift in pixels, each direction drawn uniformly from -maxShift .. maxShift. */
+  maxShift: number;
+  /** Mirror left-right with probability 1/2. */
+  flip: boolean;
+}
+
+/**
+ * Pixels scaled to [0, 1], each example shifted and mirrored at random as it is gathered (for
+ * training only). Vacated pixels are 0, the background. Draws from `rng` alone.
+ */
+export function augmentedPixelExamples(images: LabelledImages, augmentation: Augmentation, rng: Rng): Examples {
+  const scale = 1 / 255;
+  const pixels = images.pixels;
+  const { maxShift, flip } = augmentation;
+  return {
+    count: images.count,
+    featureSize: PIXELS,
+    labels: images.labels,
+    gather(out, indices, start, batch) {
+      for (let b = 0; b < batch; b++) {
+        const source = indices[start + b] * PIXELS;
+        const target = b * PIXELS;
+        const dy = rng.int(2 * maxShift + 1) - maxShift;
+        const dx = rng.int(2 * maxShift + 1) - maxShift;
+        const mirror = flip && rng.uniform() < 0.5;
+        for (let y = 0; y < IMAGE_SIZE; y++) {
+          const sy = y - dy;
+          for (let x = 0; x < IMAGE_SIZE; x++) {
+            const shifted = x - dx;
+            const sx = mirror ? IMAGE_SIZE - 1 - shifted : shifted;
+            const inside = sy >= 0 && sy < IMAGE_SIZE && shifted >= 0 && shifted < IMAGE_SIZE;
+            out[target + y * IMAGE_SIZE + x] = inside ? pixels[source + sy * IMAGE_SIZE + sx] * scale : 0;
+          }
+        }
+      }
+    },
+  };
+}
+
+/** Float feature vectors [count, size], standardised as gathered: (x - mean) / std per feature. */
+export function featureExamples(features: Float32Array, size: number, labels: Uint8Array, mean: Float32Array, std: Float32Array): Examples {
+  const scale = Float32Array.from(std, (s) => 1 / s);
+  return {
+    count: labels.length,
+    featureSize: size,
+    labels,
+    gather(out, indices, start, batch) {
+      for (let b = 0; b < batch; b++) {
+        const source = indices[start + b] * size;
+        const target = b * size;
+        for (let i = 0; i < size; i++) out[target + i] = (features[source + i] - mean[i]) * scale[i];
+      }
+    },
+  };
+}
+
+/**
+ * Per-feature mean and standard deviation of [count, size] features, in float64. A feature
+ * that never varies (a ReLU that never fires) gets std 1, so standardising leaves it at 0.
+ */
+export function featureStatistics(features: Float32Array, size: number): { mean: Float32Array; std: Float32Array } {
+  const count = features.length / size;
+  const sum = new Float64Array(size);
+  const sumSquares = new Float64Array(size);
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < size; i++) {
+      const v = features[r * size + i];
+      sum[i] += v;
+      sumSquares[i] += v * v;
+    }
+  }
+  const mean = new Float32Array(size);
+  const std = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    const m = sum[i] / count;
+    const variance = Math.max(sumSquares[i] / count - m * m, 0);
+    mean[i] = m;
+    std[i] = variance > 1e-12 ? Math.sqrt(variance) : 1;
+  }
+  return { mean, std };
 }

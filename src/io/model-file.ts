@@ -9,8 +9,15 @@ import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
 export const MODEL_JSON = 'model.json';
 export const MODEL_WEIGHTS = 'model.safetensors';
 
-/** How raw inputs become the model's input; `pixels`: bytes 0..255 times `scale`. */
-export type InputTransform = { type: 'pixels'; scale: number };
+/**
+ * How raw inputs become the model's input. `pixels`: bytes 0..255 times `scale`, in the image's
+ * layout. `cnn-features`: the images go through the CNN saved in `extractor` (a folder, relative
+ * to this model's), its layer `featureLayer`'s output is taken and standardised per feature with
+ * the training features' `mean` and `std`.
+ */
+export type InputTransform =
+  | { type: 'pixels'; scale: number }
+  | { type: 'cnn-features'; extractor: string; featureLayer: number; mean: number[]; std: number[] };
 
 /** model.json: everything needed to use the weights in model.safetensors again. */
 export interface ModelDescription {
@@ -24,13 +31,15 @@ export interface ModelDescription {
   /** Name and shape of each tensor in the weights file, in order. */
   parameters: { name: string; shape: number[] }[];
   weights: typeof MODEL_WEIGHTS;
+  /** Index of the layer whose output are the model's features (the CNN's feature layer). */
+  featureLayer?: number;
 }
 
 /** Writes model.json and model.safetensors into `dir` (each atomically). */
 export function saveModel(
   dir: string,
   model: Sequential,
-  details: { kind: string; input: InputTransform; classNames: readonly string[] },
+  details: { kind: string; input: InputTransform; classNames: readonly string[]; featureLayer?: number },
 ): void {
   mkdirSync(dir, { recursive: true });
   const description: ModelDescription = {
@@ -42,6 +51,7 @@ export function saveModel(
     classNames: [...details.classNames],
     parameters: model.parameters.map((p) => ({ name: p.name, shape: [...p.shape] })),
     weights: MODEL_WEIGHTS,
+    ...(details.featureLayer === undefined ? {} : { featureLayer: details.featureLayer }),
   };
   const tensors = model.parameters.map((p) => ({ name: p.name, shape: p.shape, data: p.value }));
   writeFileAtomic(join(dir, MODEL_WEIGHTS), encodeSafetensors(tensors, { format: 'fmnist-model', kind: details.kind }));

@@ -8,7 +8,8 @@ import { endianness } from 'node:os';
 export interface NamedTensor {
   name: string;
   shape: readonly number[];
-  data: Float32Array;
+  /** Float32Array is written as F32, Int32Array as I32. */
+  data: Float32Array | Int32Array;
 }
 
 interface HeaderEntry {
@@ -27,7 +28,8 @@ export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Rec
   let offset = 0;
   for (const tensor of tensors) {
     const bytes = tensor.data.length * 4;
-    header[tensor.name] = { dtype: 'F32', shape: [...tensor.shape], data_offsets: [offset, offset + bytes] };
+    const dtype = tensor.data instanceof Int32Array ? 'I32' : 'F32';
+    header[tensor.name] = { dtype, shape: [...tensor.shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -44,7 +46,7 @@ export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Rec
   return out;
 }
 
-/** Parses a safetensors file holding F32 tensors; throws a message naming `fileName` when malformed. */
+/** Parses a safetensors file holding F32 and I32 tensors; throws a message naming `fileName` when malformed. */
 export function decodeSafetensors(bytes: Uint8Array, fileName: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
   requireLittleEndian();
   const fail = (what: string): never => {
@@ -64,12 +66,12 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): { tensor
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const entry = value as HeaderEntry;
-    if (entry.dtype !== 'F32') fail(`tensor ${name} has dtype ${entry.dtype}, only F32 is supported`);
+    if (entry.dtype !== 'F32' && entry.dtype !== 'I32') fail(`tensor ${name} has dtype ${entry.dtype}, only F32 and I32 are supported`);
     const [begin, end] = entry.data_offsets;
     const count = entry.shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * 4 || dataStart + end > bytes.length) fail(`tensor ${name} has a wrong byte range`);
     // Copy into an aligned buffer: the tensor's offset in the file need not be a multiple of 4.
-    const data = new Float32Array(count);
+    const data = entry.dtype === 'I32' ? new Int32Array(count) : new Float32Array(count);
     new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
     tensors.set(name, { name, shape: entry.shape, data });
   }

@@ -126,6 +126,19 @@ export class Sequential {
     return this.activations[this.layers.length];
   }
 
+  /**
+   * Runs the batch through layers 0 .. lastLayer only; returns that layer's output buffer
+   * ([batch, size of its output] at its start). For feature extraction.
+   */
+  forwardTo(input: Float32Array, batch: number, context: ForwardContext, lastLayer: number): Float32Array {
+    this.reserve(batch);
+    this.activations[0] = input;
+    for (let i = 0; i <= lastLayer; i++) {
+      this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
+    }
+    return this.activations[lastLayer + 1];
+  }
+
   /** The buffer the loss writes d(loss)/d(output) into before `backward`. */
   get outputGradient(): Float32Array {
     return this.gradients[this.layers.length];

@@ -28,6 +28,12 @@ export class Rng {
     return rng;
   }
 
+  /** Puts this generator back to a saved state, in place (everyone holding it continues from there). */
+  restore(state: RngState): void {
+    this.generator = xoroshiro128plusFromState(state.generator);
+    this.spareNormal = state.spareNormal;
+  }
+
   /** A serialisable snapshot: a restored generator continues the same sequence. */
   state(): RngState {
     return { generator: [...this.generator.getState()], spareNormal: this.spareNormal };

@@ -3,7 +3,7 @@ import { loadTestSet, loadTrainingSet, type FileCheck } from '../data/load.ts';
 import { locateData, type DataLocation, type LocateOptions } from '../data/locate.ts';
 import { stratifiedSplit } from '../data/split.ts';
 import { Rng } from '../random/rng.ts';
-import { DEFAULT_MLP_CONFIG } from './mlp-config.ts';
+import { DEFAULT_MLP_CONFIG } from './configs.ts';
 
 export interface DataSummary {
   location: DataLocation;

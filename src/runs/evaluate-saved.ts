@@ -1,14 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pixelExamples } from '../data/dataset.ts';
+import { join, resolve } from 'node:path';
+import { featureExamples, pixelExamples, type Examples } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
-import { loadTestSet } from '../data/load.ts';
+import { loadTestSet, type LabelledImages } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { evaluate } from '../evaluation/predict.ts';
 import { loadModel, type ModelDescription } from '../io/model-file.ts';
-import { loadKernels, type BackendName } from '../kernels/index.ts';
+import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
-import { testMetrics, type TestMetrics } from './train-mlp.ts';
+import { extractFeatures } from './features.ts';
+import { testMetrics, type TestMetrics } from './train-model.ts';
 
 export interface SavedEvaluation {
   description: ModelDescription;
@@ -17,7 +18,16 @@ export interface SavedEvaluation {
   recordedAccuracy: number | null;
 }
 
-/** Loads a saved model and evaluates it on the official test set. */
+/** The model's input for the images, as its saved input transform says. */
+function inputFor(kernels: Kernels, dir: string, description: ModelDescription, images: LabelledImages): Examples {
+  const input = description.input;
+  if (input.type === 'pixels') return pixelExamples(images);
+  const { model: extractor } = loadModel(resolve(dir, input.extractor), kernels);
+  const features = extractFeatures(kernels, extractor, input.featureLayer, pixelExamples(images));
+  return featureExamples(features, input.mean.length, images.labels, Float32Array.from(input.mean), Float32Array.from(input.std));
+}
+
+/** Loads a saved model (any kind) and evaluates it on the official test set. */
 export async function evaluateSavedModel(
   dir: string,
   options: { data?: LocateOptions; allowModifiedData?: boolean; backend?: BackendName | 'auto'; threads?: number } = {},
@@ -25,8 +35,8 @@ export async function evaluateSavedModel(
   const kernels = await loadKernels(options.backend ?? 'auto', { threads: options.threads });
   const { model, description } = loadModel(dir, kernels);
   const location = await locateData(options.data);
-  const testSet = loadTestSet(location.dir, { allowModified: options.allowModifiedData });
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), pixelExamples(testSet.data));
+  const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), inputFor(kernels, dir, description, images));
   const metricsPath = join(dir, 'metrics.json');
   let recordedAccuracy: number | null = null;
   if (existsSync(metricsPath)) {
@@ -35,7 +45,7 @@ export async function evaluateSavedModel(
   }
   return {
     description,
-    test: testMetrics(testSet.data.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),
+    test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),
     recordedAccuracy,
   };
 }

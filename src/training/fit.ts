@@ -5,8 +5,8 @@ import { argmax, evaluate } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { Sequential } from '../models/sequential.ts';
-import type { Rng } from '../random/rng.ts';
-import type { Optimizer } from './optimizers.ts';
+import type { Rng, RngState } from '../random/rng.ts';
+import type { Optimizer, OptimizerState } from './optimizers.ts';
 import { learningRateAt, type Schedule } from './schedules.ts';
 
 /** One epoch's figures, as written to history.json. */
@@ -44,7 +44,31 @@ export interface FitOptions {
   shuffleRng: Rng;
   /** Drives dropout. */
   dropoutRng: Rng;
+  /** Other generators the training draws from (augmentation), saved in checkpoints too. */
+  otherRngs?: Rng[];
   onProgress?: (event: ProgressEvent) => void;
+  /** Saves the state after every epoch, and supplies a saved one to continue from. */
+  checkpoint?: Checkpointer;
+}
+
+/** Everything needed to continue training after `epochsDone` epochs exactly as if never stopped. */
+export interface FitState {
+  epochsDone: number;
+  values: Float32Array;
+  bestValues: Float32Array;
+  bestEpoch: number;
+  bestAccuracy: number;
+  optimizer: OptimizerState;
+  /** shuffle, dropout, then otherRngs, in order. */
+  rngs: RngState[];
+  /** The order of the training examples after the last shuffle (each epoch shuffles it again). */
+  order: Int32Array;
+  history: EpochRecord[];
+}
+
+export interface Checkpointer {
+  load(): FitState | null;
+  save(state: FitState): void;
 }
 
 export interface FitResult {
@@ -66,13 +90,29 @@ export function fit(options: FitOptions): FitResult {
   const labels = new Uint8Array(batchSize);
   const order = identityOrder(train.count);
   const context = { training: true, rng: options.dropoutRng };
+  const rngs = [options.shuffleRng, options.dropoutRng, ...(options.otherRngs ?? [])];
   const bestValues = new Float32Array(model.values);
-  const history: EpochRecord[] = [];
+  let history: EpochRecord[] = [];
   let bestEpoch = 0;
   let bestAccuracy = -1;
   let stoppedEarly = false;
+  let firstEpoch = 1;
 
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  const saved = options.checkpoint?.load() ?? null;
+  if (saved) {
+    model.values.set(saved.values);
+    bestValues.set(saved.bestValues);
+    bestEpoch = saved.bestEpoch;
+    bestAccuracy = saved.bestAccuracy;
+    optimizer.restore(saved.optimizer);
+    saved.rngs.forEach((state, i) => rngs[i].restore(state));
+    order.set(saved.order);
+    history = [...saved.history];
+    firstEpoch = saved.epochsDone + 1;
+    if (options.patience > 0 && saved.epochsDone - bestEpoch >= options.patience) firstEpoch = epochs + 1;
+  }
+
+  for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
     const started = performance.now();
     options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
     options.shuffleRng.shuffle(order);
@@ -123,11 +163,23 @@ export function fit(options: FitOptions): FitResult {
       bestValues.set(model.values);
     }
     options.onProgress?.({ type: 'epoch-end', record, improved });
+    options.checkpoint?.save({
+      epochsDone: epoch,
+      values: model.values,
+      bestValues,
+      bestEpoch,
+      bestAccuracy,
+      optimizer: optimizer.state(),
+      rngs: rngs.map((rng) => rng.state()),
+      order,
+      history,
+    });
     if (options.patience > 0 && epoch - bestEpoch >= options.patience && epoch < epochs) {
       stoppedEarly = true;
       break;
     }
   }
+  if (saved && firstEpoch > epochs && epochs > history.length) stoppedEarly = true;
   model.values.set(bestValues);
   return { history, bestEpoch, stoppedEarly };
 }

@@ -1,10 +1,28 @@
 import type { Kernels } from '../kernels/index.ts';
 import type { ParameterTensor } from '../models/sequential.ts';
 
+/** What an optimiser carries from step to step, for checkpoints. */
+export interface OptimizerState {
+  steps: number;
+  /** Its buffers (momentum; Adam's two moments), each laid out like the model's parameters. */
+  buffers: Float32Array[];
+}
+
 /** Updates parameters from their gradients; one small class per algorithm. */
 export interface Optimizer {
   /** Applies one update at `learningRate` to every tensor, from its current gradient. */
   step(parameters: readonly ParameterTensor[], learningRate: number): void;
+  /** The live state (buffers are not copied). */
+  state(): OptimizerState;
+  /** Continues from a saved state. */
+  restore(state: OptimizerState): void;
+}
+
+function restoreBuffers(name: string, own: Float32Array[], saved: Float32Array[]): void {
+  if (saved.length !== own.length || saved.some((buffer, i) => buffer.length !== own[i].length)) {
+    throw new Error(`the saved ${name} state does not fit this model`);
+  }
+  saved.forEach((buffer, i) => own[i].set(buffer));
 }
 
 export interface SgdOptions {
@@ -32,6 +50,14 @@ export class Sgd implements Optimizer {
     this.momentum = options.momentum ?? 0.9;
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = options.weightDecay ?? 0;
+  }
+
+  state(): OptimizerState {
+    return { steps: 0, buffers: [this.velocity] };
+  }
+
+  restore(state: OptimizerState): void {
+    restoreBuffers('SGD', [this.velocity], state.buffers);
   }
 
   step(parameters: readonly ParameterTensor[], learningRate: number): void {
@@ -79,6 +105,15 @@ export class Adam implements Optimizer {
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0;
+  }
+
+  state(): OptimizerState {
+    return { steps: this.steps, buffers: [this.m, this.v] };
+  }
+
+  restore(state: OptimizerState): void {
+    restoreBuffers('Adam', [this.m, this.v], state.buffers);
+    this.steps = state.steps;
   }
 
   step(parameters: readonly ParameterTensor[], learningRate: number): void {

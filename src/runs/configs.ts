@@ -1,0 +1,103 @@
+import type { BackendName } from '../kernels/index.ts';
+import type { ScheduleName } from '../training/schedules.ts';
+
+/** How a model is trained; shared by every model kind. Saved in config.json so a run can be repeated. */
+export interface TrainingConfig {
+  /** Most epochs to train (early stopping may end sooner). */
+  epochs: number;
+  batchSize: number;
+  /** Peak learning rate. */
+  learningRate: number;
+  optimizer: 'adam' | 'sgd';
+  /** SGD only: momentum coefficient (0 = none). */
+  momentum: number;
+  /** SGD only: Nesterov momentum. */
+  nesterov: boolean;
+  /** L2 penalty on the weights (not the biases). */
+  weightDecay: number;
+  schedule: ScheduleName;
+  /** Epochs without a better validation accuracy before stopping; 0 = never stop early. */
+  patience: number;
+  /** Share of the 60,000 training images held out for validation (stratified). */
+  validationFraction: number;
+  /** Seeds every random choice: split, initialisation, shuffling, dropout, augmentation. */
+  seed: number;
+  /** Train on a stratified sample of this many training images (quick runs); null = all. */
+  trainLimit: number | null;
+  /** Kernel backend; `auto` = the fastest available. */
+  backend: BackendName | 'auto';
+  /** Threads for the wasm and native backends; null = every core. */
+  threads: number | null;
+}
+
+/** The MLP: input -> hidden ReLU layer -> 10. */
+export interface MlpConfig extends TrainingConfig {
+  /** Units of the hidden ReLU layer. */
+  hidden: number;
+  /** Dropout rate after the hidden layer; 0 = none. */
+  dropout: number;
+  /** Weight initialisation of the dense layers. */
+  init: 'he' | 'xavier';
+}
+
+/** The CNN feature extractor (see models/cnn.ts) and how it is trained. */
+export interface CnnConfig extends TrainingConfig {
+  /** Filters of the five convolutions. */
+  channels: number[];
+  /** Size of the feature layer. */
+  features: number;
+  /** Dropout after the last pooling; 0 = none. */
+  convDropout: number;
+  /** Dropout after the feature layer; 0 = none. */
+  featureDropout: number;
+  /** Random shifts of up to this many pixels during training; 0 = none. */
+  augmentShift: number;
+  /** Random horizontal flips during training. */
+  augmentFlip: boolean;
+}
+
+const TRAINING_DEFAULTS: TrainingConfig = {
+  epochs: 30,
+  batchSize: 64,
+  learningRate: 0.001,
+  optimizer: 'adam',
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 0,
+  schedule: 'cosine',
+  patience: 5,
+  validationFraction: 0.2,
+  seed: 42,
+  trainLimit: null,
+  backend: 'auto',
+  threads: null,
+};
+
+/** The MLP on pixels: 784-128-10, chosen on the validation set (see README, "Results"). */
+export const DEFAULT_MLP_CONFIG: Readonly<MlpConfig> = {
+  ...TRAINING_DEFAULTS,
+  hidden: 128,
+  dropout: 0.2,
+  init: 'he',
+};
+
+/** The CNN; chosen by measurement for the best accuracy within the pipeline's time goal (see README). */
+export const DEFAULT_CNN_CONFIG: Readonly<CnnConfig> = {
+  ...TRAINING_DEFAULTS,
+  epochs: 8,
+  patience: 0,
+  channels: [32, 32, 64, 64, 128],
+  features: 256,
+  convDropout: 0.25,
+  featureDropout: 0.5,
+  augmentShift: 0,
+  augmentFlip: false,
+};
+
+/** The MLP on the CNN's (standardised) features. */
+export const DEFAULT_FEATURES_MLP_CONFIG: Readonly<MlpConfig> = {
+  ...DEFAULT_MLP_CONFIG,
+  epochs: 20,
+  hidden: 128,
+  dropout: 0.3,
+};
