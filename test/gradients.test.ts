@@ -10,9 +10,11 @@ const kernels = jsKernels;
 
 /**
  * Compares an analytic gradient with centred finite differences of `loss`, element by
- * element. The step actually taken is measured after float32 rounding of the perturbed value.
+ * element: |numeric - analytic| / max(floor, |numeric| + |analytic|). The step actually taken
+ * is measured after float32 rounding of the perturbed value. `floor` is the noise level of a
+ * float32 loss difference divided by the step, below which gradients compare absolutely.
  */
-function gradientError(values: Float32Array, analytic: ArrayLike<number>, loss: () => number, eps = 1e-2): number {
+function gradientError(values: Float32Array, analytic: ArrayLike<number>, loss: () => number, eps = 1e-2, floor = 1e-2): number {
   let worst = 0;
   for (let i = 0; i < values.length; i++) {
     const original = values[i];
@@ -24,7 +26,7 @@ function gradientError(values: Float32Array, analytic: ArrayLike<number>, loss: 
     const lossDown = loss();
     values[i] = original;
     const numeric = (lossUp - lossDown) / (up - down);
-    const error = Math.abs(numeric - analytic[i]) / Math.max(1e-2, Math.abs(numeric) + Math.abs(analytic[i]));
+    const error = Math.abs(numeric - analytic[i]) / Math.max(floor, Math.abs(numeric) + Math.abs(analytic[i]));
     worst = Math.max(worst, error);
   }
   return worst;
@@ -140,11 +142,12 @@ test('flatten: input gradient', () => {
   checkLayer({ type: 'flatten' }, [2, 3, 2], 2);
 });
 
-test('a small CNN (conv, ReLU, pooling, dropout, dense): every parameter gradient', () => {
+test('a small CNN (conv, batch norm, ReLU, pooling, dropout, dense): every parameter gradient', () => {
   const model = new Sequential(kernels, {
     inputShape: [6, 6, 1],
     layers: [
       { type: 'conv2d', filters: 3 },
+      { type: 'batchnorm' },
       { type: 'relu' },
       { type: 'maxpool2d' },
       { type: 'conv2d', filters: 2 },
@@ -167,8 +170,32 @@ test('a small CNN (conv, ReLU, pooling, dropout, dense): every parameter gradien
   loss.backward(model.outputGradient, labels, batch);
   model.backward(batch);
   const analytic = Float32Array.from(model.grads);
-  // A smaller step: ReLU and max pooling are piecewise linear, so a large one crosses kinks.
-  assert.ok(gradientError(model.values, analytic, lossValue, 1e-3) < 2e-2);
+  // A smaller step: ReLU and max pooling are piecewise linear, so a large one crosses kinks. With
+  // it, a float32 loss difference is noise below about 3e-4 / step (the conv bias before batch
+  // norm has a true gradient of 0 and reads -2.7e-4), hence the floor of 0.05.
+  assert.ok(gradientError(model.values, analytic, lossValue, 1e-3, 5e-2) < 2e-2);
+});
+
+test('batch normalisation: gradients of input, gamma and beta, on vectors and on images', () => {
+  checkLayer({ type: 'batchnorm' }, [5], 4);
+  checkLayer({ type: 'batchnorm' }, [3, 2, 3], 2);
+});
+
+test('batch normalisation keeps running statistics and uses them in evaluation', () => {
+  const layer = buildLayer({ type: 'batchnorm', momentum: 0.1 }, [2], kernels);
+  const values = layer.parameters.map((p) => new Float32Array(shapeSize(p.shape)).fill(p.init === 'ones' ? 1 : 0));
+  layer.bind(values, layer.parameters.map((p) => new Float32Array(shapeSize(p.shape))));
+  const input = Float32Array.from([1, 10, 3, 20, 5, 30]); // channel 0: 1, 3, 5; channel 1: 10, 20, 30
+  const out = new Float32Array(6);
+  layer.forward(out, input, 3, { training: true, rng: Rng.fromSeed(1) });
+  // Normalised with the batch's statistics: mean 0, variance 1 (up to eps) per channel.
+  assert.ok(Math.abs(out[0] + out[2] + out[4]) < 1e-6 && Math.abs(out[0] * out[0] + out[2] * out[2] + out[4] * out[4] - 3) < 1e-4);
+  const [, , runningMean, runningVar] = values;
+  assert.ok(Math.abs(runningMean[0] - 0.3) < 1e-6 && Math.abs(runningMean[1] - 2) < 1e-6);
+  // Unbiased variances 4 and 100, blended into the initial 1 with momentum 0.1.
+  assert.ok(Math.abs(runningVar[0] - (0.9 + 0.4)) < 1e-5 && Math.abs(runningVar[1] - (0.9 + 10)) < 1e-4);
+  layer.forward(out, input, 3, { training: false, rng: Rng.fromSeed(1) });
+  assert.ok(Math.abs(out[0] - (1 - 0.3) / Math.sqrt(1.3 + 1e-5)) < 1e-5);
 });
 
 test('the gradient check fails on a wrong gradient', () => {

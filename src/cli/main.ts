@@ -174,7 +174,8 @@ export function buildProgram(): Command {
       .option('--conv-dropout <rate>', 'dropout after the last pooling (0 = none)', parse.rate, c.convDropout)
       .option('--feature-dropout <rate>', 'dropout after the feature layer (0 = none)', parse.rate, c.featureDropout)
       .option('--augment-shift <pixels>', 'random shifts of up to this many pixels while training (0 = none)', parse.nonNegativeInteger, c.augmentShift)
-      .option('--augment-flip', 'random horizontal flips while training', c.augmentFlip),
+      .option('--augment-flip', 'random horizontal flips while training', c.augmentFlip)
+      .option('--batch-norm', 'batch normalisation after each convolution and the feature layer', c.batchNorm),
     c,
   ).action(async (flags: Flags) => {
     const options = runOptions(flags, 'cnn');
@@ -186,6 +187,7 @@ export function buildProgram(): Command {
       featureDropout: flags.featureDropout as number,
       augmentShift: flags.augmentShift as number,
       augmentFlip: flags.augmentFlip as boolean,
+      batchNorm: flags.batchNorm as boolean,
     };
     printRun((await trainCnn(savedConfig(options.outDir, options.resume ?? false, given), options)).result);
   });

@@ -5,11 +5,13 @@ import type { Layer, LayerSpec, Shape } from './layer.ts';
 import { Flatten, MaxPool2D } from './pooling.ts';
 import { ReLU } from './relu.ts';
 import { Conv2D } from './conv2d.ts';
+import { BatchNorm } from './batchnorm.ts';
 
 export { Dense } from './dense.ts';
 export { Dropout } from './dropout.ts';
 export { ReLU } from './relu.ts';
 export { Conv2D } from './conv2d.ts';
+export { BatchNorm } from './batchnorm.ts';
 export { Flatten, MaxPool2D } from './pooling.ts';
 export * from './layer.ts';
 
@@ -28,5 +30,7 @@ export function buildLayer(spec: LayerSpec, inputShape: Shape, kernels: Kernels)
       return new MaxPool2D(kernels, inputShape);
     case 'flatten':
       return new Flatten(inputShape);
+    case 'batchnorm':
+      return new BatchNorm(kernels, inputShape, spec.momentum, spec.epsilon);
   }
 }

@@ -13,7 +13,7 @@ export function formatShape(shape: Shape): string {
 }
 
 /** How a parameter tensor is filled before training. */
-export type Initializer = 'he' | 'xavier' | 'zeros';
+export type Initializer = 'he' | 'xavier' | 'zeros' | 'ones';
 
 export interface ParameterSpec {
   /** Name within the layer: `weight`, `bias`. */
@@ -41,7 +41,8 @@ export type LayerSpec =
   | { type: 'dropout'; rate: number }
   | { type: 'conv2d'; filters: number; kernelSize?: number }
   | { type: 'maxpool2d' }
-  | { type: 'flatten' };
+  | { type: 'flatten' }
+  | { type: 'batchnorm'; momentum?: number; epsilon?: number };
 
 /**
  * A layer computes its output shape from its input shape when it is built (and throws

@@ -10,6 +10,8 @@ export interface CnnShape {
   convDropout: number;
   /** Dropout after the feature layer (before the head); 0 = none. */
   featureDropout: number;
+  /** Batch normalisation after every convolution and after the feature layer (before each ReLU). */
+  batchNorm?: boolean;
 }
 
 /**
@@ -21,7 +23,8 @@ export interface CnnShape {
 export function cnnArchitecture(shape: CnnShape): { architecture: Architecture; featureLayer: number } {
   if (shape.channels.length !== 5) throw new Error(`the CNN has 5 convolutions, got ${shape.channels.length} channel counts`);
   const [c1, c2, c3, c4, c5] = shape.channels;
-  const conv = (filters: number): LayerSpec[] => [{ type: 'conv2d', filters }, { type: 'relu' }];
+  const norm: LayerSpec[] = shape.batchNorm ? [{ type: 'batchnorm' }] : [];
+  const conv = (filters: number): LayerSpec[] => [{ type: 'conv2d', filters }, ...norm, { type: 'relu' }];
   const layers: LayerSpec[] = [
     ...conv(c1),
     ...conv(c2),
@@ -33,7 +36,7 @@ export function cnnArchitecture(shape: CnnShape): { architecture: Architecture; 
     { type: 'maxpool2d' },
   ];
   if (shape.convDropout > 0) layers.push({ type: 'dropout', rate: shape.convDropout });
-  layers.push({ type: 'flatten' }, { type: 'dense', units: shape.features }, { type: 'relu' });
+  layers.push({ type: 'flatten' }, { type: 'dense', units: shape.features }, ...norm, { type: 'relu' });
   const featureLayer = layers.length - 1;
   if (shape.featureDropout > 0) layers.push({ type: 'dropout', rate: shape.featureDropout });
   layers.push({ type: 'dense', units: 10 });

@@ -92,7 +92,7 @@ export class Sequential {
     return this.values.length;
   }
 
-  /** Fills the parameters: He (normal, std sqrt(2 / fanIn)), Xavier (uniform, ±sqrt(6 / (fanIn + fanOut))) or zeros. */
+  /** Fills the parameters: He (normal, std sqrt(2 / fanIn)), Xavier (uniform, ±sqrt(6 / (fanIn + fanOut))), zeros or ones. */
   initialize(rng: Rng): void {
     for (const [index, layer] of this.layers.entries()) {
       for (const spec of layer.parameters) {
@@ -101,6 +101,8 @@ export class Sequential {
         const value = tensor.value;
         if (spec.init === 'zeros') {
           value.fill(0);
+        } else if (spec.init === 'ones') {
+          value.fill(1);
         } else if (spec.init === 'he') {
           const std = Math.sqrt(2 / spec.fanIn);
           for (let i = 0; i < value.length; i++) value[i] = rng.normal() * std;

@@ -54,6 +54,8 @@ export interface CnnConfig extends TrainingConfig {
   augmentShift: number;
   /** Random horizontal flips during training. */
   augmentFlip: boolean;
+  /** Batch normalisation after each convolution and the feature layer. */
+  batchNorm: boolean;
 }
 
 const TRAINING_DEFAULTS: TrainingConfig = {
@@ -92,6 +94,7 @@ export const DEFAULT_CNN_CONFIG: Readonly<CnnConfig> = {
   featureDropout: 0.5,
   augmentShift: 0,
   augmentFlip: false,
+  batchNorm: false,
 };
 
 /** The MLP on the CNN's (standardised) features. */

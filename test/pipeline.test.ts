@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadNpy } from '../src/io/npy.ts';
+import { runPipeline } from '../src/runs/pipeline.ts';
+import { evaluateSavedModel } from '../src/runs/evaluate-saved.ts';
+import { tempDir } from './helpers/idx-files.ts';
+
+// Tiny models: the whole pipeline in seconds, on the real data.
+const overrides = {
+  mlp: { trainLimit: 1000, epochs: 1, hidden: 16 },
+  cnn: { trainLimit: 2000, epochs: 2, channels: [4, 4, 8, 8, 8], features: 16, convDropout: 0, featureDropout: 0, learningRate: 0.003 },
+  featuresMlp: { epochs: 5, hidden: 32, dropout: 0, learningRate: 0.01 },
+};
+
+test('the pipeline trains all three models, saves the features and a summary; evaluate repeats each', { timeout: 300_000 }, async () => {
+  const outDir = join(tempDir(), 'pipeline');
+  const steps: string[] = [];
+  const summary = await runPipeline({ seed: 3, overrides }, { outDir, onStep: (index, _total, title) => steps.push(`${index} ${title}`) });
+  assert.deepEqual(steps, ['1 MLP on pixels', '2 CNN', '3 feature extraction', '4 MLP on CNN features']);
+
+  const written = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8'));
+  for (const key of ['mlp', 'cnn', 'cnnFeaturesMlp']) {
+    assert.equal(typeof written.models[key].testAccuracy, 'number', key);
+    assert.equal(typeof written.models[key].trainingSeconds, 'number', key);
+    // Better than chance (10%), even for these tiny models.
+    assert.ok(written.models[key].testAccuracy > 0.3, `${key}: ${written.models[key].testAccuracy}`);
+  }
+  assert.deepEqual(written.models.cnn.testAccuracy, summary.models.cnn.testAccuracy);
+
+  const counts = { train: 2000, val: 12000, test: 10000 };
+  for (const [part, count] of Object.entries(counts)) {
+    const x = loadNpy(join(outDir, 'features', `${part}_x.npy`));
+    const y = loadNpy(join(outDir, 'features', `${part}_y.npy`));
+    assert.equal(x.dtype, 'float32');
+    assert.deepEqual(x.shape, [count, 16]);
+    assert.equal(y.dtype, 'uint8');
+    assert.deepEqual(y.shape, [count]);
+  }
+
+  for (const model of ['mlp', 'cnn', 'cnn-features-mlp']) {
+    const evaluation = await evaluateSavedModel(join(outDir, model));
+    assert.equal(evaluation.test.accuracy, evaluation.recordedAccuracy, `${model}: evaluate repeats the recorded test accuracy`);
+  }
+
+  // Resuming a finished pipeline keeps every step and writes the same summary figures.
+  const again: string[] = [];
+  const resumed = await runPipeline({}, { outDir, resume: true, onStep: (index) => again.push(String(index)) });
+  assert.deepEqual(again, ['1', '2', '3', '4']);
+  assert.equal(resumed.models.cnnFeaturesMlp.testAccuracy, summary.models.cnnFeaturesMlp.testAccuracy);
+  assert.ok(!existsSync(join(outDir, 'cnn', 'checkpoint')));
+});
