@@ -86,7 +86,7 @@ export interface FeaturesRunOptions extends RunOptions {
 export async function trainFeaturesMlp(overrides: Partial<MlpConfig>, options: FeaturesRunOptions): Promise<ModelRunResult> {
   const config: MlpConfig = { ...DEFAULT_FEATURES_MLP_CONFIG, ...overrides };
   checkRunFolder(options.outDir, options.resume ?? false);
-  const kernels = await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log });
+  const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
   if (!featuresComplete(options.featuresDir)) {
     throw new UserError(`${options.featuresDir} lacks some of the feature files (train/val/test _x.npy and _y.npy); extract the features first.`);
   }

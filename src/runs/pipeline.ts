@@ -132,7 +132,9 @@ export async function runPipeline(options: PipelineOptions, run: PipelineRunOpti
   const location = await locateData(run.data);
   run.log?.(`data: ${location.dir} (${location.origin})`);
   const loaded = { location, training: loadTrainingSet(location.dir, { allowModified: run.allowModifiedData }) };
-  const common = { ...run, loaded };
+  // One backend for every step: the models share its memory and threads.
+  const kernels = await loadKernels(config.cnn.backend, { threads: config.cnn.threads ?? undefined, onFallback: run.log });
+  const common = { ...run, loaded, kernels };
   const dirs = { mlp: join(outDir, 'mlp'), cnn: join(outDir, 'cnn'), features: join(outDir, 'features'), featuresMlp: join(outDir, 'cnn-features-mlp') };
   const step = async (index: number, dir: string, train: (resume: boolean) => Promise<unknown>): Promise<StepSummary> => {
     const state = stepState(dir);
@@ -145,7 +147,6 @@ export async function runPipeline(options: PipelineOptions, run: PipelineRunOpti
   const cnn = await step(1, dirs.cnn, (resume) => trainCnn(config.cnn, { ...common, outDir: dirs.cnn, resume }));
 
   run.onStep?.(3, STEPS.length, `${STEPS[2]}${featuresComplete(dirs.features) ? ' (done before, kept)' : ''}`);
-  const kernels = await loadKernels(config.cnn.backend, { threads: config.cnn.threads ?? undefined });
   const { model: cnnModel, description } = loadModel(dirs.cnn, kernels);
   const featureLayer = description.featureLayer;
   if (featureLayer === undefined) throw new Error(`${dirs.cnn}/model.json does not name its feature layer`);

@@ -18,7 +18,7 @@ export async function trainCnn(
 ): Promise<{ result: ModelRunResult; model: Sequential; featureLayer: number; data: PreparedData }> {
   const config: CnnConfig = { ...DEFAULT_CNN_CONFIG, ...overrides };
   checkRunFolder(options.outDir, options.resume ?? false);
-  const kernels = await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log });
+  const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
   const streams = forkStreams(config.seed);
   const data = await prepareData(config, streams, options);
   const { architecture, featureLayer } = cnnArchitecture(config);

@@ -1,6 +1,6 @@
 import { pixelExamples } from '../data/dataset.ts';
 import { NUM_CLASSES, PIXELS } from '../data/idx.ts';
-import { loadKernels } from '../kernels/index.ts';
+import { loadKernels, type Kernels } from '../kernels/index.ts';
 import type { LayerSpec } from '../layers/index.ts';
 import type { Architecture } from '../models/sequential.ts';
 import type { ProgressEvent } from '../training/fit.ts';
@@ -14,6 +14,8 @@ export interface RunOptions extends DataOptions {
   outDir: string;
   /** Continue the run in outDir from its last checkpoint. */
   resume?: boolean;
+  /** Kernels to use instead of loading the configured backend (a pipeline shares one). */
+  kernels?: Kernels;
   onProgress?: (event: ProgressEvent) => void;
   /** One-line messages about what the run is doing. */
   log?: (message: string) => void;
@@ -41,7 +43,7 @@ export function describeWidths(architecture: Architecture): string {
 export async function trainMlp(overrides: Partial<MlpConfig>, options: RunOptions): Promise<ModelRunResult> {
   const config: MlpConfig = { ...DEFAULT_MLP_CONFIG, ...overrides };
   checkRunFolder(options.outDir, options.resume ?? false);
-  const kernels = await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log });
+  const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
   const streams = forkStreams(config.seed);
   const data = await prepareData(config, streams, options);
   options.log?.(`split: ${data.train.count} training, ${data.validation.count} validation images`);
