@@ -2,8 +2,8 @@ import { NUM_CLASSES } from '../data/idx.ts';
 import { loadTestSet, loadTrainingSet, type FileCheck } from '../data/load.ts';
 import { locateData, type DataLocation, type LocateOptions } from '../data/locate.ts';
 import { stratifiedSplit } from '../data/split.ts';
-import { Rng } from '../random/rng.ts';
 import { DEFAULT_MLP_CONFIG } from './configs.ts';
+import { forkStreams } from './data-prep.ts';
 
 export interface DataSummary {
   location: DataLocation;
@@ -24,9 +24,8 @@ export async function summarizeData(options: { data?: LocateOptions; allowModifi
   const loadOptions = { allowModified: options.allowModifiedData };
   const training = loadTrainingSet(location.dir, loadOptions);
   const test = loadTestSet(location.dir, loadOptions);
-  // The same fork order as a training run, so these are the counts that run would use.
-  const splitRng = Rng.fromSeed(options.seed ?? DEFAULT_MLP_CONFIG.seed).fork();
-  const split = stratifiedSplit(training.data, DEFAULT_MLP_CONFIG.validationFraction, splitRng);
+  // The split stream of a training run with this seed, so these are the counts that run uses.
+  const split = stratifiedSplit(training.data, DEFAULT_MLP_CONFIG.validationFraction, forkStreams(options.seed ?? DEFAULT_MLP_CONFIG.seed).split);
   return {
     location,
     checks: [...training.checks, ...test.checks],

@@ -95,7 +95,6 @@ export function fit(options: FitOptions): FitResult {
   let history: EpochRecord[] = [];
   let bestEpoch = 0;
   let bestAccuracy = -1;
-  let stoppedEarly = false;
   let firstEpoch = 1;
 
   const saved = options.checkpoint?.load() ?? null;
@@ -174,12 +173,9 @@ export function fit(options: FitOptions): FitResult {
       order,
       history,
     });
-    if (options.patience > 0 && epoch - bestEpoch >= options.patience && epoch < epochs) {
-      stoppedEarly = true;
-      break;
-    }
+    if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
   }
-  if (saved && firstEpoch > epochs && epochs > history.length) stoppedEarly = true;
   model.values.set(bestValues);
-  return { history, bestEpoch, stoppedEarly };
+  // Only early stopping ends the loop before the last epoch, here or before a resume.
+  return { history, bestEpoch, stoppedEarly: history.length < epochs };
 }
