@@ -11,6 +11,7 @@ import { BACKEND_NAMES } from '../kernels/index.ts';
 import { DEFAULT_CNN_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig, type TrainingConfig } from '../runs/configs.ts';
 import { summarizeData } from '../runs/data-summary.ts';
 import { evaluateSavedModel } from '../runs/evaluate-saved.ts';
+import { buildReport } from '../reports/report.ts';
 import { formatSummary, runPipeline } from '../runs/pipeline.ts';
 import { trainCnn } from '../runs/train-cnn.ts';
 import { trainMlp, type RunOptions } from '../runs/train-mlp.ts';
@@ -60,7 +61,8 @@ function addTrainingOptions(command: Command, d: TrainingConfig): Command {
   addBackendOptions(command, d.backend);
   command
     .option('--out <dir>', 'run folder to write (default: runs/<model>-<date>-<time>)')
-    .option('--resume <dir>', 'continue the run in this folder from its last checkpoint (its saved configuration is used)');
+    .option('--resume <dir>', 'continue the run in this folder from its last checkpoint (its saved configuration is used)')
+    .option('--no-report', 'do not write report.html (charts, galleries) at the end');
   return addDataOptions(command);
 }
 
@@ -133,6 +135,27 @@ function printRun(result: ModelRunResult): void {
   console.log(`run folder: ${displayPath(result.outDir)}`);
 }
 
+/**
+ * Writes the run's report.html after training. The models are saved by then, so a report that
+ * cannot be made is a warning that says how to retry, not a failed run.
+ */
+async function writeReport(outDir: string, flags: Flags): Promise<void> {
+  if (flags.report === false) return;
+  try {
+    const report = await buildReport(outDir, {
+      data: locateOptions(flags),
+      allowModifiedData: flags.allowModifiedData as boolean,
+      backend: flags.backend as TrainingConfig['backend'],
+      threads: flags.threads as number | undefined,
+      log,
+    });
+    console.log(`report: ${displayPath(report.path)} (charts as SVG and PNG in ${displayPath(join(outDir, 'charts'))})`);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    log(`fmnist: warning: the report was not written (${reason}); the models are saved, run fmnist report ${displayPath(outDir)} to try again.`);
+  }
+}
+
 function channelList(value: string): number[] {
   const channels = value.split(',').map((part) => Number(part.trim()));
   if (channels.length !== 5 || channels.some((c) => !Number.isInteger(c) || c < 1)) {
@@ -162,6 +185,7 @@ export function buildProgram(): Command {
     const options = runOptions(flags, 'mlp');
     const given: MlpConfig = { ...trainingConfig(flags), hidden: flags.hidden as number, dropout: flags.dropout as number, init: flags.init as MlpConfig['init'] };
     printRun(await trainMlp(savedConfig(options.outDir, options.resume ?? false, given), options));
+    await writeReport(options.outDir, flags);
   });
 
   const c = DEFAULT_CNN_CONFIG;
@@ -190,6 +214,7 @@ export function buildProgram(): Command {
       batchNorm: flags.batchNorm as boolean,
     };
     printRun((await trainCnn(savedConfig(options.outDir, options.resume ?? false, given), options)).result);
+    await writeReport(options.outDir, flags);
   });
 
   addDataOptions(
@@ -200,7 +225,8 @@ export function buildProgram(): Command {
         .option('--out <dir>', 'run folder to write (default: runs/pipeline-<date>-<time>)')
         .option('--quick', 'a first look in about 2 minutes: 10,000 training images, few epochs', false)
         .option('--seed <n>', 'seed of every random choice', parse.seed, m.seed)
-        .option('--resume <dir>', 'continue the pipeline in this folder: finished steps are kept, an interrupted one resumes'),
+        .option('--resume <dir>', 'continue the pipeline in this folder: finished steps are kept, an interrupted one resumes')
+        .option('--no-report', 'do not write report.html (charts, galleries) at the end'),
       'auto',
     ),
   ).action(async (flags: Flags) => {
@@ -218,6 +244,26 @@ export function buildProgram(): Command {
       },
     );
     console.log(`\n${formatSummary(summary)}\n\nrun folder: ${displayPath(outDir)} (summary.json; fmnist evaluate --model ${displayPath(outDir)}/<model> repeats a model's test figures)`);
+    await writeReport(outDir, flags);
+  });
+
+  addDataOptions(
+    addBackendOptions(
+      program
+        .command('report')
+        .description('build report.html (curves, confusion matrices, classification reports, sample predictions) from a run folder')
+        .argument('<dir>', 'run folder of fmnist pipeline or fmnist train'),
+      'auto',
+    ),
+  ).action(async (dir: string, flags: Flags) => {
+    const report = await buildReport(dir, {
+      data: locateOptions(flags),
+      allowModifiedData: flags.allowModifiedData as boolean,
+      backend: flags.backend as TrainingConfig['backend'],
+      threads: flags.threads as number | undefined,
+      log,
+    });
+    console.log(`report: ${displayPath(report.path)} (${report.charts.length} chart files in ${displayPath(join(dir, 'charts'))})`);
   });
 
   addDataOptions(

@@ -14,6 +14,8 @@ import { testMetrics, type TestMetrics } from './train-model.ts';
 export interface SavedEvaluation {
   description: ModelDescription;
   test: TestMetrics;
+  /** [10000, 10] softmax probabilities of the test images. */
+  probabilities: Float32Array;
   /** Test accuracy recorded in the folder's metrics.json when the model was trained, if any. */
   recordedAccuracy: number | null;
 }
@@ -46,6 +48,7 @@ export async function evaluateSavedModel(
   return {
     description,
     test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),
+    probabilities: evaluation.probabilities,
     recordedAccuracy,
   };
 }

@@ -8,6 +8,7 @@ import { classificationReport, confusionMatrix, type ClassificationReport, type 
 import { evaluate } from '../evaluation/predict.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { fileCheckpointer } from '../io/checkpoint.ts';
+import { saveNpy } from '../io/npy.ts';
 import { saveModel, type InputTransform } from '../io/model-file.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
@@ -19,6 +20,9 @@ import type { TrainingConfig } from './configs.ts';
 
 /** The kinds of model a run trains. */
 export type ModelKind = 'mlp' | 'cnn' | 'cnn-features-mlp';
+
+/** Softmax probabilities of the test images, float32 [10000, 10], in a model's run folder. */
+export const TEST_PROBABILITIES_FILE = 'test_probabilities.npy';
 
 /** The test figures of a model, as written to metrics.json. */
 export interface TestMetrics {
@@ -83,7 +87,8 @@ export function checkRunFolder(outDir: string, resume: boolean): void {
 /**
  * Builds, initialises and trains a model, checkpointing after every epoch in outDir/checkpoint
  * (a checkpoint found there is continued from); then saves the model and evaluates it on the
- * test set. Writes config.json, history.json, model.json, model.safetensors and metrics.json.
+ * test set. Writes config.json, history.json, model.json, model.safetensors, metrics.json and
+ * test_probabilities.npy.
  */
 export function trainModel(job: TrainModelJob): { model: Sequential; result: ModelRunResult } {
   const { kernels, config } = job;
@@ -121,6 +126,8 @@ export function trainModel(job: TrainModelJob): { model: Sequential; result: Mod
   const testExamples = job.test();
   const evaluation = evaluate(kernels, model, loss, testExamples);
   const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
+  // The report's sample predictions and most confident mistakes are drawn from these.
+  saveNpy(join(job.outDir, TEST_PROBABILITIES_FILE), { dtype: 'float32', shape: [testExamples.count, NUM_CLASSES], data: evaluation.probabilities });
   const best = result.history[result.bestEpoch - 1];
   writeJsonAtomic(join(job.outDir, 'metrics.json'), {
     kind: job.kind,

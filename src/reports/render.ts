@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/** The charts' font: Debian's fonts-dejavu-core, with the browser's sans-serif as a fallback. */
+export const CHART_FONT = 'DejaVu Sans';
+
+const FONT_FILES = [
+  '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
+  '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf',
+  '/usr/share/fonts/TTF/DejaVuSans.ttf',
+  '/usr/share/fonts/TTF/DejaVuSans-Bold.ttf',
+];
+
+/** Font files resvg is given explicitly, so PNG text does not depend on the system's font search. */
+export function chartFontFiles(): string[] {
+  return FONT_FILES.filter((file) => existsSync(file));
+}
+
+/** Compiles a Vega-Lite spec and renders it headless to an SVG document. */
+export async function vegaLiteToSvg(spec: TopLevelSpec): Promise<string> {
+  const compiled = compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/**
+ * Rasterises an SVG document to PNG at `scale` times its size. Text needs a font: without
+ * DejaVu Sans (Debian: fonts-dejavu-core) resvg falls back to whatever system font it finds,
+ * and draws no text when it finds none.
+ */
+export function svgToPng(svg: string, scale = 2): Uint8Array {
+  const fontFiles = chartFontFiles();
+  const resvg = new Resvg(svg, {
+    // Scanning the system's fonts takes a while; do it only when DejaVu Sans is not at hand.
+    font: { fontFiles, loadSystemFonts: fontFiles.length === 0, defaultFontFamily: CHART_FONT, sansSerifFamily: CHART_FONT },
+    fitTo: { mode: 'zoom', value: scale },
+    background: 'white',
+  });
+  return resvg.render().asPng();
+}

@@ -1,0 +1,307 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { pixelExamples } from '../data/dataset.ts';
+import { NUM_CLASSES, PIXELS } from '../data/idx.ts';
+import { loadTestSet, type LabelledImages } from '../data/load.ts';
+import { locateData, type LocateOptions } from '../data/locate.ts';
+import { UserError } from '../errors.ts';
+import { argmax } from '../evaluation/predict.ts';
+import { pca } from '../evaluation/pca.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { loadModel, type ModelDescription } from '../io/model-file.ts';
+import { loadNpy } from '../io/npy.ts';
+import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
+import { evaluateSavedModel } from '../runs/evaluate-saved.ts';
+import { extractFeatures } from '../runs/features.ts';
+import type { PipelineSummary } from '../runs/pipeline.ts';
+import { TEST_PROBABILITIES_FILE, type ModelKind, type TestMetrics } from '../runs/train-model.ts';
+import type { EpochRecord } from '../training/fit.ts';
+import { barSpec, confusionSpec, curveSpec, scatterSpec } from './charts.ts';
+import { reportHtml, type Figure, type ModelSection, type SummarySection } from './html.ts';
+import { gallerySvg, type GalleryItem } from './images.ts';
+import { CHART_FONT, svgToPng, vegaLiteToSvg } from './render.ts';
+import type { TopLevelSpec } from 'vega-lite';
+
+export interface ReportOptions {
+  data?: LocateOptions;
+  allowModifiedData?: boolean;
+  /** Backend for the few computations a report may need (older runs without saved probabilities). */
+  backend?: BackendName | 'auto';
+  threads?: number;
+  log?: (message: string) => void;
+}
+
+export interface ReportResult {
+  /** Path of report.html. */
+  path: string;
+  /** Every chart file written (SVG and PNG), in the run folder's charts/. */
+  charts: string[];
+}
+
+/** What a model's run folder holds, as the report reads it. */
+interface ModelRun {
+  kind: ModelKind;
+  title: string;
+  dir: string;
+  /** File-name prefix of its charts. */
+  slug: string;
+  history: EpochRecord[];
+  metrics: {
+    test: TestMetrics;
+    validation: { accuracy: number; loss: number };
+    bestEpoch: number;
+    epochsRun: number;
+    stoppedEarly: boolean;
+    trainingSeconds: number;
+    parameterCount: number;
+    backend: string;
+  };
+  config: Record<string, unknown>;
+  description: ModelDescription;
+}
+
+const TITLES: Record<ModelKind, string> = { mlp: 'MLP on pixels', cnn: 'CNN', 'cnn-features-mlp': 'MLP on CNN features' };
+const SAMPLES_PER_CLASS = 4;
+const MISTAKES_SHOWN = 20;
+/** Points drawn in the PCA scatter: every test image would make a 1 MB chart of overlapping dots. */
+const PCA_POINTS = 3000;
+
+function readJson<T>(path: string): T {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (error) {
+    throw new UserError(`Cannot read ${path} (${error instanceof Error ? error.message : String(error)}); the run folder looks incomplete.`);
+  }
+}
+
+function readModelRun(dir: string, slug: string): ModelRun {
+  if (!existsSync(join(dir, 'metrics.json'))) {
+    throw new UserError(`${dir} holds no finished model (no metrics.json); finish the run (--resume) before building its report.`);
+  }
+  const metrics = readJson<ModelRun['metrics'] & { kind: ModelKind }>(join(dir, 'metrics.json'));
+  const config = readJson<{ config: Record<string, unknown> }>(join(dir, 'config.json')).config ?? {};
+  return {
+    kind: metrics.kind,
+    title: TITLES[metrics.kind] ?? metrics.kind,
+    dir,
+    slug,
+    history: readJson<EpochRecord[]>(join(dir, 'history.json')),
+    metrics,
+    config,
+    description: readJson<ModelDescription>(join(dir, 'model.json')),
+  };
+}
+
+/** Lazily loaded kernels: a report of a recent run needs none. */
+function kernelSource(options: ReportOptions): () => Promise<Kernels> {
+  let kernels: Promise<Kernels> | undefined;
+  return () => (kernels ??= loadKernels(options.backend ?? 'auto', { threads: options.threads, onFallback: options.log }));
+}
+
+/** The test images' softmax probabilities, [10000, 10]: saved by training, else computed again. */
+async function testProbabilities(run: ModelRun, options: ReportOptions): Promise<Float32Array> {
+  const path = join(run.dir, TEST_PROBABILITIES_FILE);
+  if (existsSync(path)) {
+    const array = loadNpy(path);
+    if (array.dtype !== 'float32' || array.shape[1] !== NUM_CLASSES) throw new UserError(`${path} does not hold [N, ${NUM_CLASSES}] float32 probabilities; delete it to have them computed again.`);
+    return array.data;
+  }
+  options.log?.(`${run.dir}: no ${TEST_PROBABILITIES_FILE}; evaluating the model on the test set again`);
+  const evaluation = await evaluateSavedModel(run.dir, { data: options.data, allowModifiedData: options.allowModifiedData, backend: options.backend, threads: options.threads });
+  return evaluation.probabilities;
+}
+
+class ChartWriter {
+  readonly files: string[] = [];
+  readonly dir: string;
+
+  constructor(runDir: string) {
+    this.dir = join(runDir, 'charts');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  /** Writes name.svg and name.png; returns the figure for the page. */
+  write(name: string, svg: string, title: string, caption?: string): Figure {
+    const svgPath = join(this.dir, `${name}.svg`);
+    const pngPath = join(this.dir, `${name}.png`);
+    writeFileAtomic(svgPath, svg);
+    writeFileAtomic(pngPath, svgToPng(svg));
+    this.files.push(svgPath, pngPath);
+    return { title, svg, caption, file: `charts/${name}.svg` };
+  }
+
+  async chart(name: string, spec: TopLevelSpec, title: string, caption?: string): Promise<Figure> {
+    return this.write(name, await vegaLiteToSvg(spec), title, caption);
+  }
+}
+
+function imageOf(images: LabelledImages, index: number): Uint8Array {
+  return images.pixels.subarray(index * PIXELS, (index + 1) * PIXELS);
+}
+
+/** The first SAMPLES_PER_CLASS test images of each class, laid out one class per column. */
+function sampleIndices(labels: Uint8Array): number[] {
+  const perClass: number[][] = Array.from({ length: NUM_CLASSES }, () => []);
+  for (let i = 0; i < labels.length && perClass.some((list) => list.length < SAMPLES_PER_CLASS); i++) {
+    if (perClass[labels[i]].length < SAMPLES_PER_CLASS) perClass[labels[i]].push(i);
+  }
+  const indices: number[] = [];
+  for (let row = 0; row < SAMPLES_PER_CLASS; row++) for (const list of perClass) if (row < list.length) indices.push(list[row]);
+  return indices;
+}
+
+async function modelSection(run: ModelRun, images: LabelledImages, charts: ChartWriter, options: ReportOptions, features: () => Promise<Float32Array | null>): Promise<ModelSection> {
+  const { metrics, history, slug } = run;
+  const classNames = run.description.classNames;
+  const probabilities = await testProbabilities(run, options);
+  if (probabilities.length !== images.count * NUM_CLASSES) {
+    throw new UserError(`${run.dir}/${TEST_PROBABILITIES_FILE} holds ${probabilities.length / NUM_CLASSES} predictions for ${images.count} test images; delete it to have them computed again.`);
+  }
+  const predicted = Uint8Array.from({ length: images.count }, (_, i) => argmax(probabilities, i * NUM_CLASSES, NUM_CLASSES));
+  const probabilityOf = (i: number) => probabilities[i * NUM_CLASSES + predicted[i]];
+
+  const figures: Figure[] = [
+    await charts.chart(`${slug}-loss`, curveSpec(history, metrics.bestEpoch, 'loss', `${run.title}: loss per epoch`), 'Loss per epoch', 'The dashed line marks the epoch whose weights were kept (best validation accuracy).'),
+    await charts.chart(`${slug}-accuracy`, curveSpec(history, metrics.bestEpoch, 'accuracy', `${run.title}: accuracy per epoch`), 'Accuracy per epoch'),
+    await charts.chart(`${slug}-confusion`, confusionSpec(metrics.test.confusionMatrix, classNames, false, `${run.title}: test confusion matrix (images)`), 'Confusion matrix, counts'),
+    await charts.chart(
+      `${slug}-confusion-normalised`,
+      confusionSpec(metrics.test.confusionMatrix, classNames, true, `${run.title}: test confusion matrix (share of each true class)`),
+      'Confusion matrix, row-normalised',
+      'Each row sums to 100%: the diagonal is the recall of the class.',
+    ),
+  ];
+
+  const item = (i: number, subtitle: string): GalleryItem => ({
+    pixels: imageOf(images, i),
+    title: `${classNames[predicted[i]]} ${(probabilityOf(i) * 100).toFixed(0)}%`,
+    subtitle,
+    mistake: predicted[i] !== images.labels[i],
+  });
+  const samples = sampleIndices(images.labels).map((i) => item(i, `true: ${classNames[images.labels[i]]}`));
+  const mistakes = Array.from({ length: images.count }, (_, i) => i)
+    .filter((i) => predicted[i] !== images.labels[i])
+    .sort((a, b) => probabilityOf(b) - probabilityOf(a) || a - b)
+    .slice(0, MISTAKES_SHOWN)
+    .map((i) => item(i, `true: ${classNames[images.labels[i]]} (#${i})`));
+  const galleries = [
+    {
+      figure: charts.write(`${slug}-samples`, gallerySvg(samples, { columns: NUM_CLASSES, title: `${run.title}: sample test predictions`, font: CHART_FONT }), 'Sample test predictions', `The first ${SAMPLES_PER_CLASS} test images of each class: predicted class and its probability, true class below; mistakes in red.`),
+      items: samples,
+    },
+    {
+      figure: charts.write(`${slug}-mistakes`, gallerySvg(mistakes, { columns: NUM_CLASSES, title: `${run.title}: most confident mistakes`, font: CHART_FONT }), 'Most confident mistakes', `The ${mistakes.length} wrong predictions made with the highest probability, with the test image's index.`),
+      items: mistakes,
+    },
+  ];
+
+  if (run.kind === 'cnn') {
+    const values = await features();
+    if (values !== null) {
+      const size = values.length / images.count;
+      const result = pca(values, images.count, size, 2);
+      const stride = Math.max(1, Math.floor(images.count / PCA_POINTS));
+      const points = [];
+      for (let i = 0; i < images.count; i += stride) points.push({ x: result.projection[2 * i], y: result.projection[2 * i + 1], label: classNames[images.labels[i]] });
+      const [first, second] = result.explainedRatio.map((r) => `${(r * 100).toFixed(1)}%`);
+      figures.push(
+        await charts.chart(
+          `${slug}-features-pca`,
+          scatterSpec(points, classNames, { title: `${run.title}: test features, first two principal components`, xTitle: `PC 1 (${first} of variance)`, yTitle: `PC 2 (${second} of variance)` }),
+          'Features in two dimensions (PCA)',
+          `The ${size} features of the test images projected on their first two principal components (computed over all ${images.count}); every ${stride === 1 ? '' : `${stride}th `}image drawn, coloured by true class.`,
+        ),
+      );
+    }
+  }
+
+  return {
+    id: slug,
+    title: run.title,
+    facts: [
+      ['test accuracy', `${(metrics.test.accuracy * 100).toFixed(2)}%`],
+      ['validation accuracy', `${(metrics.validation.accuracy * 100).toFixed(2)}% (epoch ${metrics.bestEpoch})`],
+      ['epochs run', `${metrics.epochsRun}${metrics.stoppedEarly ? ' (stopped early)' : ''}`],
+      ['training time', `${metrics.trainingSeconds.toFixed(1)} s`],
+      ['parameters', metrics.parameterCount.toLocaleString('en-US')],
+      ['backend', metrics.backend],
+    ],
+    config: run.config,
+    figures,
+    report: metrics.test.report,
+    galleries,
+  };
+}
+
+/** Features of the test images for the PCA: the pipeline's saved ones, else computed by the CNN. */
+function featureSource(runDir: string, cnnRun: ModelRun | undefined, images: LabelledImages, kernels: () => Promise<Kernels>): () => Promise<Float32Array | null> {
+  return async () => {
+    const saved = join(runDir, 'features', 'test_x.npy');
+    if (existsSync(saved)) {
+      const array = loadNpy(saved);
+      if (array.dtype === 'float32' && array.shape[0] === images.count) return array.data;
+    }
+    if (cnnRun?.description.featureLayer === undefined) return null;
+    const { model } = loadModel(cnnRun.dir, await kernels());
+    return extractFeatures(await kernels(), model, cnnRun.description.featureLayer, pixelExamples(images));
+  };
+}
+
+async function summarySection(summary: PipelineSummary, runs: ModelRun[], charts: ChartWriter): Promise<SummarySection> {
+  const figures = [
+    await charts.chart(
+      'summary-test-accuracy',
+      barSpec(runs.map((run) => ({ model: run.title, value: run.metrics.test.accuracy })), { title: 'Test accuracy', axisTitle: 'test accuracy', format: '.2%', zeroBased: false }),
+      'Test accuracy',
+    ),
+    await charts.chart(
+      'summary-training-time',
+      barSpec(runs.map((run) => ({ model: run.title, value: run.metrics.trainingSeconds })), { title: 'Training time', axisTitle: 'seconds', format: '.1f' }),
+      'Training time',
+      `Seconds spent in training epochs (validation included); extracting the features took ${summary.featureSeconds.toFixed(1)} s more.`,
+    ),
+  ];
+  return {
+    rows: runs.map((run) => ({
+      id: run.slug,
+      title: run.title,
+      testAccuracy: run.metrics.test.accuracy,
+      validationAccuracy: run.metrics.validation.accuracy,
+      trainingSeconds: run.metrics.trainingSeconds,
+      parameterCount: run.metrics.parameterCount,
+    })),
+    figures,
+    notes: [`backend: ${summary.backend}`, `seed ${summary.seed}`, summary.quick ? 'quick run (--quick): fewer images and epochs' : 'full run'],
+  };
+}
+
+/**
+ * Builds `report.html` for a run folder (a pipeline's, or one model's from `fmnist train`),
+ * writing every chart as SVG and PNG into its charts/ folder. Reads the official test images
+ * for the galleries.
+ */
+export async function buildReport(runDir: string, options: ReportOptions = {}): Promise<ReportResult> {
+  const dir = resolve(runDir);
+  const pipeline = existsSync(join(dir, 'summary.json'));
+  if (!pipeline && !existsSync(join(dir, 'metrics.json'))) {
+    throw new UserError(`${runDir} holds no finished run (no summary.json or metrics.json); pass a folder written by fmnist pipeline or fmnist train.`);
+  }
+  const runs = pipeline
+    ? [readModelRun(join(dir, 'mlp'), 'mlp'), readModelRun(join(dir, 'cnn'), 'cnn'), readModelRun(join(dir, 'cnn-features-mlp'), 'cnn-features-mlp')]
+    : [readModelRun(dir, 'model')];
+  const location = await locateData(options.data);
+  const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
+  const kernels = kernelSource(options);
+  const charts = new ChartWriter(dir);
+  const features = featureSource(dir, runs.find((run) => run.kind === 'cnn'), images, kernels);
+
+  const summary = pipeline ? await summarySection(readJson<PipelineSummary>(join(dir, 'summary.json')), runs, charts) : null;
+  const sections: ModelSection[] = [];
+  for (const run of runs) {
+    options.log?.(`report: ${run.title}`);
+    sections.push(await modelSection(run, images, charts, options, features));
+  }
+  const path = join(dir, 'report.html');
+  writeFileAtomic(path, reportHtml({ title: pipeline ? `Fashion-MNIST pipeline: ${basename(dir)}` : `Fashion-MNIST ${runs[0].title}: ${basename(dir)}`, runDir: dir, summary, sections }));
+  return { path, charts: charts.files };
+}
