@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ import { summarizeData } from '../runs/data-summary.ts';
 import { evaluateSavedModel } from '../runs/evaluate-saved.ts';
 import { buildReport } from '../reports/report.ts';
 import { formatSummary, runPipeline } from '../runs/pipeline.ts';
+import { evaluateBest, runSearch, searchSettings } from '../search/search.ts';
+import { readSpaceFile, SEARCH_MODELS, type SearchModel } from '../search/space.ts';
 import { trainCnn } from '../runs/train-cnn.ts';
 import { trainMlp, type RunOptions } from '../runs/train-mlp.ts';
 import type { ModelRunResult, TestMetrics } from '../runs/train-model.ts';
@@ -244,6 +246,63 @@ export function buildProgram(): Command {
       },
     );
     console.log(`\n${formatSummary(summary)}\n\nrun folder: ${displayPath(outDir)} (summary.json; fmnist evaluate --model ${displayPath(outDir)}/<model> repeats a model's test figures)`);
+    await writeReport(outDir, flags);
+  });
+
+  addDataOptions(
+    program
+      .command('search')
+      .description('hyperparameter search on the validation split (random or grid, with successive halving); the best model is then evaluated on the test set once')
+      .addArgument(new Argument('<model>', 'model to tune').choices(SEARCH_MODELS))
+      .option('--space <file>', 'JSON search space (default: the model\'s own; see README)')
+      .addOption(new Option('--strategy <name>', 'how trials are chosen').choices(['random', 'grid']).default('random'))
+      .option('--trials <n>', 'random search: trials to draw (default: 30, cnn 9)', parse.positiveInteger)
+      .option('--no-default-trial', 'random search: do not make the default configuration trial 0')
+      .option('--min-epochs <n>', 'epochs of the first rung of successive halving (default: mlp 3, features-mlp 2, cnn 1)', parse.positiveInteger)
+      .option('--max-epochs <n>', 'epochs of a trial that survives every rung (default: mlp 30, features-mlp 20, cnn 8)', parse.positiveInteger)
+      .option('--no-halving', 'train every trial for --max-epochs (no early stopping of poor trials)')
+      .option('--reduction-factor <n>', 'successive halving keeps the best 1/n of the trials at each rung', parse.positiveInteger, 3)
+      .option('--train-limit <n>', 'train on a stratified sample of this many images (default: all)', parse.positiveInteger)
+      .option('--pipeline <dir>', 'features-mlp: a finished fmnist pipeline run whose features/ and cnn/ to use')
+      .option('--seed <n>', 'seed of the trials drawn and of every trial\'s training', parse.seed, m.seed)
+      .addOption(new Option('--backend <name>', 'kernel backend of the workers').choices([...BACKEND_NAMES, 'auto']).default('auto'))
+      .option('--workers <n>', 'trials trained at once, one thread each (default: every core)', parse.positiveInteger)
+      .option('--out <dir>', 'search folder; running the same command again continues the search in it (default: runs/search-<model>)')
+      .option('--no-report', 'do not write report.html at the end'),
+  ).action(async (model: SearchModel, flags: Flags) => {
+    const outDir = (flags.out as string | undefined) ?? `runs/search-${model}`;
+    const settings = searchSettings(model, {
+      space: flags.space ? readSpaceFile(model, flags.space as string) : undefined,
+      strategy: flags.strategy as 'random' | 'grid',
+      trials: flags.trials as number | undefined,
+      includeDefault: flags.defaultTrial as boolean,
+      minEpochs: flags.minEpochs as number | undefined,
+      maxEpochs: flags.maxEpochs as number | undefined,
+      reductionFactor: flags.reductionFactor as number,
+      trainLimit: (flags.trainLimit as number | undefined) ?? null,
+      seed: flags.seed as number,
+      backend: flags.backend as TrainingConfig['backend'],
+      pipelineDir: (flags.pipeline as string | undefined) ?? null,
+    });
+    if (flags.halving === false) settings.minEpochs = settings.maxEpochs;
+    const data = { data: locateOptions(flags), allowModifiedData: flags.allowModifiedData as boolean };
+    const percent = (value: number | null) => (value === null ? 'diverged' : `${(value * 100).toFixed(2)}%`);
+    const result = await runSearch(settings, {
+      ...data,
+      outDir,
+      workers: flags.workers as number | undefined,
+      log,
+      onJob: ({ job, done, total, result: finished }) => {
+        if (finished) log(`[${done}/${total}] trial ${job.trial} rung ${job.rung} (${finished.epochs} epochs): val ${percent(finished.valAccuracy)} in ${finished.seconds.toFixed(1)} s`);
+      },
+    });
+    console.log(`\nsearch of ${result.trials.length} trials in ${result.seconds.toFixed(1)} s; best first:`);
+    for (const trial of result.trials.slice(0, 10)) {
+      console.log(`  trial ${String(trial.trial).padStart(3)}  val ${percent(trial.valAccuracy).padStart(8)}  ${String(trial.epochs).padStart(3)} epochs  ${JSON.stringify(trial.params)}`);
+    }
+    const final = await evaluateBest(outDir, result, { ...data, backend: settings.backend });
+    console.log(`\nbest: trial ${final.trial}, validation ${percent(final.valAccuracy)}; test accuracy (evaluated once, after the search) ${percent(final.test.accuracy)}`);
+    console.log(`search folder: ${displayPath(outDir)} (trials.csv, trials.json, best.json, search.sqlite; the best model in trials/${final.trial})`);
     await writeReport(outDir, flags);
   });
 

@@ -162,3 +162,53 @@ export function scatterSpec(
     },
   };
 }
+
+/**
+ * Validation accuracy of every trial against one hyperparameter: a log axis for rates that span
+ * decades, categories for lists of values. Colour: epochs the trial trained (successive halving).
+ */
+export function hyperparameterSpec(
+  points: { value: number | string; valAccuracy: number; epochs: number; trial: number }[],
+  name: string,
+  options: { scale: 'log' | 'linear' | 'category' },
+): TopLevelSpec {
+  const x =
+    options.scale === 'category'
+      ? { field: 'value', type: 'ordinal' as const, title: name }
+      : { field: 'value', type: 'quantitative' as const, title: name, scale: options.scale === 'log' ? { type: 'log' as const } : { zero: false } };
+  return {
+    $schema: SCHEMA,
+    title: `Validation accuracy against ${name}`,
+    width: 300,
+    height: 200,
+    config: CONFIG,
+    data: { values: points },
+    mark: { type: 'point', filled: true, size: 50, opacity: 0.8 },
+    encoding: {
+      x,
+      y: { field: 'valAccuracy', type: 'quantitative', title: 'validation accuracy', scale: { zero: false }, axis: { format: '.0%' } },
+      color: { field: 'epochs', type: 'ordinal', title: 'epochs trained', scale: { scheme: 'viridis' } },
+      tooltip: [{ field: 'trial' }, { field: 'value' }, { field: 'valAccuracy', format: '.2%' }],
+    },
+  };
+}
+
+/** Each trial's validation accuracy per epoch: successive halving shows as curves that stop. */
+export function trialCurvesSpec(curves: { trial: number; epoch: number; valAccuracy: number }[], best: number): TopLevelSpec {
+  return {
+    $schema: SCHEMA,
+    title: 'Learning curves of the trials (validation accuracy)',
+    width: 400,
+    height: 240,
+    config: CONFIG,
+    data: { values: curves.map((point) => ({ ...point, best: point.trial === best ? `trial ${best} (best)` : 'other trials' })) },
+    mark: { type: 'line', point: { size: 24 } },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
+      y: { field: 'valAccuracy', type: 'quantitative', title: 'validation accuracy', scale: { zero: false }, axis: { format: '.0%' } },
+      detail: { field: 'trial', type: 'nominal' },
+      color: { field: 'best', type: 'nominal', title: null, scale: { range: ['#e45756', '#9fb3c8'] }, sort: 'descending' },
+      opacity: { condition: { test: `datum.trial === ${best}`, value: 1 }, value: 0.6 },
+    },
+  };
+}

@@ -31,10 +31,21 @@ export interface SummarySection {
   notes: string[];
 }
 
+export interface SearchSection {
+  facts: [string, string][];
+  figures: Figure[];
+  /** Parameter names, in the table's column order. */
+  parameters: string[];
+  trials: { trial: number; params: Record<string, number | string>; valAccuracy: number | null; epochs: number; seconds: number }[];
+  /** The best trial's test figures, when the search has evaluated it. */
+  report: ClassificationReport | null;
+}
+
 export interface ReportContent {
   title: string;
   runDir: string;
   summary: SummarySection | null;
+  search?: SearchSection;
   sections: ModelSection[];
 }
 
@@ -157,9 +168,31 @@ function sectionHtml(section: ModelSection): string {
   ].join('\n');
 }
 
+function searchHtml(search: SearchSection): string {
+  const head = ['rank', 'trial', ...search.parameters, 'val accuracy', 'epochs', 'seconds'];
+  const rows = search.trials.map(
+    (t, i) =>
+      `<tr><td>${i + 1}</td><td>${t.trial}</td>${search.parameters.map((name) => `<td>${escape(String(t.params[name] ?? ''))}</td>`).join('')}` +
+      `<td>${t.valAccuracy === null ? 'diverged' : `${(t.valAccuracy * 100).toFixed(2)}%`}</td><td>${t.epochs}</td><td>${t.seconds.toFixed(1)}</td></tr>`,
+  );
+  return [
+    '<section id="search"><h2>Hyperparameter search</h2>',
+    `<dl class="facts">${search.facts.map(([label, value]) => `<div><dt>${escape(label)}</dt><dd>${escape(value)}</dd></div>`).join('')}</dl>`,
+    `<div class="figures">${search.figures.map(figureHtml).join('\n')}</div>`,
+    '<h3>All trials, best validation accuracy first</h3>',
+    `<div class="table-wrap"><table><thead><tr>${head.map((name) => `<th>${escape(name)}</th>`).join('')}</tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`,
+    search.report ? `<h3>Best trial: classification report (test set, evaluated once after the search)</h3>\n${reportTable(search.report)}` : '',
+    '</section>',
+  ].join('\n');
+}
+
 /** The whole report as one HTML document: styles and images inlined, nothing fetched. */
 export function reportHtml(content: ReportContent): string {
-  const links = [...(content.summary ? [['summary', 'Summary']] : []), ...content.sections.map((s) => [s.id, s.title])];
+  const links = [
+    ...(content.summary ? [['summary', 'Summary']] : []),
+    ...(content.search ? [['search', 'Search']] : []),
+    ...content.sections.map((s) => [s.id, s.title]),
+  ];
   return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -170,6 +203,7 @@ export function reportHtml(content: ReportContent): string {
     links.length > 1 ? `<nav>${links.map(([id, title]) => `<a href="#${escape(id)}">${escape(title)}</a>`).join('')}</nav>` : '',
     '</header><main>',
     content.summary ? summaryHtml(content.summary) : '',
+    content.search ? searchHtml(content.search) : '',
     ...content.sections.map(sectionHtml),
     '</main>',
     `<footer>Made by fashion-mnist-ts ${escape(VERSION)} (fmnist report). Figures are on the official test set; models were chosen on the validation set.</footer>`,

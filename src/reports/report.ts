@@ -16,8 +16,9 @@ import { extractFeatures } from '../runs/features.ts';
 import type { PipelineSummary } from '../runs/pipeline.ts';
 import { TEST_PROBABILITIES_FILE, type ModelKind, type TestMetrics } from '../runs/train-model.ts';
 import type { EpochRecord } from '../training/fit.ts';
-import { barSpec, confusionSpec, curveSpec, scatterSpec } from './charts.ts';
-import { reportHtml, type Figure, type ModelSection, type SummarySection } from './html.ts';
+import type { FinalEvaluation, SearchSettings, TrialSummary } from '../search/search.ts';
+import { barSpec, confusionSpec, curveSpec, hyperparameterSpec, scatterSpec, trialCurvesSpec } from './charts.ts';
+import { reportHtml, type Figure, type ModelSection, type SearchSection, type SummarySection } from './html.ts';
 import { gallerySvg, type GalleryItem } from './images.ts';
 import { CHART_FONT, svgToPng, vegaLiteToSvg } from './render.ts';
 import type { TopLevelSpec } from 'vega-lite';
@@ -275,6 +276,49 @@ async function summarySection(summary: PipelineSummary, runs: ModelRun[], charts
   };
 }
 
+const LOG_SCALE_PARAMETERS = new Set(['learningRate']);
+
+/** The search folder's section: learning curves, accuracy against each hyperparameter, the table. */
+async function searchSection(dir: string, charts: ChartWriter): Promise<SearchSection> {
+  const { settings, rungs, trials } = readJson<{ settings: SearchSettings; rungs: number[]; trials: TrialSummary[] }>(join(dir, 'trials.json'));
+  const final = existsSync(join(dir, 'best.json')) ? readJson<FinalEvaluation>(join(dir, 'best.json')) : null;
+  const best = trials[0];
+  const finished = trials.filter((t) => t.valAccuracy !== null);
+  const figures = [
+    await charts.chart(
+      'search-learning-curves',
+      trialCurvesSpec(trials.flatMap((t) => t.curve.map((valAccuracy, i) => ({ trial: t.trial, epoch: i + 1, valAccuracy }))), best.trial),
+      'Learning curves',
+      `Successive halving stops the weaker trials at ${rungs.slice(0, -1).join(', ')} epochs; the rest train to ${rungs[rungs.length - 1]}.`,
+    ),
+  ];
+  for (const [name, spec] of Object.entries(settings.space)) {
+    const scale = spec.type === 'choice' ? 'category' : LOG_SCALE_PARAMETERS.has(name) || spec.type === 'log-uniform' ? 'log' : 'linear';
+    figures.push(
+      await charts.chart(
+        `search-${name}`,
+        hyperparameterSpec(finished.map((t) => ({ value: t.params[name], valAccuracy: t.valAccuracy!, epochs: t.epochs, trial: t.trial })), name, { scale }),
+        `Validation accuracy against ${name}`,
+      ),
+    );
+  }
+  const percent = (value: number) => `${(value * 100).toFixed(2)}%`;
+  return {
+    facts: [
+      ['model', settings.model],
+      ['best trial', `${best.trial}`],
+      ['best validation accuracy', best.valAccuracy === null ? 'diverged' : percent(best.valAccuracy)],
+      ['its test accuracy', final ? percent(final.test.accuracy) : 'not evaluated yet'],
+      ['trials', `${trials.length} (${settings.strategy})`],
+      ['rungs (epochs)', rungs.join(', ')],
+    ],
+    figures,
+    parameters: Object.keys(settings.space),
+    trials,
+    report: final?.test.report ?? null,
+  };
+}
+
 /**
  * Builds `report.html` for a run folder (a pipeline's, or one model's from `fmnist train`),
  * writing every chart as SVG and PNG into its charts/ folder. Reads the official test images
@@ -283,8 +327,15 @@ async function summarySection(summary: PipelineSummary, runs: ModelRun[], charts
 export async function buildReport(runDir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const dir = resolve(runDir);
   const pipeline = existsSync(join(dir, 'summary.json'));
+  if (existsSync(join(dir, 'trials.json'))) {
+    const charts = new ChartWriter(dir);
+    const search = await searchSection(dir, charts);
+    const path = join(dir, 'report.html');
+    writeFileAtomic(path, reportHtml({ title: `Fashion-MNIST hyperparameter search: ${basename(dir)}`, runDir: dir, summary: null, search, sections: [] }));
+    return { path, charts: charts.files };
+  }
   if (!pipeline && !existsSync(join(dir, 'metrics.json'))) {
-    throw new UserError(`${runDir} holds no finished run (no summary.json or metrics.json); pass a folder written by fmnist pipeline or fmnist train.`);
+    throw new UserError(`${runDir} holds no finished run (no summary.json, metrics.json or trials.json); pass a folder written by fmnist pipeline, train or search.`);
   }
   const runs = pipeline
     ? [readModelRun(join(dir, 'mlp'), 'mlp'), readModelRun(join(dir, 'cnn'), 'cnn'), readModelRun(join(dir, 'cnn-features-mlp'), 'cnn-features-mlp')]

@@ -49,6 +49,11 @@ export interface FitOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Saves the state after every epoch, and supplies a saved one to continue from. */
   checkpoint?: Checkpointer;
+  /**
+   * Return after this epoch even though `epochs` are planned (the schedule still spans all of
+   * them): a hyperparameter search trains a trial in stages, resuming from the checkpoint.
+   */
+  stopAfterEpoch?: number;
 }
 
 /** Everything needed to continue training after `epochsDone` epochs exactly as if never stopped. */
@@ -76,6 +81,10 @@ export interface FitResult {
   /** 1-based epoch whose weights the model holds at the end (best validation accuracy). */
   bestEpoch: number;
   stoppedEarly: boolean;
+  /** Best validation accuracy so far. */
+  bestAccuracy: number;
+  /** Stopped at `stopAfterEpoch` with epochs left to train. */
+  paused: boolean;
 }
 
 /**
@@ -111,7 +120,8 @@ export function fit(options: FitOptions): FitResult {
     if (options.patience > 0 && saved.epochsDone - bestEpoch >= options.patience) firstEpoch = epochs + 1;
   }
 
-  for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
+  const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
+  for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
     const started = performance.now();
     options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
     options.shuffleRng.shuffle(order);
@@ -176,6 +186,7 @@ export function fit(options: FitOptions): FitResult {
     if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
   }
   model.values.set(bestValues);
-  // Only early stopping ends the loop before the last epoch, here or before a resume.
-  return { history, bestEpoch, stoppedEarly: history.length < epochs };
+  // Only early stopping ends the loop before the last epoch asked for, here or before a resume.
+  const stoppedEarly = history.length < lastEpoch || (history.length < epochs && options.patience > 0 && history.length - bestEpoch >= options.patience);
+  return { history, bestEpoch, bestAccuracy, stoppedEarly, paused: !stoppedEarly && history.length < epochs };
 }

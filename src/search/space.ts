@@ -1,0 +1,185 @@
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import type { Rng } from '../random/rng.ts';
+import { DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from '../runs/configs.ts';
+
+/** The models a search can tune. */
+export type SearchModel = 'mlp' | 'cnn' | 'features-mlp';
+export const SEARCH_MODELS: readonly SearchModel[] = ['mlp', 'cnn', 'features-mlp'];
+
+/** How one hyperparameter is drawn (random search) or enumerated (grid search). */
+export type ParameterSpec =
+  /** Uniform in log space: learning rates, weight decay. Grid: `gridPoints` log-spaced values. */
+  | { type: 'log-uniform'; min: number; max: number; gridPoints?: number }
+  /** Uniform: dropout rates. Grid: `gridPoints` evenly spaced values. */
+  | { type: 'uniform'; min: number; max: number; gridPoints?: number }
+  /** One of a list, each equally likely. Grid: every value. */
+  | { type: 'choice'; values: (number | string)[] };
+
+export type SearchSpace = Record<string, ParameterSpec>;
+
+/** One trial's hyperparameters, by name. */
+export type TrialParams = Record<string, number | string>;
+
+type Check = (value: number | string) => string | null;
+const positiveNumber: Check = (v) => (typeof v === 'number' && v > 0 && Number.isFinite(v) ? null : 'a number above 0');
+const nonNegativeNumber: Check = (v) => (typeof v === 'number' && v >= 0 && Number.isFinite(v) ? null : 'a number of at least 0');
+const positiveInteger: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? null : 'a whole number of at least 1');
+const rate: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'a rate from 0 up to (not including) 1');
+const optimizer: Check = (v) => (v === 'adam' || v === 'sgd' ? null : '"adam" or "sgd"');
+
+type Parameters = Record<string, { check: Check; help: string }>;
+
+const MLP_PARAMETERS: Parameters = {
+  learningRate: { check: positiveNumber, help: 'peak learning rate' },
+  hidden: { check: positiveInteger, help: 'hidden ReLU units' },
+  dropout: { check: rate, help: 'dropout after the hidden layer' },
+  batchSize: { check: positiveInteger, help: 'examples per mini-batch' },
+  optimizer: { check: optimizer, help: 'adam or sgd (momentum 0.9)' },
+  weightDecay: { check: nonNegativeNumber, help: 'L2 penalty on the weights' },
+};
+
+/** The hyperparameters each model's search may vary, with what a valid value is. */
+const PARAMETERS: Record<SearchModel, Parameters> = {
+  mlp: MLP_PARAMETERS,
+  'features-mlp': MLP_PARAMETERS,
+  cnn: {
+    learningRate: { check: positiveNumber, help: 'peak learning rate' },
+    batchSize: { check: positiveInteger, help: 'examples per mini-batch' },
+    optimizer: { check: optimizer, help: 'adam or sgd (momentum 0.9)' },
+    weightDecay: { check: nonNegativeNumber, help: 'L2 penalty on the weights' },
+    widthMultiplier: { check: positiveNumber, help: 'scales the filters of every convolution' },
+    features: { check: positiveInteger, help: 'size of the feature layer' },
+    convDropout: { check: rate, help: 'dropout after the last pooling' },
+    featureDropout: { check: rate, help: 'dropout after the feature layer' },
+  },
+};
+
+/** Each model's default search space. */
+export const DEFAULT_SPACES: Record<SearchModel, SearchSpace> = {
+  mlp: {
+    learningRate: { type: 'log-uniform', min: 3e-4, max: 1e-2 },
+    hidden: { type: 'choice', values: [64, 128, 256, 512] },
+    dropout: { type: 'uniform', min: 0, max: 0.5 },
+    batchSize: { type: 'choice', values: [32, 64, 128] },
+    optimizer: { type: 'choice', values: ['adam', 'sgd'] },
+    weightDecay: { type: 'choice', values: [0, 1e-5, 1e-4] },
+  },
+  'features-mlp': {
+    learningRate: { type: 'log-uniform', min: 3e-4, max: 1e-2 },
+    hidden: { type: 'choice', values: [64, 128, 256, 512] },
+    dropout: { type: 'uniform', min: 0, max: 0.6 },
+    batchSize: { type: 'choice', values: [32, 64, 128] },
+    optimizer: { type: 'choice', values: ['adam', 'sgd'] },
+    weightDecay: { type: 'choice', values: [0, 1e-5, 1e-4] },
+  },
+  cnn: {
+    learningRate: { type: 'log-uniform', min: 5e-4, max: 5e-3 },
+    batchSize: { type: 'choice', values: [64, 128] },
+    widthMultiplier: { type: 'choice', values: [0.5, 1] },
+    convDropout: { type: 'uniform', min: 0, max: 0.3 },
+    featureDropout: { type: 'uniform', min: 0, max: 0.5 },
+  },
+};
+
+/** Checks a space against the model's parameters; every mistake is named in one sentence. */
+export function validateSpace(model: SearchModel, space: unknown, source: string): SearchSpace {
+  const allowed = PARAMETERS[model];
+  const fail = (what: string): never => {
+    throw new UserError(`${source}: ${what}.`);
+  };
+  if (typeof space !== 'object' || space === null || Array.isArray(space)) fail('a search space is a JSON object of parameter names');
+  const entries = Object.entries(space as Record<string, unknown>);
+  if (entries.length === 0) fail('the search space names no parameter');
+  for (const [name, raw] of entries) {
+    const parameter = allowed[name];
+    if (!parameter) fail(`"${name}" is not a parameter of the ${model} search; use ${Object.keys(allowed).join(', ')}`);
+    const spec = raw as Partial<ParameterSpec> & Record<string, unknown>;
+    const check = (value: number | string, what: string) => {
+      const problem = parameter.check(value);
+      if (problem) fail(`${name}: ${what} ${JSON.stringify(value)} must be ${problem}`);
+    };
+    if (spec?.type === 'choice') {
+      if (!Array.isArray(spec.values) || spec.values.length === 0) fail(`${name}: a choice needs a non-empty "values" list`);
+      for (const value of spec.values as (number | string)[]) check(value, 'value');
+    } else if (spec?.type === 'uniform' || spec?.type === 'log-uniform') {
+      const { min, max, gridPoints } = spec as { min: unknown; max: unknown; gridPoints?: unknown };
+      if (typeof min !== 'number' || typeof max !== 'number' || !(min <= max)) fail(`${name}: ${spec.type} needs numbers "min" <= "max"`);
+      check(min as number, 'min');
+      check(max as number, 'max');
+      if (spec.type === 'log-uniform' && !((min as number) > 0)) fail(`${name}: log-uniform needs "min" above 0`);
+      if (gridPoints !== undefined && (typeof gridPoints !== 'number' || !Number.isInteger(gridPoints) || gridPoints < 1)) fail(`${name}: "gridPoints" must be a whole number of at least 1`);
+    } else {
+      fail(`${name}: "type" must be "log-uniform", "uniform" or "choice"`);
+    }
+  }
+  return space as SearchSpace;
+}
+
+export function readSpaceFile(model: SearchModel, path: string): SearchSpace {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UserError(`Cannot read the search space ${path}: ${error instanceof Error ? error.message : String(error)}.`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${path} is not valid JSON (${error instanceof Error ? error.message : String(error)}).`);
+  }
+  return validateSpace(model, parsed, path);
+}
+
+/** Integers stay integers (hidden units drawn as 64, not 64.0); others keep 4 significant digits. */
+function tidy(value: number): number {
+  return Number(value.toPrecision(4));
+}
+
+/** One random draw of every parameter, in the space's order. */
+export function sampleParams(space: SearchSpace, rng: Rng): TrialParams {
+  const params: TrialParams = {};
+  for (const [name, spec] of Object.entries(space)) {
+    if (spec.type === 'choice') params[name] = spec.values[rng.int(spec.values.length)];
+    else if (spec.type === 'uniform') params[name] = tidy(spec.min + (spec.max - spec.min) * rng.uniform());
+    else params[name] = tidy(Math.exp(Math.log(spec.min) + (Math.log(spec.max) - Math.log(spec.min)) * rng.uniform()));
+  }
+  return params;
+}
+
+function gridValues(spec: ParameterSpec): (number | string)[] {
+  if (spec.type === 'choice') return spec.values;
+  const points = spec.gridPoints ?? 3;
+  if (points === 1 || spec.min === spec.max) return [spec.type === 'uniform' ? tidy((spec.min + spec.max) / 2) : tidy(Math.sqrt(spec.min * spec.max))];
+  return Array.from({ length: points }, (_, i) => {
+    const t = i / (points - 1);
+    return tidy(spec.type === 'uniform' ? spec.min + (spec.max - spec.min) * t : Math.exp(Math.log(spec.min) + (Math.log(spec.max) - Math.log(spec.min)) * t));
+  });
+}
+
+/** Every combination of the parameters' grid values, the first parameter varying slowest. */
+export function gridParams(space: SearchSpace): TrialParams[] {
+  let combinations: TrialParams[] = [{}];
+  for (const [name, spec] of Object.entries(space)) {
+    combinations = combinations.flatMap((partial) => gridValues(spec).map((value) => ({ ...partial, [name]: value })));
+  }
+  return combinations;
+}
+
+/** A trial's full training configuration: the model's defaults with the trial's parameters. */
+export function trialConfig(model: SearchModel, base: MlpConfig | CnnConfig, params: TrialParams): MlpConfig | CnnConfig {
+  const config: Record<string, unknown> = { ...base };
+  for (const [name, value] of Object.entries(params)) {
+    if (name === 'widthMultiplier') {
+      config.channels = (base as CnnConfig).channels.map((channels) => Math.max(1, Math.round(channels * (value as number))));
+    } else {
+      config[name] = value;
+    }
+  }
+  return config as unknown as MlpConfig | CnnConfig;
+}
+
+export function defaultConfig(model: SearchModel): MlpConfig | CnnConfig {
+  return model === 'cnn' ? { ...DEFAULT_CNN_CONFIG } : model === 'mlp' ? { ...DEFAULT_MLP_CONFIG } : { ...DEFAULT_FEATURES_MLP_CONFIG };
+}
