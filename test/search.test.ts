@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../src/errors.ts';
+import { DEFAULT_CNN_CONFIG, type CnnConfig } from '../src/runs/configs.ts';
+import { SearchJournal } from '../src/search/journal.ts';
+import { evaluateBest, JOURNAL_FILE, rungEpochs, rungSizes, runSearch, searchSettings } from '../src/search/search.ts';
+import { DEFAULT_SPACES, gridParams, sampleParams, trialConfig, validateSpace } from '../src/search/space.ts';
+import { runCli } from './helpers/cli.ts';
+import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
+import { Rng } from './helpers/random.ts';
+
+test('successive halving: rungs a factor apart ending at the full budget, keeping the best third', () => {
+  assert.deepEqual(rungEpochs(3, 30, 3), [3, 10, 30]);
+  assert.deepEqual(rungEpochs(1, 9, 3), [1, 3, 9]);
+  assert.deepEqual(rungEpochs(2, 20, 3), [2, 7, 20]);
+  assert.deepEqual(rungEpochs(5, 5, 3), [5]);
+  assert.deepEqual(rungSizes(30, 3, 3), [30, 10, 3]);
+  assert.deepEqual(rungSizes(4, 3, 3), [4, 1, 1]);
+});
+
+test('a search space is validated, sampled reproducibly within its bounds, and enumerated as a grid', () => {
+  const space = DEFAULT_SPACES.mlp;
+  const a = Array.from({ length: 50 }, (_, i) => i).map(((rng) => () => sampleParams(space, rng))(Rng.fromSeed(1)));
+  const b = Array.from({ length: 50 }, (_, i) => i).map(((rng) => () => sampleParams(space, rng))(Rng.fromSeed(1)));
+  assert.deepEqual(a, b);
+  for (const params of a) {
+    assert.ok((params.learningRate as number) >= 3e-4 && (params.learningRate as number) <= 1e-2);
+    assert.ok([64, 128, 256, 512].includes(params.hidden as number));
+    assert.ok((params.dropout as number) >= 0 && (params.dropout as number) <= 0.5);
+  }
+  const grid = gridParams({ learningRate: { type: 'log-uniform', min: 1e-4, max: 1e-2, gridPoints: 3 }, hidden: { type: 'choice', values: [32, 64] } });
+  assert.deepEqual(grid, [
+    { learningRate: 1e-4, hidden: 32 },
+    { learningRate: 1e-4, hidden: 64 },
+    { learningRate: 1e-3, hidden: 32 },
+    { learningRate: 1e-3, hidden: 64 },
+    { learningRate: 1e-2, hidden: 32 },
+    { learningRate: 1e-2, hidden: 64 },
+  ]);
+  const cnn = trialConfig('cnn', { ...DEFAULT_CNN_CONFIG, channels: [32, 32, 64, 64, 128] }, { widthMultiplier: 0.5, learningRate: 0.002 }) as CnnConfig;
+  assert.deepEqual(cnn.channels, [16, 16, 32, 32, 64]);
+  assert.equal(cnn.learningRate, 0.002);
+
+  const bad: [unknown, RegExp][] = [
+    [{ momentum: { type: 'choice', values: [0.9] } }, /"momentum" is not a parameter of the mlp search/],
+    [{ hidden: { type: 'choice', values: [64.5] } }, /hidden: value 64.5 must be a whole number/],
+    [{ learningRate: { type: 'log-uniform', min: 0, max: 1 } }, /min 0 must be a number above 0|log-uniform needs "min" above 0/],
+    [{ dropout: { type: 'uniform', min: 0.5, max: 0.1 } }, /needs numbers "min" <= "max"/],
+    [{ dropout: { type: 'normal' } }, /"type" must be/],
+    [{}, /names no parameter/],
+  ];
+  for (const [space, message] of bad) assert.throws(() => validateSpace('mlp', space, 'space.json'), (error: Error) => error instanceof UserError && message.test(error.message));
+});
+
+/** A data folder with the real training files and garbage in place of the test files. */
+function dataWithoutTestImages(): string {
+  const dir = tempDir();
+  for (const name of ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']) copyFileSync(join(REAL_DATA_DIR, name), join(dir, name));
+  for (const name of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) writeFileSync(join(dir, name), 'not the test set');
+  return dir;
+}
+
+const tiny = { trials: 5, minEpochs: 1, maxEpochs: 3, trainLimit: 1000, seed: 7 };
+
+test('a search reads no test image: it completes with the test files replaced by garbage', { timeout: 300_000 }, async () => {
+  const dataDir = dataWithoutTestImages();
+  const outDir = join(tempDir(), 'search');
+  const result = await runSearch(searchSettings('mlp', tiny), { outDir, data: { dataDir }, workers: 2 });
+  assert.equal(result.trials.length, 5);
+  assert.equal(result.best.epochs, 3, 'the best trial trained every epoch');
+  assert.ok(result.best.valAccuracy! > 0.5, `best validation accuracy ${result.best.valAccuracy}`);
+  assert.ok(existsSync(join(result.bestDir, 'model.safetensors')));
+  assert.equal(readFileSync(join(outDir, 'trials.csv'), 'utf8').trim().split('\n').length, 6);
+  // The final test evaluation is what reads the test files, and it does so only when asked.
+  await assert.rejects(evaluateBest(outDir, result, { data: { dataDir } }), (error: Error) => error instanceof UserError && /t10k/.test(error.message));
+});
+
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const searchArgs = (outDir: string) => ['search', 'mlp', '--trials', '8', '--min-epochs', '1', '--max-epochs', '4', '--train-limit', '3000', '--seed', '5', '--out', outDir, '--no-report'];
+
+test('a killed search run again continues: no finished trial is lost or repeated, and the results match an unbroken search', { timeout: 600_000 }, async () => {
+  const outDir = join(tempDir(), 'search');
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...searchArgs(outDir)], { stdio: 'ignore' });
+  const journalPath = join(outDir, JOURNAL_FILE);
+  // Kill it (without warning) once a few rung results are journaled.
+  let before: { trial: number; rung: number }[] = [];
+  const deadline = Date.now() + 240_000;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!existsSync(journalPath)) continue;
+    const journal = new SearchJournal(journalPath);
+    before = journal.results().map(({ trial, rung }) => ({ trial, rung }));
+    journal.close();
+    if (before.length >= 4) break;
+  }
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  assert.ok(before.length >= 4 && before.length < 10, `killed mid-search after ${before.length} of 10 results`);
+
+  const again = runCli(searchArgs(outDir));
+  assert.equal(again.status, 0, again.stderr);
+  const journal = new SearchJournal(journalPath);
+  const results = journal.results();
+  const attempts = journal.attempts();
+  journal.close();
+  // Rungs at 1 and 4 epochs: 8 trials, then the best 2; every (trial, rung) recorded once.
+  const keys = results.map((r) => `${r.trial}/${r.rung}`);
+  assert.equal(new Set(keys).size, keys.length, 'no result recorded twice');
+  assert.equal(results.length, 8 + 2);
+  for (const { trial, rung } of before) {
+    assert.equal(attempts.filter((a) => a.trial === trial && a.rung === rung).length, 1, `trial ${trial} rung ${rung} finished before the kill and was not run again`);
+  }
+
+  const unbroken = join(tempDir(), 'search');
+  assert.equal(runCli(searchArgs(unbroken)).status, 0);
+  const figures = (dir: string) => JSON.parse(readFileSync(join(dir, 'trials.json'), 'utf8')).trials.map((t: { trial: number; valAccuracy: number; epochs: number }) => [t.trial, t.valAccuracy, t.epochs]);
+  assert.deepEqual(figures(outDir), figures(unbroken));
+});
+
+test('fmnist search refuses another search\'s folder and bad flags with one line', () => {
+  const outDir = tempDir();
+  const first = runCli(['search', 'mlp', '--trials', '2', '--max-epochs', '1', '--train-limit', '500', '--out', outDir, '--no-report']);
+  assert.equal(first.status, 0, first.stderr);
+  const other = runCli(['search', 'mlp', '--trials', '3', '--max-epochs', '1', '--train-limit', '500', '--out', outDir]);
+  assert.equal(other.status, 1);
+  assert.match(other.stderr, /holds a search with other settings/);
+  const features = runCli(['search', 'features-mlp', '--out', tempDir()]);
+  assert.equal(features.status, 1);
+  assert.match(features.stderr, /needs --pipeline DIR/);
+  const model = runCli(['search', 'resnet']);
+  assert.equal(model.status, 2);
+});
