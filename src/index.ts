@@ -63,3 +63,17 @@ export { cnnArchitecture, type CnnShape } from './models/cnn.ts';
 export { loadNpy, saveNpy, type NpyArray } from './io/npy.ts';
 export { evaluateSavedModel, type SavedEvaluation } from './runs/evaluate-saved.ts';
 export { summarizeData, type DataSummary } from './runs/data-summary.ts';
+export { pca, type Pca } from './evaluation/pca.ts';
+export { buildReport, type ReportOptions, type ReportResult } from './reports/report.ts';
+export {
+  runSearch,
+  searchSettings,
+  evaluateBest,
+  rungEpochs,
+  type SearchSettings,
+  type SearchOptions,
+  type SearchResult,
+  type TrialSummary,
+  type FinalEvaluation,
+} from './search/search.ts';
+export { DEFAULT_SPACES, validateSpace, type SearchSpace, type ParameterSpec, type SearchModel } from './search/space.ts';
