@@ -92,6 +92,38 @@ for (const kernels of backends) {
       }
     });
 
+    test('large arrays, which the threaded backends split between threads, give the reference results', () => {
+      const rng = Rng.fromSeed(12);
+      const [rows, cols] = [4099, 67];
+      const n = rows * cols;
+      const x = randomArray(rng, n);
+      const dout = randomArray(rng, n);
+      const bias = randomArray(rng, cols);
+      const run = (k: Kernels) => {
+        const biased = Float32Array.from(x);
+        k.addBias(biased, bias, rows, cols);
+        const relu = k.allocate(n);
+        k.relu(relu, x, n);
+        const dinp = k.allocate(n);
+        k.reluBackward(dinp, dout, relu, n);
+        const [param, m, v] = [Float32Array.from(x), new Float32Array(n), new Float32Array(n)];
+        k.adamStep(param, dout, m, v, n, { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.001, step: 1 });
+        // 6 images of 28x28x32: pooling is split by image.
+        const [B, H, W, C] = [6, 28, 28, 32];
+        const images = x.subarray(0, B * H * W * C);
+        const pooled = k.allocate(B * 14 * 14 * C);
+        k.maxPool2x2(pooled, images, B, H, W, C);
+        const dimages = k.allocate(B * H * W * C);
+        k.maxPool2x2Backward(dimages, dout.subarray(0, pooled.length), images, pooled, B, H, W, C);
+        return { biased, relu, dinp, param, m, v, pooled, dimages };
+      };
+      const got = run(kernels);
+      const expected = run(jsKernels);
+      for (const [name, values] of Object.entries(got)) {
+        assert.ok(maxRelativeError(values, expected[name as keyof typeof expected]) < 1e-5, name);
+      }
+    });
+
     test('softmax cross-entropy and its gradient match their definition, and survive huge logits', () => {
       const rng = Rng.fromSeed(3);
       for (const [rows, cols] of [[1, 1], [3, 10], [65, 7]]) {
