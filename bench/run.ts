@@ -1,4 +1,5 @@
-// Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...]
+// Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...];
+// `npm run bench -- profile` (not part of the default set) splits a training step by kernel.
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { availableParallelism } from 'node:os';
 import { pixelExamples } from '../src/data/dataset.ts';
@@ -158,6 +159,55 @@ if (wants('train')) {
     if (kernels.name === 'js') continue;
     const cnn = trainingSpeed(kernels, referenceCnnArchitecture(), 64 * 43);
     emit({ bench: 'train', model: 'reference-cnn', threads, backend: kernels.name, imagesPerSecond: Math.round(cnn), epochSeconds: round(48000 / cnn, 1) });
+  }
+}
+
+if (selected.has('profile')) {
+  // Where a training step of the reference CNN spends its time: each kernel call timed on the
+  // calling thread; "javascript" is the rest of the step (the layers' own code).
+  for (const { kernels, threads } of configurations()) {
+    if (kernels.name === 'js') continue;
+    const spent = new Map<string, number>();
+    const timed = Object.fromEntries(
+      Object.entries(kernels).map(([name, value]) => {
+        if (typeof value !== 'function' || name === 'allocate') return [name, value];
+        return [
+          name,
+          (...args: unknown[]) => {
+            const t0 = performance.now();
+            const result = (value as (...a: unknown[]) => unknown).apply(kernels, args);
+            spent.set(name, (spent.get(name) ?? 0) + performance.now() - t0);
+            return result;
+          },
+        ];
+      }),
+    ) as unknown as Kernels;
+    const rng = Rng.fromSeed(4);
+    const model = new Sequential(timed, referenceCnnArchitecture());
+    model.initialize(rng.fork());
+    const loss = new SoftmaxCrossEntropy(timed, 10);
+    const optimizer = new Adam(timed, model.parameterCount);
+    const input = random(timed, 64 * 784, rng);
+    const labels = Uint8Array.from({ length: 64 }, (_, i) => i % 10);
+    const context = { training: true, rng: rng.fork() };
+    const step = () => {
+      const logits = model.forward(input, 64, context);
+      loss.forward(logits, labels, 64);
+      model.zeroGrad();
+      loss.backward(model.outputGradient, labels, 64);
+      model.backward(64);
+      optimizer.step(model.parameters, 0.001);
+    };
+    for (let i = 0; i < 5; i++) step();
+    spent.clear();
+    const steps = 40;
+    const started = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    const total = performance.now() - started;
+    const inKernels = [...spent.values()].reduce((a, b) => a + b, 0);
+    for (const [kernel, ms] of [...spent, ['javascript', total - inKernels] as const].sort((a, b) => b[1] - a[1])) {
+      emit({ bench: 'profile', model: 'reference-cnn', threads, backend: kernels.name, kernel, msPerStep: round(ms / steps, 2) });
+    }
   }
 }
 
