@@ -521,17 +521,31 @@ static int conv_parts(const Conv *s) {
   return s->batch < team.size ? s->batch : team.size;
 }
 
+// What a part of a convolution works with: its images [begin, end) and its column buffer.
+typedef struct {
+  int pixels, taps, chunk, begin, end;
+  float *col;
+} ConvPart;
+
+static int conv_part(ConvTask *t, int part, int parts, ConvPart *c) {
+  const Conv *s = &t->s;
+  c->pixels = s->height * s->width;
+  c->taps = s->kernel * s->kernel * s->channels;
+  c->chunk = chunk_images(s);
+  split_range(s->batch, part, parts, &c->begin, &c->end);
+  c->col = column_buffer(part, (size_t)c->chunk * c->pixels * c->taps);
+  if (!c->col) t->failed = 1;
+  return c->col != NULL;
+}
+
 // Images [begin, end) of the forward pass: out = im2col(inp) · weight, chunk by chunk.
 static void conv_forward_part(void *context, int part, int parts) {
   ConvTask *t = context;
   const Conv *s = &t->s;
-  int pixels = s->height * s->width, taps = s->kernel * s->kernel * s->channels, chunk = chunk_images(s), begin, end;
-  split_range(s->batch, part, parts, &begin, &end);
-  float *col = column_buffer(part, (size_t)chunk * pixels * taps);
-  if (!col) {
-    t->failed = 1;
-    return;
-  }
+  ConvPart c;
+  if (!conv_part(t, part, parts, &c)) return;
+  int pixels = c.pixels, taps = c.taps, chunk = c.chunk, begin = c.begin, end = c.end;
+  float *col = c.col;
   for (int b0 = begin; b0 < end; b0 += chunk) {
     int images = end - b0 < chunk ? end - b0 : chunk;
     for (int i = 0; i < images; i++) im2col(col + (size_t)i * pixels * taps, t->inp + (size_t)(b0 + i) * pixels * s->channels, s);
@@ -544,13 +558,10 @@ static void conv_forward_part(void *context, int part, int parts) {
 static void conv_backward_input_part(void *context, int part, int parts) {
   ConvTask *t = context;
   const Conv *s = &t->s;
-  int pixels = s->height * s->width, taps = s->kernel * s->kernel * s->channels, chunk = chunk_images(s), begin, end;
-  split_range(s->batch, part, parts, &begin, &end);
-  float *col = column_buffer(part, (size_t)chunk * pixels * taps);
-  if (!col) {
-    t->failed = 1;
-    return;
-  }
+  ConvPart c;
+  if (!conv_part(t, part, parts, &c)) return;
+  int pixels = c.pixels, taps = c.taps, chunk = c.chunk, begin = c.begin, end = c.end;
+  float *col = c.col;
   memset(t->out + (size_t)begin * pixels * s->channels, 0, sizeof(float) * (size_t)(end - begin) * pixels * s->channels);
   for (int b0 = begin; b0 < end; b0 += chunk) {
     int images = end - b0 < chunk ? end - b0 : chunk;
@@ -565,13 +576,10 @@ static void conv_backward_input_part(void *context, int part, int parts) {
 static void conv_backward_weight_part(void *context, int part, int parts) {
   ConvTask *t = context;
   const Conv *s = &t->s;
-  int pixels = s->height * s->width, taps = s->kernel * s->kernel * s->channels, chunk = chunk_images(s), begin, end;
-  split_range(s->batch, part, parts, &begin, &end);
-  float *col = column_buffer(part, (size_t)chunk * pixels * taps);
-  if (!col) {
-    t->failed = 1;
-    return;
-  }
+  ConvPart c;
+  if (!conv_part(t, part, parts, &c)) return;
+  int pixels = c.pixels, taps = c.taps, chunk = c.chunk, begin = c.begin, end = c.end;
+  float *col = c.col;
   float *sum = part == 0 ? t->out : t->partials + (size_t)(part - 1) * taps * s->filters;
   if (part > 0) memset(sum, 0, sizeof(float) * (size_t)taps * s->filters);
   for (int b0 = begin; b0 < end; b0 += chunk) {

@@ -11,7 +11,7 @@ import { BACKEND_NAMES } from '../kernels/index.ts';
 import { DEFAULT_CNN_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig, type TrainingConfig } from '../runs/configs.ts';
 import { summarizeData } from '../runs/data-summary.ts';
 import { evaluateSavedModel } from '../runs/evaluate-saved.ts';
-import { buildReport } from '../reports/report.ts';
+import { buildReport, type ReportOptions } from '../reports/report.ts';
 import { formatSummary, runPipeline } from '../runs/pipeline.ts';
 import { evaluateBest, runSearch, searchSettings } from '../search/search.ts';
 import { readSpaceFile, SEARCH_MODELS, type SearchModel } from '../search/space.ts';
@@ -141,16 +141,20 @@ function printRun(result: ModelRunResult): void {
  * Writes the run's report.html after training. The models are saved by then, so a report that
  * cannot be made is a warning that says how to retry, not a failed run.
  */
+function reportOptions(flags: Flags): ReportOptions {
+  return {
+    data: locateOptions(flags),
+    allowModifiedData: flags.allowModifiedData as boolean,
+    backend: flags.backend as TrainingConfig['backend'],
+    threads: flags.threads as number | undefined,
+    log,
+  };
+}
+
 async function writeReport(outDir: string, flags: Flags): Promise<void> {
   if (flags.report === false) return;
   try {
-    const report = await buildReport(outDir, {
-      data: locateOptions(flags),
-      allowModifiedData: flags.allowModifiedData as boolean,
-      backend: flags.backend as TrainingConfig['backend'],
-      threads: flags.threads as number | undefined,
-      log,
-    });
+    const report = await buildReport(outDir, reportOptions(flags));
     console.log(`report: ${displayPath(report.path)} (charts as SVG and PNG in ${displayPath(join(outDir, 'charts'))})`);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -315,13 +319,7 @@ export function buildProgram(): Command {
       'auto',
     ),
   ).action(async (dir: string, flags: Flags) => {
-    const report = await buildReport(dir, {
-      data: locateOptions(flags),
-      allowModifiedData: flags.allowModifiedData as boolean,
-      backend: flags.backend as TrainingConfig['backend'],
-      threads: flags.threads as number | undefined,
-      log,
-    });
+    const report = await buildReport(dir, reportOptions(flags));
     console.log(`report: ${displayPath(report.path)} (${report.charts.length} chart files in ${displayPath(join(dir, 'charts'))})`);
   });
 
