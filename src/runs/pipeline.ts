@@ -33,7 +33,7 @@ export interface PipelineConfig {
 
 export interface PipelineOptions {
   seed?: number;
-  /** A first look in about 2 minutes: 10,000 (MLP) and 15,000 (CNN) training images, few epochs. */
+  /** A first look in under 2 minutes: 10,000 (MLP) and 15,000 (CNN) training images, few epochs. */
   quick?: boolean;
   backend?: TrainingConfig['backend'];
   threads?: number | null;
