@@ -58,10 +58,11 @@ function random(kernels: Kernels, n: number, rng: Rng): Float32Array {
 }
 
 if (wants('gemm')) {
-  // [m, k, n, layout]: the MLP's forward product and its two gradient products, and the
+  // [m, k, n, layout]: two square products, the MLP's forward product and its two gradient products, and the
   // reference CNN's third convolution as im2col (64 images of 14x14, 3x3x32 taps, 64 filters).
   const shapes: [number, number, number, 'nn' | 'tn' | 'nt', string][] = [
     [256, 256, 256, 'nn', 'square'],
+    [512, 512, 512, 'nn', 'square'],
     [64, 784, 128, 'nn', 'mlp forward x·W'],
     [784, 64, 128, 'tn', 'mlp weight gradient xᵀ·dy'],
     [64, 128, 784, 'nt', 'mlp input gradient dy·Wᵀ'],
