@@ -9,6 +9,7 @@ import { DEFAULT_CNN_CONFIG, type CnnConfig } from '../src/runs/configs.ts';
 import { SearchJournal } from '../src/search/journal.ts';
 import { evaluateBest, JOURNAL_FILE, rungEpochs, rungSizes, runSearch, searchSettings } from '../src/search/search.ts';
 import { DEFAULT_SPACES, gridParams, sampleParams, trialConfig, validateSpace } from '../src/search/space.ts';
+import { runPipeline } from '../src/runs/pipeline.ts';
 import { runCli } from './helpers/cli.ts';
 import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
 import { Rng } from './helpers/random.ts';
@@ -133,4 +134,31 @@ test('fmnist search refuses another search\'s folder and bad flags with one line
   assert.match(features.stderr, /needs --pipeline DIR/);
   const model = runCli(['search', 'resnet']);
   assert.equal(model.status, 2);
+});
+
+test('the CNN and the MLP on CNN features can be searched too, and their best models evaluated', { timeout: 300_000 }, async () => {
+  const root = tempDir();
+  const cnnSpace = { widthMultiplier: { type: 'choice' as const, values: [0.125, 0.25] }, learningRate: { type: 'log-uniform' as const, min: 1e-3, max: 3e-3 } };
+  const cnn = await runSearch(searchSettings('cnn', { space: cnnSpace, trials: 2, minEpochs: 1, maxEpochs: 1, trainLimit: 500 }), { outDir: join(root, 'cnn'), workers: 2 });
+  assert.equal(cnn.trials.length, 2);
+  const cnnModel = JSON.parse(readFileSync(join(cnn.bestDir, 'model.json'), 'utf8'));
+  assert.equal(cnnModel.kind, 'cnn');
+  assert.ok(typeof cnnModel.featureLayer === 'number');
+  const cnnFinal = await evaluateBest(join(root, 'cnn'), cnn);
+  assert.ok(cnnFinal.test.accuracy > 0.2, `CNN test accuracy ${cnnFinal.test.accuracy}`);
+
+  // A tiny pipeline provides the features and their CNN.
+  const pipelineDir = join(root, 'pipeline');
+  await runPipeline(
+    { seed: 2, overrides: { mlp: { trainLimit: 500, epochs: 1, hidden: 8 }, cnn: { trainLimit: 1000, epochs: 1, channels: [4, 4, 8, 8, 8], features: 16 }, featuresMlp: { epochs: 1 } } },
+    { outDir: pipelineDir },
+  );
+  const features = await runSearch(searchSettings('features-mlp', { pipelineDir, trials: 3, minEpochs: 1, maxEpochs: 2 }), { outDir: join(root, 'features'), workers: 2 });
+  const final = await evaluateBest(join(root, 'features'), features);
+  const model = JSON.parse(readFileSync(join(features.bestDir, 'model.json'), 'utf8'));
+  assert.equal(model.kind, 'cnn-features-mlp');
+  assert.equal(model.input.type, 'cnn-features');
+  // The extractor is found from the trial's folder, and evaluating again gives the journaled figures.
+  assert.ok(final.test.accuracy > 0.2, `features MLP test accuracy ${final.test.accuracy}`);
+  assert.deepEqual(await evaluateBest(join(root, 'features'), features), final);
 });
