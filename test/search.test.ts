@@ -162,3 +162,21 @@ test('the CNN and the MLP on CNN features can be searched too, and their best mo
   assert.ok(final.test.accuracy > 0.2, `features MLP test accuracy ${final.test.accuracy}`);
   assert.deepEqual(await evaluateBest(join(root, 'features'), features), final);
 });
+
+test('a diverging trial is recorded as such, and a search where every trial diverges says what to do', { timeout: 120_000 }, async () => {
+  // A learning rate so large that the weights overflow float32 within the first batches.
+  const space = { learningRate: { type: 'choice' as const, values: [1e35] }, optimizer: { type: 'choice' as const, values: ['sgd'] } };
+  const outDir = join(tempDir(), 'search');
+  await assert.rejects(
+    runSearch(searchSettings('mlp', { space, trials: 2, includeDefault: false, maxEpochs: 1, trainLimit: 500 }), { outDir, workers: 1 }),
+    (error: Error) => error instanceof UserError && /No trial trained to the last rung without diverging/.test(error.message),
+  );
+  const journal = new SearchJournal(join(outDir, JOURNAL_FILE));
+  const results = journal.results();
+  journal.close();
+  assert.equal(results.length, 2);
+  for (const result of results) {
+    assert.equal(result.valAccuracy, null);
+    assert.match(result.failure ?? '', /diverged/);
+  }
+});

@@ -247,8 +247,9 @@ export async function runSearch(settings: SearchSettings, options: SearchOptions
     }
 
     const table = summarize(journal);
-    const best = table[0];
-    if (!best || best.valAccuracy === null) throw new UserError('Every trial diverged; lower the learning rates of the search space and run again.');
+    // The winner must have trained every epoch: only those trials have a saved model.
+    const best = table.find((trial) => trial.rung === rungs.length - 1 && trial.valAccuracy !== null);
+    if (!best) throw new UserError('No trial trained to the last rung without diverging; lower the learning rates of the search space and run again.');
     const result: SearchResult = { settings, rungs, trials: table, best, bestDir: join(outDir, 'trials', String(best.trial)), seconds: (performance.now() - started) / 1000 };
     writeResults(outDir, result);
     return result;
