@@ -84,19 +84,20 @@ export const DEFAULT_MLP_CONFIG: Readonly<MlpConfig> = {
 };
 
 /**
- * The CNN: 8 epochs fit the pipeline's 15-minute goal; dropout 0.1 / 0.3 and learning rate
- * 0.0015 gave the best validation accuracy of the variants tried (see README, "Results").
+ * The CNN: dropout 0.1 / 0.3, learning rate 0.0015 and random shifts of up to 1 pixel for 12
+ * epochs gave the best validation accuracy of the variants tried (94.12%, against 93.46% for 8
+ * epochs without shifts; see README, "Results"), and 12 epochs fit the pipeline's 15 minutes.
  */
 export const DEFAULT_CNN_CONFIG: Readonly<CnnConfig> = {
   ...TRAINING_DEFAULTS,
-  epochs: 8,
+  epochs: 12,
   learningRate: 0.0015,
   patience: 0,
   channels: [32, 32, 64, 64, 128],
   features: 256,
   convDropout: 0.1,
   featureDropout: 0.3,
-  augmentShift: 0,
+  augmentShift: 1,
   augmentFlip: false,
   batchNorm: false,
 };
