@@ -329,13 +329,18 @@ static napi_value relu_backward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+static void multiply_range(void *context, int begin, int end) {
+  const ElementArgs *e = context;
+  for (int i = begin; i < end; i++) e->out[i] = e->a[i] * e->b[i];
+}
+
 static napi_value multiply(napi_env env, napi_callback_info info) {
   Args args;
   args_init(&args, env, info);
-  float *out = f32(&args, 0), *a = f32(&args, 1), *b = f32(&args, 2);
+  ElementArgs e = {f32(&args, 0), f32(&args, 1), f32(&args, 2)};
   int n = integer(&args, 3);
   if (args.failed) return NULL;
-  for (int i = 0; i < n; i++) out[i] = a[i] * b[i];
+  parallel_range(multiply_range, &e, n, 3);
   return undefined(env);
 }
 

@@ -106,6 +106,8 @@ for (const kernels of backends) {
         k.relu(relu, x, n);
         const dinp = k.allocate(n);
         k.reluBackward(dinp, dout, relu, n);
+        const product = k.allocate(n);
+        k.multiply(product, x, dout, n);
         const [param, m, v] = [Float32Array.from(x), new Float32Array(n), new Float32Array(n)];
         k.adamStep(param, dout, m, v, n, { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.001, step: 1 });
         // 6 images of 28x28x32: pooling is split by image.
@@ -115,7 +117,7 @@ for (const kernels of backends) {
         k.maxPool2x2(pooled, images, B, H, W, C);
         const dimages = k.allocate(B * H * W * C);
         k.maxPool2x2Backward(dimages, dout.subarray(0, pooled.length), images, pooled, B, H, W, C);
-        return { biased, relu, dinp, param, m, v, pooled, dimages };
+        return { biased, relu, dinp, product, param, m, v, pooled, dimages };
       };
       const got = run(kernels);
       const expected = run(jsKernels);

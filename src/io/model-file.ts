@@ -58,13 +58,14 @@ export function saveModel(
   writeJsonAtomic(join(dir, MODEL_JSON), description);
 }
 
-/** Rebuilds a model saved by {@link saveModel}. */
-export function loadModel(dir: string, kernels: Kernels): { model: Sequential; description: ModelDescription } {
+function missingModel(dir: string): UserError {
+  return new UserError(`${dir} holds no saved model (${MODEL_JSON} and ${MODEL_WEIGHTS}); pass the folder a training run wrote.`);
+}
+
+/** Reads and checks the model.json saved by {@link saveModel}, without its weights. */
+export function readModelDescription(dir: string): ModelDescription {
   const jsonPath = join(dir, MODEL_JSON);
-  const weightsPath = join(dir, MODEL_WEIGHTS);
-  if (!existsSync(jsonPath) || !existsSync(weightsPath)) {
-    throw new UserError(`${dir} holds no saved model (${MODEL_JSON} and ${MODEL_WEIGHTS}); pass the folder a training run wrote.`);
-  }
+  if (!existsSync(jsonPath)) throw missingModel(dir);
   let description: ModelDescription;
   try {
     description = JSON.parse(readFileSync(jsonPath, 'utf8')) as ModelDescription;
@@ -74,6 +75,14 @@ export function loadModel(dir: string, kernels: Kernels): { model: Sequential; d
   if (description.format !== 'fmnist-model' || description.version !== 1) {
     throw new UserError(`${jsonPath} is not a model description this version of fmnist can read.`);
   }
+  return description;
+}
+
+/** Rebuilds a model saved by {@link saveModel}. */
+export function loadModel(dir: string, kernels: Kernels): { model: Sequential; description: ModelDescription } {
+  const weightsPath = join(dir, MODEL_WEIGHTS);
+  if (!existsSync(join(dir, MODEL_JSON)) || !existsSync(weightsPath)) throw missingModel(dir);
+  const description = readModelDescription(dir);
   let model: Sequential;
   let tensors;
   try {

@@ -1,6 +1,6 @@
 import type { ClassificationReport } from '../evaluation/metrics.ts';
 import { VERSION } from '../version.ts';
-import { escapeXml as escape, grayscalePng, pngDataUri, type GalleryItem } from './images.ts';
+import { escapeXml as escape, type GalleryItem } from './images.ts';
 
 /** A chart of the report: its SVG document, inlined into the page. */
 export interface Figure {
@@ -114,7 +114,7 @@ function figureHtml(figure: Figure): string {
 function galleryHtml(gallery: ModelSection['galleries'][number]): string {
   const tiles = gallery.items.map(
     (item) =>
-      `<div class="tile${item.mistake ? ' mistake' : ''}"><img src="${pngDataUri(grayscalePng(item.pixels))}" alt="${escape(`${item.title}, ${item.subtitle}`)}" width="84" height="84">` +
+      `<div class="tile${item.mistake ? ' mistake' : ''}"><img src="${item.image}" alt="${escape(`${item.title}, ${item.subtitle}`)}" width="84" height="84">` +
       `<span class="predicted">${escape(item.title)}</span><span class="truth">${escape(item.subtitle)}</span></div>`,
   );
   return [

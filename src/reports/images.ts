@@ -2,8 +2,8 @@ import { PNG } from 'pngjs';
 
 /** One picture of a gallery: a Fashion-MNIST image with two caption lines. */
 export interface GalleryItem {
-  /** 28x28 grayscale pixels, 0 = background. */
-  pixels: Uint8Array;
+  /** The image as a PNG data URI (see {@link imageUri}), encoded once for the SVG and the page. */
+  image: string;
   /** First caption line: the prediction. */
   title: string;
   /** Second caption line: the true class, or the probability. */
@@ -33,6 +33,11 @@ export function pngDataUri(png: Uint8Array): string {
   return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
 }
 
+/** A 28x28 image (0 = background) as a PNG data URI, for a gallery tile. */
+export function imageUri(pixels: Uint8Array): string {
+  return pngDataUri(grayscalePng(pixels));
+}
+
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
@@ -56,7 +61,7 @@ export function gallerySvg(items: GalleryItem[], options: { columns: number; tit
     const left = x + (cellWidth - image) / 2;
     const colour = item.mistake ? '#c0392b' : '#222';
     return [
-      `<image x="${left}" y="${y}" width="${image}" height="${image}" href="${pngDataUri(grayscalePng(item.pixels))}"/>`,
+      `<image x="${left}" y="${y}" width="${image}" height="${image}" href="${item.image}"/>`,
       `<rect x="${left - 1.5}" y="${y - 1.5}" width="${image + 3}" height="${image + 3}" fill="none" stroke="${item.mistake ? '#c0392b' : '#ccc'}" stroke-width="${item.mistake ? 3 : 1}"/>`,
       `<text x="${x + cellWidth / 2}" y="${y + image + 17}" text-anchor="middle" font-size="11" font-weight="bold" fill="${colour}">${escapeXml(item.title)}</text>`,
       `<text x="${x + cellWidth / 2}" y="${y + image + 31}" text-anchor="middle" font-size="10" fill="#555">${escapeXml(item.subtitle)}</text>`,

@@ -8,7 +8,7 @@ import { UserError } from '../errors.ts';
 import { argmax } from '../evaluation/predict.ts';
 import { pca } from '../evaluation/pca.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { loadModel, type ModelDescription } from '../io/model-file.ts';
+import { loadModel, readModelDescription, type ModelDescription } from '../io/model-file.ts';
 import { loadNpy } from '../io/npy.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import { evaluateSavedModel } from '../runs/evaluate-saved.ts';
@@ -19,7 +19,7 @@ import type { EpochRecord } from '../training/fit.ts';
 import type { FinalEvaluation, SearchSettings, TrialSummary } from '../search/search.ts';
 import { barSpec, confusionSpec, curveSpec, hyperparameterSpec, scatterSpec, trialCurvesSpec } from './charts.ts';
 import { reportHtml, type Figure, type ModelSection, type SearchSection, type SummarySection } from './html.ts';
-import { gallerySvg, type GalleryItem } from './images.ts';
+import { gallerySvg, imageUri, type GalleryItem } from './images.ts';
 import { CHART_FONT, svgToPng, vegaLiteToSvg } from './render.ts';
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -89,7 +89,7 @@ function readModelRun(dir: string, slug: string): ModelRun {
     history: readJson<EpochRecord[]>(join(dir, 'history.json')),
     metrics,
     config,
-    description: readJson<ModelDescription>(join(dir, 'model.json')),
+    description: readModelDescription(dir),
   };
 }
 
@@ -100,7 +100,7 @@ function kernelSource(options: ReportOptions): () => Promise<Kernels> {
 }
 
 /** The test images' softmax probabilities, [10000, 10]: saved by training, else computed again. */
-async function testProbabilities(run: ModelRun, options: ReportOptions): Promise<Float32Array> {
+async function testProbabilities(run: ModelRun, options: ReportOptions, kernels: () => Promise<Kernels>): Promise<Float32Array> {
   const path = join(run.dir, TEST_PROBABILITIES_FILE);
   if (existsSync(path)) {
     const array = loadNpy(path);
@@ -108,7 +108,7 @@ async function testProbabilities(run: ModelRun, options: ReportOptions): Promise
     return array.data;
   }
   options.log?.(`${run.dir}: no ${TEST_PROBABILITIES_FILE}; evaluating the model on the test set again`);
-  const evaluation = await evaluateSavedModel(run.dir, { data: options.data, allowModifiedData: options.allowModifiedData, backend: options.backend, threads: options.threads });
+  const evaluation = await evaluateSavedModel(run.dir, { data: options.data, allowModifiedData: options.allowModifiedData, kernels: await kernels() });
   return evaluation.probabilities;
 }
 
@@ -151,10 +151,20 @@ function sampleIndices(labels: Uint8Array): number[] {
   return indices;
 }
 
-async function modelSection(run: ModelRun, images: LabelledImages, charts: ChartWriter, options: ReportOptions, features: () => Promise<Float32Array | null>): Promise<ModelSection> {
+/** What every model's section draws on: the test images, the chart files, kernels if needed. */
+interface SectionContext {
+  images: LabelledImages;
+  charts: ChartWriter;
+  options: ReportOptions;
+  kernels: () => Promise<Kernels>;
+  /** The CNN's test features for the PCA, or null where there are none. */
+  features: () => Promise<Float32Array | null>;
+}
+
+async function modelSection(run: ModelRun, { images, charts, options, kernels, features }: SectionContext): Promise<ModelSection> {
   const { metrics, history, slug } = run;
   const classNames = run.description.classNames;
-  const probabilities = await testProbabilities(run, options);
+  const probabilities = await testProbabilities(run, options, kernels);
   if (probabilities.length !== images.count * NUM_CLASSES) {
     throw new UserError(`${run.dir}/${TEST_PROBABILITIES_FILE} holds ${probabilities.length / NUM_CLASSES} predictions for ${images.count} test images; delete it to have them computed again.`);
   }
@@ -174,7 +184,7 @@ async function modelSection(run: ModelRun, images: LabelledImages, charts: Chart
   ];
 
   const item = (i: number, subtitle: string): GalleryItem => ({
-    pixels: imageOf(images, i),
+    image: imageUri(imageOf(images, i)),
     title: `${classNames[predicted[i]]} ${(probabilityOf(i) * 100).toFixed(0)}%`,
     subtitle,
     mistake: predicted[i] !== images.labels[i],
@@ -350,7 +360,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   const sections: ModelSection[] = [];
   for (const run of runs) {
     options.log?.(`report: ${run.title}`);
-    sections.push(await modelSection(run, images, charts, options, features));
+    sections.push(await modelSection(run, { images, charts, options, kernels, features }));
   }
   const path = join(dir, 'report.html');
   writeFileAtomic(path, reportHtml({ title: pipeline ? `Fashion-MNIST pipeline: ${basename(dir)}` : `Fashion-MNIST ${runs[0].title}: ${basename(dir)}`, runDir: dir, summary, sections }));

@@ -32,9 +32,16 @@ function inputFor(kernels: Kernels, dir: string, description: ModelDescription, 
 /** Loads a saved model (any kind) and evaluates it on the official test set. */
 export async function evaluateSavedModel(
   dir: string,
-  options: { data?: LocateOptions; allowModifiedData?: boolean; backend?: BackendName | 'auto'; threads?: number } = {},
+  options: {
+    data?: LocateOptions;
+    allowModifiedData?: boolean;
+    backend?: BackendName | 'auto';
+    threads?: number;
+    /** Kernels to use instead of loading the backend (a caller evaluating several models shares one). */
+    kernels?: Kernels;
+  } = {},
 ): Promise<SavedEvaluation> {
-  const kernels = await loadKernels(options.backend ?? 'auto', { threads: options.threads });
+  const kernels = options.kernels ?? (await loadKernels(options.backend ?? 'auto', { threads: options.threads }));
   const { model, description } = loadModel(dir, kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;

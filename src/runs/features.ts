@@ -62,7 +62,8 @@ export function saveFeatures(
   }
 }
 
-function readPart(dir: string, part: FeaturePart): { x: Float32Array; size: number; y: Uint8Array } {
+/** One part's saved features and labels, checked: x float32 [N, F], y uint8 [N]. */
+export function readFeaturePart(dir: string, part: FeaturePart): { x: Float32Array; size: number; y: Uint8Array } {
   const x = loadNpy(join(dir, `${part}_x.npy`));
   const y = loadNpy(join(dir, `${part}_y.npy`));
   if (x.dtype !== 'float32' || x.shape.length !== 2 || y.dtype !== 'uint8' || y.shape[0] !== x.shape[0]) {
@@ -90,8 +91,8 @@ export async function trainFeaturesMlp(overrides: Partial<MlpConfig>, options: F
   if (!featuresComplete(options.featuresDir)) {
     throw new UserError(`${options.featuresDir} lacks some of the feature files (train/val/test _x.npy and _y.npy); extract the features first.`);
   }
-  const train = readPart(options.featuresDir, 'train');
-  const validation = readPart(options.featuresDir, 'val');
+  const train = readFeaturePart(options.featuresDir, 'train');
+  const validation = readFeaturePart(options.featuresDir, 'val');
   const { mean, std } = featureStatistics(train.x, train.size);
   const streams = forkStreams(config.seed);
   return trainModel({
@@ -102,7 +103,7 @@ export async function trainFeaturesMlp(overrides: Partial<MlpConfig>, options: F
     train: featureExamples(train.x, train.size, train.y, mean, std),
     validation: featureExamples(validation.x, validation.size, validation.y, mean, std),
     test: () => {
-      const test = readPart(options.featuresDir, 'test');
+      const test = readFeaturePart(options.featuresDir, 'test');
       return featureExamples(test.x, test.size, test.y, mean, std);
     },
     input: {

@@ -206,10 +206,10 @@ export async function runSearch(settings: SearchSettings, options: SearchOptions
     const total = sizes.reduce((a, b) => a + b, 0);
     options.log?.(`search: ${trials.length} trials, rungs at ${rungs.join(', ')} epochs keeping ${sizes.join(', ')} trials; ${total} jobs`);
 
+    const params = new Map(trials.map((trial) => [trial.id, trial.params]));
     let promoted = trials.map((trial) => trial.id);
     for (let rung = 0; rung < rungs.length; rung++) {
       const recorded = new Set(journal.results().filter((r) => r.rung === rung).map((r) => r.trial));
-      const params = new Map(trials.map((trial) => [trial.id, trial.params]));
       const jobs: TrialJob[] = promoted
         .filter((id) => !recorded.has(id))
         .map((id) => ({

@@ -1,18 +1,17 @@
-import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { featureExamples, featureStatistics, pixelExamples, type Examples } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import { UserError } from '../errors.ts';
 import { fileCheckpointer } from '../io/checkpoint.ts';
-import { saveModel, type InputTransform } from '../io/model-file.ts';
-import { loadNpy } from '../io/npy.ts';
+import { readModelDescription, saveModel, type InputTransform } from '../io/model-file.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnArchitecture } from '../models/cnn.ts';
 import { Sequential, type Architecture } from '../models/sequential.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
 import { forkStreams, prepareData, type DataOptions } from '../runs/data-prep.ts';
+import { readFeaturePart } from '../runs/features.ts';
 import { mlpArchitecture } from '../runs/train-mlp.ts';
 import { makeOptimizer } from '../runs/train-model.ts';
 import { fit } from '../training/fit.ts';
@@ -33,15 +32,10 @@ export interface TrialJob {
 }
 
 function cnnFeatureLayer(pipelineDir: string): number {
-  const path = join(pipelineDir, 'cnn', 'model.json');
-  let description: { featureLayer?: number };
-  try {
-    description = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new UserError(`${path} is missing or unreadable; pass the folder of a finished fmnist pipeline run.`);
-  }
-  if (typeof description.featureLayer !== 'number') throw new UserError(`${path} names no feature layer; pass the folder of a finished fmnist pipeline run.`);
-  return description.featureLayer;
+  const cnnDir = join(pipelineDir, 'cnn');
+  const { featureLayer } = readModelDescription(cnnDir);
+  if (featureLayer === undefined) throw new UserError(`${cnnDir}/model.json names no feature layer; pass the folder of a finished fmnist pipeline run.`);
+  return featureLayer;
 }
 
 /** The training and validation examples of a search: never the test set. */
@@ -72,14 +66,9 @@ export class TrialRunner {
     let data: SearchData;
     if (job.model === 'features-mlp') {
       if (!job.pipelineDir) throw new Error('a features-mlp trial needs the pipeline folder of its features');
-      const part = (name: 'train' | 'val') => {
-        const x = loadNpy(join(job.pipelineDir!, 'features', `${name}_x.npy`));
-        const y = loadNpy(join(job.pipelineDir!, 'features', `${name}_y.npy`));
-        if (x.dtype !== 'float32' || x.shape.length !== 2 || y.dtype !== 'uint8') throw new UserError(`${job.pipelineDir}/features/${name}_x.npy or _y.npy is damaged.`);
-        return { x: x.data, size: x.shape[1], y: y.data };
-      };
-      const train = part('train');
-      const validation = part('val');
+      const featuresDir = join(job.pipelineDir, 'features');
+      const train = readFeaturePart(featuresDir, 'train');
+      const validation = readFeaturePart(featuresDir, 'val');
       const { mean, std } = featureStatistics(train.x, train.size);
       data = {
         train: featureExamples(train.x, train.size, train.y, mean, std),
