@@ -164,50 +164,66 @@ if (wants('train')) {
 }
 
 if (selected.has('profile')) {
-  // Where a training step of the reference CNN spends its time: each kernel call timed on the
-  // calling thread; "javascript" is the rest of the step (the layers' own code).
+  // Where a training step spends its time: each kernel call timed on the calling thread;
+  // "javascript" is the rest of the step (the layers' own code, dropout masks), "gather" the
+  // assembly of the batch from the training images (pixels scaled to [0, 1]).
+  const location = await locateData({ download: false });
+  const training = pixelExamples(stratifiedSample(loadTrainingSet(location.dir).data, 6400, Rng.fromSeed(5)));
+  const models: [string, Architecture, number][] = [
+    ['mlp', mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), 400],
+    ['reference-cnn', referenceCnnArchitecture(), 40],
+  ];
   for (const { kernels, threads } of configurations()) {
     if (kernels.name === 'js') continue;
-    const spent = new Map<string, number>();
-    const timed = Object.fromEntries(
-      Object.entries(kernels).map(([name, value]) => {
-        if (typeof value !== 'function' || name === 'allocate') return [name, value];
-        return [
-          name,
-          (...args: unknown[]) => {
-            const t0 = performance.now();
-            const result = (value as (...a: unknown[]) => unknown).apply(kernels, args);
-            spent.set(name, (spent.get(name) ?? 0) + performance.now() - t0);
-            return result;
-          },
-        ];
-      }),
-    ) as unknown as Kernels;
-    const rng = Rng.fromSeed(4);
-    const model = new Sequential(timed, referenceCnnArchitecture());
-    model.initialize(rng.fork());
-    const loss = new SoftmaxCrossEntropy(timed, 10);
-    const optimizer = new Adam(timed, model.parameterCount);
-    const input = random(timed, 64 * 784, rng);
-    const labels = Uint8Array.from({ length: 64 }, (_, i) => i % 10);
-    const context = { training: true, rng: rng.fork() };
-    const step = () => {
-      const logits = model.forward(input, 64, context);
-      loss.forward(logits, labels, 64);
-      model.zeroGrad();
-      loss.backward(model.outputGradient, labels, 64);
-      model.backward(64);
-      optimizer.step(model.parameters, 0.001);
-    };
-    for (let i = 0; i < 5; i++) step();
-    spent.clear();
-    const steps = 40;
-    const started = performance.now();
-    for (let i = 0; i < steps; i++) step();
-    const total = performance.now() - started;
-    const inKernels = [...spent.values()].reduce((a, b) => a + b, 0);
-    for (const [kernel, ms] of [...spent, ['javascript', total - inKernels] as const].sort((a, b) => b[1] - a[1])) {
-      emit({ bench: 'profile', model: 'reference-cnn', threads, backend: kernels.name, kernel, msPerStep: round(ms / steps, 2) });
+    for (const [modelName, architecture, steps] of models) {
+      const spent = new Map<string, number>();
+      const timed = Object.fromEntries(
+        Object.entries(kernels).map(([name, value]) => {
+          if (typeof value !== 'function' || name === 'allocate') return [name, value];
+          return [
+            name,
+            (...args: unknown[]) => {
+              const t0 = performance.now();
+              const result = (value as (...a: unknown[]) => unknown).apply(kernels, args);
+              spent.set(name, (spent.get(name) ?? 0) + performance.now() - t0);
+              return result;
+            },
+          ];
+        }),
+      ) as unknown as Kernels;
+      const rng = Rng.fromSeed(4);
+      const model = new Sequential(timed, architecture);
+      model.initialize(rng.fork());
+      const loss = new SoftmaxCrossEntropy(timed, 10);
+      const optimizer = new Adam(timed, model.parameterCount);
+      const input = timed.allocate(64 * 784);
+      const labels = new Uint8Array(64);
+      const order = Int32Array.from({ length: training.count }, (_, i) => i);
+      rng.fork().shuffle(order);
+      const context = { training: true, rng: rng.fork() };
+      let next = 0;
+      const step = () => {
+        const t0 = performance.now();
+        training.gather(input, order, next, 64);
+        for (let i = 0; i < 64; i++) labels[i] = training.labels[order[next + i]];
+        next = (next + 64) % (training.count - 64);
+        spent.set('gather', (spent.get('gather') ?? 0) + performance.now() - t0);
+        const logits = model.forward(input, 64, context);
+        loss.forward(logits, labels, 64);
+        model.zeroGrad();
+        loss.backward(model.outputGradient, labels, 64);
+        model.backward(64);
+        optimizer.step(model.parameters, 0.001);
+      };
+      for (let i = 0; i < 5; i++) step();
+      spent.clear();
+      const started = performance.now();
+      for (let i = 0; i < steps; i++) step();
+      const total = performance.now() - started;
+      const inKernels = [...spent.values()].reduce((a, b) => a + b, 0);
+      for (const [kernel, ms] of [...spent, ['javascript', total - inKernels] as const].sort((a, b) => b[1] - a[1])) {
+        emit({ bench: 'profile', model: modelName, threads, backend: kernels.name, kernel, msPerStep: round(ms / steps, 3) });
+      }
     }
   }
 }

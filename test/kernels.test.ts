@@ -230,9 +230,12 @@ const CONV_SHAPES = [
   { batch: 2, height: 6, width: 4, inChannels: 8, outChannels: 9, kernelSize: 1 },
   { batch: 5, height: 7, width: 7, inChannels: 4, outChannels: 12, kernelSize: 5 },
   { batch: 4, height: 28, width: 28, inChannels: 1, outChannels: 8, kernelSize: 3 },
-  // Shapes the native backend computes by Winograd F(2x2, 3x3) (at least 8 channels each way):
-  // odd heights and widths (partial tiles), a single pixel, more tiles than one chunk.
+  // Shapes the native backend computes by Winograd F(2x2, 3x3) (at least 8 channels each way;
+  // wasm: multiples of 4 too): odd heights and widths (partial tiles), a single pixel, more
+  // tiles than one chunk.
   { batch: 3, height: 7, width: 5, inChannels: 8, outChannels: 13, kernelSize: 3 },
+  { batch: 3, height: 9, width: 11, inChannels: 12, outChannels: 8, kernelSize: 3 },
+  { batch: 2, height: 1, width: 1, inChannels: 16, outChannels: 8, kernelSize: 3 },
   { batch: 2, height: 1, width: 1, inChannels: 17, outChannels: 8, kernelSize: 3 },
   { batch: 5, height: 14, width: 14, inChannels: 32, outChannels: 64, kernelSize: 3 },
   { batch: 3, height: 28, width: 27, inChannels: 9, outChannels: 33, kernelSize: 3 },

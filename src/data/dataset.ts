@@ -4,7 +4,7 @@ import type { LabelledImages } from './load.ts';
 
 /**
  * Examples as the training loop sees them: a count, labels, and a way to write any chosen
- * examples as float rows into a batch buffer. Images stay one byte a pixel until then.
+ * examples as float rows into a batch buffer.
  */
 export interface Examples {
   count: number;
@@ -15,10 +15,16 @@ export interface Examples {
   gather(out: Float32Array, indices: ArrayLike<number>, start: number, batch: number): void;
 }
 
-/** Pixels scaled from 0..255 to [0, 1] as they are gathered. */
+/**
+ * Pixels scaled from 0..255 to [0, 1], once, up front (4 bytes a pixel: 188 MB for all 60,000
+ * training images), so that gathering a batch copies one row per image: an MLP training step
+ * spent 80-150 microseconds scaling its batch's bytes, a fifth of the step.
+ */
 export function pixelExamples(images: LabelledImages): Examples {
   const scale = 1 / 255;
   const pixels = images.pixels;
+  const floats = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) floats[i] = pixels[i] * scale;
   return {
     count: images.count,
     featureSize: PIXELS,
@@ -26,8 +32,7 @@ export function pixelExamples(images: LabelledImages): Examples {
     gather(out, indices, start, batch) {
       for (let b = 0; b < batch; b++) {
         const source = indices[start + b] * PIXELS;
-        const target = b * PIXELS;
-        for (let i = 0; i < PIXELS; i++) out[target + i] = pixels[source + i] * scale;
+        out.set(floats.subarray(source, source + PIXELS), b * PIXELS);
       }
     },
   };

@@ -31,6 +31,17 @@ interface KernelExports {
     height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
   ): void;
   addTransposed(dst: number, src: number, rows: number, cols: number): void;
+  winogradBufferFloats(height: number, width: number, inC: number, outC: number): number;
+  winogradFilters(u: number, weight: number, inC: number, outC: number, flip: number): void;
+  winogradForward(
+    dst: number, src: number, u: number, b0: number, b1: number,
+    height: number, width: number, inC: number, outC: number, buffer: number, scratch: number, zeros: number,
+  ): void;
+  winogradWeight(
+    du: number, src: number, dout: number, b0: number, b1: number,
+    height: number, width: number, inC: number, outC: number, buffer: number, scratch: number, zeros: number,
+  ): void;
+  winogradFilterGradient(dweight: number, du: number, partBytes: number, parts: number, inC: number, outC: number): void;
   maxPool2x2(out: number, inp: number, batch: number, height: number, width: number, channels: number): void;
   maxPool2x2Backward(dinp: number, dout: number, inp: number, out: number, batch: number, height: number, width: number, channels: number): void;
   softmaxCrossEntropy(probs: number, logits: number, labels: number, rows: number, cols: number): number;
@@ -45,6 +56,11 @@ interface KernelExports {
 /** Rows and columns of C per register tile in the module's gemm: thread ranges are multiples of them. */
 const GEMM_ROWS_PER_TILE = 4;
 const GEMM_COLUMNS_PER_TILE = 8;
+/**
+ * 3x3 convolutions with at least this many channels in and out, both multiples of 4, run by
+ * Winograd F(2x2, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
+ */
+const WINOGRAD_MIN_CHANNELS = 8;
 /** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
 const PARALLEL_MIN_MACS = 200_000;
 
@@ -93,6 +109,22 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     buffers[bytesKey] = bytesPerThread;
   };
 
+  // The calling thread's Winograd buffers: transformed filters, and zeros that pad the images.
+  const winograd = { filters: 0, filtersBytes: 0, zeros: 0, zerosBytes: 0 };
+  const growWinograd = (filtersBytes: number, zerosBytes: number): void => {
+    if (winograd.filtersBytes < filtersBytes) {
+      if (winograd.filtersBytes > 0) arena.release(winograd.filters, winograd.filtersBytes);
+      winograd.filters = arena.reserve(filtersBytes);
+      winograd.filtersBytes = filtersBytes;
+    }
+    if (winograd.zerosBytes < zerosBytes) {
+      if (winograd.zerosBytes > 0) arena.release(winograd.zeros, winograd.zerosBytes);
+      winograd.zeros = arena.reserve(zerosBytes);
+      winograd.zerosBytes = zerosBytes;
+      arena.bytes().fill(0, winograd.zeros, winograd.zeros + zerosBytes);
+    }
+  };
+
   // Copies of arrays that live outside the memory, made for one kernel call.
   const staged: { array: ArrayBufferView; offset: number; writeBack: boolean }[] = [];
   const ptr = (array: Float32Array | Uint8Array, writeBack: boolean): number => {
@@ -136,11 +168,50 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     finish();
   };
 
+  const winogradApplies = ({ kernelSize, inChannels, outChannels }: ConvShape): boolean =>
+    kernelSize === 3 &&
+    inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS &&
+    inChannels % 4 === 0 && outChannels % 4 === 0;
+
+  // Winograd convolutions split the batch like the others; each thread has its own V and M buffer.
+  const winogradConvolution = (
+    op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
+    target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
+  ): void => {
+    const { batch, height, width, inChannels, outChannels } = shape;
+    // The input gradient is the forward convolution of the output gradient with flipped filters.
+    const [inC, outC] = op === Op.ConvBackwardInput ? [outChannels, inChannels] : [inChannels, outChannels];
+    const transformedBytes = 16 * inC * outC * 4;
+    growWinograd(transformedBytes, Math.max(inC, outC) * 4);
+    ensure('columns', wasm.winogradBufferFloats(height, width, inC, outC) * 4, threads);
+    if (op === Op.ConvBackwardWeight) ensure('partials', transformedBytes, threads);
+    const pt = ptr(target, true);
+    const p1 = ptr(first, false);
+    const p2 = ptr(second, false);
+    if (op !== Op.ConvBackwardWeight) wasm.winogradFilters(winograd.filters, p2, inC, outC, op === Op.ConvBackwardInput ? 1 : 0);
+    const geometry = [height, width, inC, outC] as const;
+    const { zeros, filters } = winograd;
+    const own = (start: number, end: number): void => {
+      if (op === Op.ConvBackwardWeight) wasm.winogradWeight(buffers.partials, p1, p2, start, end, ...geometry, buffers.columns, scratch, zeros);
+      else wasm.winogradForward(pt, p1, filters, start, end, ...geometry, buffers.columns, scratch, zeros);
+    };
+    const used = pool && batch >= 2 ? pool.threads : 1;
+    const poolOp = op === Op.ConvBackwardWeight ? Op.WinogradWeight : Op.WinogradForward;
+    if (pool && used > 1) pool.run(poolOp, [pt, p1, op === Op.ConvBackwardWeight ? p2 : filters, ...geometry, zeros], batch, Math.ceil(batch / pool.threads), buffers, own);
+    else own(0, batch);
+    if (op === Op.ConvBackwardWeight) wasm.winogradFilterGradient(pt, buffers.partials, buffers.partialsBytes, used, inC, outC);
+    finish();
+  };
+
   // Convolutions split the batch: each thread takes whole images, with its own column matrix.
   const convolution = (
     op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
     target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
   ): void => {
+    if (winogradApplies(shape)) {
+      winogradConvolution(op, target, first, second, shape);
+      return;
+    }
     const { batch, height, width, inChannels, outChannels, kernelSize } = shape;
     const taps = kernelSize * kernelSize * inChannels;
     ensure('columns', height * width * taps * 4, threads);

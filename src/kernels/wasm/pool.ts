@@ -40,6 +40,10 @@ export const Op = {
   ConvBackwardWeight: 4,
   /** A matrix product split by columns: thread i computes columns [i · chunk, (i + 1) · chunk). */
   GemmColumns: 5,
+  /** Winograd convolution (forward, or input gradient with flipped filters): args dst, src, filters, H, W, in, out, zeros. */
+  WinogradForward: 6,
+  /** Winograd weight gradient into each thread's partials: args -, src, dout, H, W, in, out, zeros. */
+  WinogradWeight: 7,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -95,6 +99,11 @@ export const WORKER_BODY = `function (init, ready) {
     } else if (op === ${Op.ConvBackwardWeight}) {
       const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
+    } else if (op === ${Op.WinogradForward}) {
+      kernels.winogradForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
+    } else if (op === ${Op.WinogradWeight}) {
+      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
+      kernels.winogradWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
     }
     if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
   }
