@@ -61,6 +61,12 @@ function packB(dst: usize, b: usize, rsB: i32, csB: i32, p0: i32, kc: i32, j0: i
 
 // Packs A[i0 .. i0+mr, p0 .. p0+kc) as kc groups of MR floats (zero rows past mr).
 function packA(dst: usize, a: usize, rsA: i32, csA: i32, i0: i32, mr: i32, p0: i32, kc: i32): void {
+  if (rsA == 1 && mr == MR) {
+    // A transposed (Aᵀ stored row-major): each group of MR floats is contiguous already.
+    const src = at(a, i0 + p0 * csA);
+    for (let p = 0; p < kc; p++) v128.store(at(dst, p * MR), v128.load(at(src, p * csA)));
+    return;
+  }
   for (let r = 0; r < MR; r++) {
     if (r < mr) {
       const src = at(a, (i0 + r) * rsA + p0 * csA);
@@ -771,6 +777,7 @@ export function maxPool2x2Backward(
 ): void {
   const outH = height >> 1;
   const outW = width >> 1;
+  const vecEnd = channels & ~3;
   memory.fill(dinp, 0, <usize>(batch * height * width * channels) << 2);
   for (let b = 0; b < batch; b++) {
     for (let y = 0; y < outH; y++) {
@@ -780,7 +787,25 @@ export function maxPool2x2Backward(
         const i01 = i00 + channels;
         const i10 = i00 + width * channels;
         const i11 = i10 + channels;
-        for (let c = 0; c < channels; c++) {
+        // Four channels at a time: each window element takes the gradient where it equals the
+        // maximum and no earlier one does (the first element when none does, as for NaN).
+        for (let c = 0; c < vecEnd; c += 4) {
+          const m = v128.load(at(out, o + c));
+          const g = v128.load(at(dout, o + c));
+          const e00 = f32x4.eq(v128.load(at(inp, i00 + c)), m);
+          const e01 = f32x4.eq(v128.load(at(inp, i01 + c)), m);
+          const e10 = f32x4.eq(v128.load(at(inp, i10 + c)), m);
+          const e11 = f32x4.eq(v128.load(at(inp, i11 + c)), m);
+          const w01 = v128.andnot(e01, e00);
+          const w10 = v128.andnot(e10, v128.or(e00, e01));
+          const w11 = v128.andnot(e11, v128.or(v128.or(e00, e01), e10));
+          const w00 = v128.not(v128.or(v128.or(w01, w10), w11));
+          v128.store(at(dinp, i00 + c), v128.and(g, w00));
+          v128.store(at(dinp, i01 + c), v128.and(g, w01));
+          v128.store(at(dinp, i10 + c), v128.and(g, w10));
+          v128.store(at(dinp, i11 + c), v128.and(g, w11));
+        }
+        for (let c = vecEnd; c < channels; c++) {
           const m = load<f32>(at(out, o + c));
           // The first element of the window equal to the maximum takes the gradient.
           const winner =
