@@ -224,16 +224,21 @@ typedef struct {
   int m, k, n, trans_a, trans_b, accumulate;
 } Gemm;
 
-// Rows [begin, end) of C: the same rows of op(A), which start `begin` rows down A (or, for Aᵀ,
-// `begin` columns across A, whose leading dimension stays m).
+// Part `part` of C: rows [begin, end) when C has at least as many rows as columns (the same
+// rows of op(A), which start `begin` rows down A, or for Aᵀ `begin` columns across A, whose
+// leading dimension stays m); otherwise columns [begin, end) (the same columns of op(B)), so
+// that each thread packs only its share of B (the MLP's 64-row batches against 784x128 weights).
 static void gemm_part(void *context, int part, int parts) {
   const Gemm *g = context;
-  int begin, end;
-  split_range(g->m, part, parts, &begin, &end);
+  int by_rows = g->m >= g->n, begin, end;
+  split_range(by_rows ? g->m : g->n, part, parts, &begin, &end);
   if (end <= begin) return;
-  const float *a = g->trans_a ? g->a + begin : g->a + (size_t)begin * g->k;
-  cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, end - begin, g->n, g->k, 1.0f, a,
-              g->trans_a ? g->m : g->k, g->b, g->trans_b ? g->k : g->n, g->accumulate ? 1.0f : 0.0f, g->c + (size_t)begin * g->n, g->n);
+  int m = by_rows ? end - begin : g->m, n = by_rows ? g->n : end - begin;
+  const float *a = !by_rows ? g->a : g->trans_a ? g->a + begin : g->a + (size_t)begin * g->k;
+  const float *b = by_rows ? g->b : g->trans_b ? g->b + (size_t)begin * g->k : g->b + begin;
+  float *c = by_rows ? g->c + (size_t)begin * g->n : g->c + begin;
+  cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, m, n, g->k, 1.0f, a,
+              g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, g->accumulate ? 1.0f : 0.0f, c, g->n);
 }
 
 // gemm(c, a, b, m, k, n, transA, transB, accumulate): C[m,n] (+)= op(A) · op(B), row-major.
