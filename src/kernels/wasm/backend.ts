@@ -61,6 +61,8 @@ const GEMM_COLUMNS_PER_TILE = 8;
  * Winograd F(2x2, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
  */
 const WINOGRAD_MIN_CHANNELS = 8;
+/** Elementwise kernels (Adam) split over the threads from this many floats on. */
+const PARALLEL_MIN_FLOATS = 32_768;
 /** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
 const PARALLEL_MIN_MACS = 200_000;
 
@@ -323,7 +325,13 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     adamStep(param, grad, m, v, n, hyper: AdamHyper) {
       const stepSize = hyper.learningRate / (1 - hyper.beta1 ** hyper.step);
       const correction2 = 1 - hyper.beta2 ** hyper.step;
-      wasm.adamStep(ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true), n, stepSize, hyper.beta1, hyper.beta2, hyper.epsilon, hyper.weightDecay, correction2);
+      const pointers = [ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true)];
+      const hypers = [stepSize, hyper.beta1, hyper.beta2, hyper.epsilon, hyper.weightDecay, correction2];
+      // Ranges split at multiples of 4 floats take the same vector code as one call would: the same result.
+      const own = (start: number, end: number): void =>
+        wasm.adamStep(...(pointers.map((p) => p + 4 * start) as [number, number, number, number]), end - start, ...(hypers as [number, number, number, number, number, number]));
+      if (pool && n >= PARALLEL_MIN_FLOATS) pool.run(Op.Adam, pointers, n, Math.ceil(n / pool.threads / 4) * 4, buffers, own, hypers);
+      else own(0, n);
       finish();
     },
 

@@ -44,6 +44,8 @@ export const Op = {
   WinogradForward: 6,
   /** Winograd weight gradient into each thread's partials: args -, src, dout, H, W, in, out, zeros. */
   WinogradWeight: 7,
+  /** Adam over ranges of the parameters: args param, grad, m, v, then six floats (see adamStep). */
+  Adam: 8,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -65,6 +67,8 @@ export const WORKER_BODY = `function (init, ready) {
   const { module, memory, index } = init;
   const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const control = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+  // The same slots read as floats, for arguments that are not whole numbers.
+  const floats = new Float32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
   let seen = Atomics.load(control, ${GENERATION});
   ready();
   for (;;) {
@@ -101,6 +105,11 @@ export const WORKER_BODY = `function (init, ready) {
       kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.WinogradForward}) {
       kernels.winogradForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
+    } else if (op === ${Op.Adam}) {
+      const f = ${ARGS + 4};
+      const offset = 4 * start;
+      kernels.adamStep(a[0] + offset, a[1] + offset, a[2] + offset, a[3] + offset, end - start,
+        floats[f], floats[f + 1], floats[f + 2], floats[f + 3], floats[f + 4], floats[f + 5]);
     } else if (op === ${Op.WinogradWeight}) {
       const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.winogradWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
@@ -121,6 +130,7 @@ export interface ThreadBuffers {
 
 export class ThreadPool {
   private readonly control: Int32Array;
+  private readonly floats: Float32Array;
 
   private constructor(
     memory: WebAssembly.Memory,
@@ -129,6 +139,7 @@ export class ThreadPool {
     private readonly workers: { terminate(): unknown }[],
   ) {
     this.control = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
+    this.floats = new Float32Array(memory.buffer, 0, CONTROL_BYTES / 4);
   }
 
   static async start(threads: number, init: Omit<WorkerInit, 'index'>, spawn: SpawnWorker): Promise<ThreadPool> {
@@ -140,9 +151,14 @@ export class ThreadPool {
    * Runs `op` on every thread, thread i taking [i · chunk, (i + 1) · chunk) of total;
    * `runOwnPart(start, end)` does the calling thread's part. Returns when all are done.
    */
-  run(op: Op, args: readonly number[], total: number, chunk: number, buffers: ThreadBuffers, runOwnPart: (start: number, end: number) => void): void {
+  run(
+    op: Op, args: readonly number[], total: number, chunk: number, buffers: ThreadBuffers, runOwnPart: (start: number, end: number) => void,
+    /** Float arguments, stored as float32 after `args`. */
+    floatArgs: readonly number[] = [],
+  ): void {
     const control = this.control;
     for (let i = 0; i < args.length; i++) control[ARGS + i] = args[i];
+    for (let i = 0; i < floatArgs.length; i++) this.floats[ARGS + args.length + i] = floatArgs[i];
     control[TOTAL] = total;
     control[CHUNK] = chunk;
     control[SCRATCH] = buffers.scratch;
