@@ -38,9 +38,17 @@ export class Dropout implements Layer {
       return;
     }
     if (this.mask.length < n) this.mask = this.kernels.allocate(n);
-    const keep = 1 - this.rate;
-    const scale = 1 / keep;
-    for (let i = 0; i < n; i++) this.mask[i] = context.rng.uniform() < keep ? scale : 0;
+    // Each 32-bit draw decides two elements, 16 bits each (drawing was a quarter of an MLP
+    // training step): the keep probability is rounded to a multiple of 2^-16, and the survivors
+    // are scaled by its inverse.
+    const threshold = Math.max(1, Math.round((1 - this.rate) * 65536));
+    const scale = 65536 / threshold;
+    const mask = this.mask;
+    for (let i = 0; i < n; i += 2) {
+      const bits = context.rng.bits();
+      mask[i] = (bits & 0xffff) < threshold ? scale : 0;
+      if (i + 1 < n) mask[i + 1] = bits >>> 16 < threshold ? scale : 0;
+    }
     this.kernels.multiply(out, inp, this.mask, n);
   }
 

@@ -49,6 +49,11 @@ export class Rng {
     return child;
   }
 
+  /** 32 random bits, as an unsigned integer. */
+  bits(): number {
+    return this.generator.next() >>> 0;
+  }
+
   /** Uniform in [0, 1), 32 bits of randomness. */
   uniform(): number {
     return (this.generator.next() >>> 0) * TWO_TO_MINUS_32;
