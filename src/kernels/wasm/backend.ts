@@ -61,7 +61,7 @@ const GEMM_COLUMNS_PER_TILE = 8;
  * Winograd F(2x2, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
  */
 const WINOGRAD_MIN_CHANNELS = 8;
-/** Elementwise kernels (Adam) split over the threads from this many floats on. */
+/** Elementwise kernels, bias, pooling and Adam split over the threads from this many floats on. */
 const PARALLEL_MIN_FLOATS = 32_768;
 /** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
 const PARALLEL_MIN_MACS = 200_000;
@@ -170,6 +170,22 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     finish();
   };
 
+  /**
+   * Runs `own(start, end)` over [0, total) on every thread (parts a multiple of `align` long)
+   * when the kernel touches at least PARALLEL_MIN_FLOATS floats, else on this thread alone; the
+   * workers run `op` with `args` (and `floatArgs`) on their parts.
+   */
+  const split = (
+    op: Op, args: readonly number[], total: number, floats: number, align: number,
+    own: (start: number, end: number) => void, floatArgs: readonly number[] = [],
+  ): void => {
+    if (pool && total >= 2 && floats >= PARALLEL_MIN_FLOATS) {
+      pool.run(op, args, total, Math.ceil(total / pool.threads / align) * align, buffers, own, floatArgs);
+    } else {
+      own(0, total);
+    }
+  };
+
   const winogradApplies = ({ kernelSize, inChannels, outChannels }: ConvShape): boolean =>
     kernelSize === 3 &&
     inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS &&
@@ -260,7 +276,8 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     },
 
     addBias(out, bias, rows, cols) {
-      wasm.addBias(ptr(out, true), ptr(bias, false), rows, cols);
+      const [po, pb] = [ptr(out, true), ptr(bias, false)];
+      split(Op.AddBias, [po, pb, cols], rows, rows * cols, 1, (start, end) => wasm.addBias(po + 4 * start * cols, pb, end - start, cols));
       finish();
     },
 
@@ -270,17 +287,20 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     },
 
     relu(out, inp, n) {
-      wasm.relu(ptr(out, true), ptr(inp, false), n);
+      const [po, pi] = [ptr(out, true), ptr(inp, false)];
+      split(Op.Relu, [po, pi], n, n, 4, (start, end) => wasm.relu(po + 4 * start, pi + 4 * start, end - start));
       finish();
     },
 
     reluBackward(dinp, dout, out, n) {
-      wasm.reluBackward(ptr(dinp, true), ptr(dout, false), ptr(out, false), n);
+      const [pd, pg, po] = [ptr(dinp, true), ptr(dout, false), ptr(out, false)];
+      split(Op.ReluBackward, [pd, pg, po], n, n, 4, (start, end) => wasm.reluBackward(pd + 4 * start, pg + 4 * start, po + 4 * start, end - start));
       finish();
     },
 
     multiply(out, a, b, n) {
-      wasm.multiply(ptr(out, true), ptr(a, false), ptr(b, false), n);
+      const [po, pa, pb] = [ptr(out, true), ptr(a, false), ptr(b, false)];
+      split(Op.Multiply, [po, pa, pb], n, n, 4, (start, end) => wasm.multiply(po + 4 * start, pa + 4 * start, pb + 4 * start, end - start));
       finish();
     },
 
@@ -308,12 +328,20 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     },
 
     maxPool2x2(out, inp, batch, height, width, channels) {
-      wasm.maxPool2x2(ptr(out, true), ptr(inp, false), batch, height, width, channels);
+      const [po, pi] = [ptr(out, true), ptr(inp, false)];
+      const [image, pooled] = [height * width * channels, (height >> 1) * (width >> 1) * channels];
+      split(Op.MaxPool, [po, pi, height, width, channels], batch, batch * image, 1, (start, end) =>
+        wasm.maxPool2x2(po + 4 * start * pooled, pi + 4 * start * image, end - start, height, width, channels),
+      );
       finish();
     },
 
     maxPool2x2Backward(dinp, dout, inp, out, batch, height, width, channels) {
-      wasm.maxPool2x2Backward(ptr(dinp, true), ptr(dout, false), ptr(inp, false), ptr(out, false), batch, height, width, channels);
+      const [pd, pg, pi, po] = [ptr(dinp, true), ptr(dout, false), ptr(inp, false), ptr(out, false)];
+      const [image, pooled] = [height * width * channels, (height >> 1) * (width >> 1) * channels];
+      split(Op.MaxPoolBackward, [pd, pg, pi, po, height, width, channels], batch, batch * image, 1, (start, end) =>
+        wasm.maxPool2x2Backward(pd + 4 * start * image, pg + 4 * start * pooled, pi + 4 * start * image, po + 4 * start * pooled, end - start, height, width, channels),
+      );
       finish();
     },
 
@@ -328,10 +356,10 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       const pointers = [ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true)];
       const hypers = [stepSize, hyper.beta1, hyper.beta2, hyper.epsilon, hyper.weightDecay, correction2];
       // Ranges split at multiples of 4 floats take the same vector code as one call would: the same result.
-      const own = (start: number, end: number): void =>
-        wasm.adamStep(...(pointers.map((p) => p + 4 * start) as [number, number, number, number]), end - start, ...(hypers as [number, number, number, number, number, number]));
-      if (pool && n >= PARALLEL_MIN_FLOATS) pool.run(Op.Adam, pointers, n, Math.ceil(n / pool.threads / 4) * 4, buffers, own, hypers);
-      else own(0, n);
+      split(Op.Adam, pointers, n, n, 4, (start, end) =>
+        wasm.adamStep(...(pointers.map((p) => p + 4 * start) as [number, number, number, number]), end - start, ...(hypers as [number, number, number, number, number, number])),
+        hypers,
+      );
       finish();
     },
 

@@ -46,6 +46,15 @@ export const Op = {
   WinogradWeight: 7,
   /** Adam over ranges of the parameters: args param, grad, m, v, then six floats (see adamStep). */
   Adam: 8,
+  /** Elementwise kernels over ranges: args out, inp (relu); dinp, dout, out (reluBackward); out, a, b (multiply). */
+  Relu: 9,
+  ReluBackward: 10,
+  Multiply: 11,
+  /** Bias over ranges of rows: args out, bias, cols. */
+  AddBias: 12,
+  /** 2x2 max pooling over ranges of images: args out, inp, H, W, C; dinp, dout, inp, out, H, W, C. */
+  MaxPool: 13,
+  MaxPoolBackward: 14,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -105,6 +114,21 @@ export const WORKER_BODY = `function (init, ready) {
       kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.WinogradForward}) {
       kernels.winogradForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
+    } else if (op === ${Op.Relu}) {
+      kernels.relu(a[0] + 4 * start, a[1] + 4 * start, end - start);
+    } else if (op === ${Op.ReluBackward}) {
+      kernels.reluBackward(a[0] + 4 * start, a[1] + 4 * start, a[2] + 4 * start, end - start);
+    } else if (op === ${Op.Multiply}) {
+      kernels.multiply(a[0] + 4 * start, a[1] + 4 * start, a[2] + 4 * start, end - start);
+    } else if (op === ${Op.AddBias}) {
+      kernels.addBias(a[0] + 4 * start * a[2], a[1], end - start, a[2]);
+    } else if (op === ${Op.MaxPool}) {
+      const image = a[2] * a[3] * a[4], pooled = (a[2] >> 1) * (a[3] >> 1) * a[4];
+      kernels.maxPool2x2(a[0] + 4 * start * pooled, a[1] + 4 * start * image, end - start, a[2], a[3], a[4]);
+    } else if (op === ${Op.MaxPoolBackward}) {
+      const image = a[4] * a[5] * a[6], pooled = (a[4] >> 1) * (a[5] >> 1) * a[6];
+      kernels.maxPool2x2Backward(a[0] + 4 * start * image, a[1] + 4 * start * pooled, a[2] + 4 * start * image, a[3] + 4 * start * pooled,
+        end - start, a[4], a[5], a[6]);
     } else if (op === ${Op.Adam}) {
       const f = ${ARGS + 4};
       const offset = 4 * start;
