@@ -38,7 +38,7 @@ export class Dropout implements Layer {
       return;
     }
     if (this.mask.length < n) this.mask = this.kernels.allocate(n);
-    // Each 32-bit draw decides two elements, 16 bits each (drawing was a quarter of an MLP
+    // Each 32-bit draw decides two elements, 16 bits each (drawing was a sixth of an MLP
     // training step): the keep probability is rounded to a multiple of 2^-16, and the survivors
     // are scaled by its inverse.
     const threshold = Math.max(1, Math.round((1 - this.rate) * 65536));
