@@ -265,7 +265,7 @@ typedef struct {
   int cols;
 } BiasArgs;
 
-// (Here and below: the arguments copied into restrict locals, so that GCC vectorizes the loops.)
+// The arguments copied into restrict locals, so that GCC vectorizes the loop (as in Adam's).
 static void add_bias_rows(void *context, int begin, int end) {
   const BiasArgs *a = context;
   const float *restrict bias = a->bias;
@@ -732,6 +732,13 @@ static void winograd_filter_gradient(float *weight, const float *du, int in, int
   }
 }
 
+// The address of pixel (y, x) of an image [height, width, channels], or `outside` beyond its
+// edge: zeros for the padding read around the input, a discard row for a tile's outputs past an
+// odd edge (the caller's pointer type decides which; the helper only reads the address).
+static const float *pixel_or(const float *image, int y, int x, int height, int width, int channels, const float *outside) {
+  return y >= 0 && y < height && x >= 0 && x < width ? image + ((size_t)y * width + x) * channels : outside;
+}
+
 // V [16, tiles, channels] for the tiles of `images` images from `first` on, tile by tile.
 static void winograd_inputs(float *v, const float *first, int images, int height, int width, int channels, const float *zeros) {
   int tiles_y = (height + 1) / 2, tiles_x = (width + 1) / 2;
@@ -742,11 +749,7 @@ static void winograd_inputs(float *v, const float *first, int images, int height
       for (int tx = 0; tx < tiles_x; tx++, tile++) {
         const float *d[16];
         for (int y = 0; y < 4; y++)
-          for (int x = 0; x < 4; x++) {
-            int sy = 2 * ty - 1 + y, sx = 2 * tx - 1 + x;
-            int inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
-            d[4 * y + x] = inside ? image + ((size_t)sy * width + sx) * channels : zeros;
-          }
+          for (int x = 0; x < 4; x++) d[4 * y + x] = pixel_or(image, 2 * ty - 1 + y, 2 * tx - 1 + x, height, width, channels, zeros);
         winograd_input_tile(v + tile * channels, stride, d, channels);
       }
   }
@@ -770,12 +773,14 @@ typedef struct {
 // Images [begin, end) of a part, in chunks of `chunk` images, and the part's buffer of
 // `floats_per_tile` floats per tile of a chunk plus `extra` floats.
 typedef struct {
-  int begin, end, chunk, per_image;
+  int begin, end, chunk, tiles_y, tiles_x, per_image;
   float *buffer;
 } WinogradPart;
 
 static int winograd_part_setup(Winograd *t, int part, int parts, int chunk_tiles, size_t floats_per_tile, size_t extra, WinogradPart *w) {
-  w->per_image = ((t->height + 1) / 2) * ((t->width + 1) / 2);
+  w->tiles_y = (t->height + 1) / 2;
+  w->tiles_x = (t->width + 1) / 2;
+  w->per_image = w->tiles_y * w->tiles_x;
   w->chunk = (chunk_tiles + w->per_image - 1) / w->per_image;
   split_range(t->batch, part, parts, &w->begin, &w->end);
   if (w->chunk > w->end - w->begin) w->chunk = w->end - w->begin;
@@ -793,7 +798,6 @@ static void winograd_forward_part(void *context, int part, int parts) {
   if (!winograd_part_setup(t, part, parts, WINOGRAD_CHUNK_TILES, 16 * (size_t)(t->in + t->out), t->out, &w)) return;
   size_t most = (size_t)w.chunk * w.per_image;
   float *v = w.buffer, *m = v + 16 * most * t->in, *discard = m + 16 * most * t->out;
-  int tiles_y = (t->height + 1) / 2, tiles_x = (t->width + 1) / 2;
   size_t image_in = (size_t)t->height * t->width * t->in, image_out = (size_t)t->height * t->width * t->out;
   for (int b0 = w.begin; b0 < w.end; b0 += w.chunk) {
     int images = w.end - b0 < w.chunk ? w.end - b0 : w.chunk;
@@ -804,14 +808,12 @@ static void winograd_forward_part(void *context, int part, int parts) {
                   t->u + (size_t)xi * t->in * t->out, t->out, 0.0f, m + xi * tiles * t->out, t->out);
     for (int i = 0; i < images; i++) {
       float *image = t->dst + (b0 + i) * image_out;
-      for (int ty = 0; ty < tiles_y; ty++)
-        for (int tx = 0; tx < tiles_x; tx++, tile++) {
+      for (int ty = 0; ty < w.tiles_y; ty++)
+        for (int tx = 0; tx < w.tiles_x; tx++, tile++) {
           float *o[4];
           for (int y = 0; y < 2; y++)
-            for (int x = 0; x < 2; x++) {
-              int oy = 2 * ty + y, ox = 2 * tx + x;
-              o[2 * y + x] = oy < t->height && ox < t->width ? image + ((size_t)oy * t->width + ox) * t->out : discard;
-            }
+            for (int x = 0; x < 2; x++)
+              o[2 * y + x] = (float *)pixel_or(image, 2 * ty + y, 2 * tx + x, t->height, t->width, t->out, discard);
           winograd_output_tile(o, m + tile * t->out, tiles * t->out, t->out);
         }
     }
@@ -829,7 +831,6 @@ static void winograd_weight_part(void *context, int part, int parts) {
   if (!winograd_part_setup(t, part, parts, WINOGRAD_CHUNK_TILES, 16 * (size_t)(t->in + t->out), 0, &w)) return;
   size_t most = (size_t)w.chunk * w.per_image;
   float *v = w.buffer, *dm = v + 16 * most * t->in;
-  int tiles_y = (t->height + 1) / 2, tiles_x = (t->width + 1) / 2;
   size_t image_in = (size_t)t->height * t->width * t->in, image_out = (size_t)t->height * t->width * t->out;
   for (int b0 = w.begin; b0 < w.end; b0 += w.chunk) {
     int images = w.end - b0 < w.chunk ? w.end - b0 : w.chunk;
@@ -837,14 +838,11 @@ static void winograd_weight_part(void *context, int part, int parts) {
     winograd_inputs(v, t->src + b0 * image_in, images, t->height, t->width, t->in, t->zeros);
     for (int i = 0; i < images; i++) {
       const float *image = t->dout + (b0 + i) * image_out;
-      for (int ty = 0; ty < tiles_y; ty++)
-        for (int tx = 0; tx < tiles_x; tx++, tile++) {
+      for (int ty = 0; ty < w.tiles_y; ty++)
+        for (int tx = 0; tx < w.tiles_x; tx++, tile++) {
           const float *dy[4];
           for (int y = 0; y < 2; y++)
-            for (int x = 0; x < 2; x++) {
-              int oy = 2 * ty + y, ox = 2 * tx + x;
-              dy[2 * y + x] = oy < t->height && ox < t->width ? image + ((size_t)oy * t->width + ox) * t->out : t->zeros;
-            }
+            for (int x = 0; x < 2; x++) dy[2 * y + x] = pixel_or(image, 2 * ty + y, 2 * tx + x, t->height, t->width, t->out, t->zeros);
           winograd_output_gradient_tile(dm + tile * t->out, tiles * t->out, dy, t->out);
         }
     }
@@ -889,6 +887,13 @@ static int winograd_convolve(float *dst, const float *src, const float *weight, 
   return !t.failed;
 }
 
+// dst[0..size) += each of `count` partial sums placed `size` floats apart from `sums`, in order,
+// so that a run repeats exactly for a given thread count.
+static void add_partial_sums(float *restrict dst, const float *restrict sums, int count, size_t size) {
+  for (int p = 0; p < count; p++)
+    for (size_t i = 0; i < size; i++) dst[i] += sums[(size_t)p * size + i];
+}
+
 // dweight += the weight gradient by Winograd F(2x2, 3x3). Returns 0 when out of memory.
 static int winograd_weight_gradient(float *dweight, const float *inp, const float *dout, const Conv *s) {
   int parts = conv_parts(s);
@@ -898,8 +903,7 @@ static int winograd_weight_gradient(float *dweight, const float *inp, const floa
   Winograd t = {s->batch, s->height, s->width, s->channels, s->filters, winograd_filters, inp, dout, NULL, winograd_zeros, 0};
   parallel(winograd_weight_part, &t, parts);
   if (t.failed) return 0;
-  for (int p = 1; p < parts; p++)
-    for (size_t i = 0; i < plane; i++) winograd_filters[i] += winograd_filters[p * plane + i];
+  add_partial_sums(winograd_filters, winograd_filters + plane, parts - 1, plane);
   winograd_filter_gradient(dweight, winograd_filters, s->channels, s->filters);
   return 1;
 }
@@ -952,10 +956,7 @@ static napi_value conv2d_backward_weight(napi_env env, napi_callback_info info) 
   t.partials = partials;
   parallel(conv_backward_weight_part, &t, parts);
   if (t.failed) return out_of_memory(env);
-  for (int p = 1; p < parts; p++) {
-    const float *sum = partials + (size_t)(p - 1) * size;
-    for (size_t i = 0; i < size; i++) t.out[i] += sum[i];
-  }
+  add_partial_sums(t.out, partials, parts - 1, size);
   return undefined(env);
 }
 

@@ -137,10 +137,7 @@ function printRun(result: ModelRunResult): void {
   console.log(`run folder: ${displayPath(result.outDir)}`);
 }
 
-/**
- * Writes the run's report.html after training. The models are saved by then, so a report that
- * cannot be made is a warning that says how to retry, not a failed run.
- */
+/** The report's options from the command's data and backend flags. */
 function reportOptions(flags: Flags): ReportOptions {
   return {
     data: locateOptions(flags),
@@ -151,6 +148,10 @@ function reportOptions(flags: Flags): ReportOptions {
   };
 }
 
+/**
+ * Writes the run's report.html after training. The models are saved by then, so a report that
+ * cannot be made is a warning that says how to retry, not a failed run.
+ */
 async function writeReport(outDir: string, flags: Flags): Promise<void> {
   if (flags.report === false) return;
   try {

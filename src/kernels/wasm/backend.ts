@@ -112,19 +112,15 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
   };
 
   // The calling thread's Winograd buffers: transformed filters, and zeros that pad the images.
-  const winograd = { filters: 0, filtersBytes: 0, zeros: 0, zerosBytes: 0 };
-  const growWinograd = (filtersBytes: number, zerosBytes: number): void => {
-    if (winograd.filtersBytes < filtersBytes) {
-      if (winograd.filtersBytes > 0) arena.release(winograd.filters, winograd.filtersBytes);
-      winograd.filters = arena.reserve(filtersBytes);
-      winograd.filtersBytes = filtersBytes;
-    }
-    if (winograd.zerosBytes < zerosBytes) {
-      if (winograd.zerosBytes > 0) arena.release(winograd.zeros, winograd.zerosBytes);
-      winograd.zeros = arena.reserve(zerosBytes);
-      winograd.zerosBytes = zerosBytes;
-      arena.bytes().fill(0, winograd.zeros, winograd.zeros + zerosBytes);
-    }
+  const winogradFilters = { offset: 0, bytes: 0 };
+  const winogradZeros = { offset: 0, bytes: 0 };
+  /** Grows a block of the arena to at least `bytes`, zero-filled if `zeroed`. */
+  const grow = (block: { offset: number; bytes: number }, bytes: number, zeroed = false): void => {
+    if (block.bytes >= bytes) return;
+    if (block.bytes > 0) arena.release(block.offset, block.bytes);
+    block.offset = arena.reserve(bytes);
+    block.bytes = bytes;
+    if (zeroed) arena.bytes().fill(0, block.offset, block.offset + bytes);
   };
 
   // Copies of arrays that live outside the memory, made for one kernel call.
@@ -186,12 +182,25 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     }
   };
 
+  /**
+   * Convolutions split the batch: each thread takes whole images (with its own buffers), the
+   * workers running `op` with `args`. Returns the threads used.
+   */
+  const byImages = (op: Op, args: readonly number[], batch: number, own: (start: number, end: number) => void): number => {
+    if (!pool || batch < 2) {
+      own(0, batch);
+      return 1;
+    }
+    pool.run(op, args, batch, Math.ceil(batch / pool.threads), buffers, own);
+    return pool.threads;
+  };
+
   const winogradApplies = ({ kernelSize, inChannels, outChannels }: ConvShape): boolean =>
     kernelSize === 3 &&
     inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS &&
     inChannels % 4 === 0 && outChannels % 4 === 0;
 
-  // Winograd convolutions split the batch like the others; each thread has its own V and M buffer.
+  // Winograd convolutions: each thread transforms and multiplies its images in its own V and M buffer.
   const winogradConvolution = (
     op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
     target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
@@ -200,28 +209,28 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     // The input gradient is the forward convolution of the output gradient with flipped filters.
     const [inC, outC] = op === Op.ConvBackwardInput ? [outChannels, inChannels] : [inChannels, outChannels];
     const transformedBytes = 16 * inC * outC * 4;
-    growWinograd(transformedBytes, Math.max(inC, outC) * 4);
+    grow(winogradFilters, transformedBytes);
+    grow(winogradZeros, Math.max(inC, outC) * 4, true);
     ensure('columns', wasm.winogradBufferFloats(height, width, inC, outC) * 4, threads);
     if (op === Op.ConvBackwardWeight) ensure('partials', transformedBytes, threads);
     const pt = ptr(target, true);
     const p1 = ptr(first, false);
     const p2 = ptr(second, false);
-    if (op !== Op.ConvBackwardWeight) wasm.winogradFilters(winograd.filters, p2, inC, outC, op === Op.ConvBackwardInput ? 1 : 0);
+    const [filters, zeros] = [winogradFilters.offset, winogradZeros.offset];
+    if (op !== Op.ConvBackwardWeight) wasm.winogradFilters(filters, p2, inC, outC, op === Op.ConvBackwardInput ? 1 : 0);
     const geometry = [height, width, inC, outC] as const;
-    const { zeros, filters } = winograd;
     const own = (start: number, end: number): void => {
       if (op === Op.ConvBackwardWeight) wasm.winogradWeight(buffers.partials, p1, p2, start, end, ...geometry, buffers.columns, scratch, zeros);
       else wasm.winogradForward(pt, p1, filters, start, end, ...geometry, buffers.columns, scratch, zeros);
     };
-    const used = pool && batch >= 2 ? pool.threads : 1;
-    const poolOp = op === Op.ConvBackwardWeight ? Op.WinogradWeight : Op.WinogradForward;
-    if (pool && used > 1) pool.run(poolOp, [pt, p1, op === Op.ConvBackwardWeight ? p2 : filters, ...geometry, zeros], batch, Math.ceil(batch / pool.threads), buffers, own);
-    else own(0, batch);
+    const used = op === Op.ConvBackwardWeight
+      ? byImages(Op.WinogradWeight, [pt, p1, p2, ...geometry, zeros], batch, own)
+      : byImages(Op.WinogradForward, [pt, p1, filters, ...geometry, zeros], batch, own);
     if (op === Op.ConvBackwardWeight) wasm.winogradFilterGradient(pt, buffers.partials, buffers.partialsBytes, used, inC, outC);
     finish();
   };
 
-  // Convolutions split the batch: each thread takes whole images, with its own column matrix.
+  // im2col convolutions: each thread takes whole images, with its own column matrix.
   const convolution = (
     op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
     target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
@@ -245,9 +254,7 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       else if (op === Op.ConvBackwardInput) wasm.conv2dBackwardInput(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
       else wasm.conv2dBackwardWeight(buffers.partials, p1, p2, start, end, ...geometry, buffers.columns, scratch);
     };
-    const used = pool && batch >= 2 ? pool.threads : 1;
-    if (pool && used > 1) pool.run(op, [pt, p1, p2, ...geometry], batch, Math.ceil(batch / pool.threads), buffers, own);
-    else own(0, batch);
+    const used = byImages(op, [pt, p1, p2, ...geometry], batch, own);
     if (op === Op.ConvBackwardWeight) {
       for (let i = 0; i < used; i++) wasm.addTransposed(pt, buffers.partials + i * buffers.partialsBytes, taps, outChannels);
     }

@@ -471,11 +471,15 @@ export function addTransposed(dst: usize, src: usize, rows: i32, cols: i32): voi
 const WINOGRAD_CHUNK_TILES: i32 = 128;
 const HALF: f32 = 0.5;
 
+/** Images per chunk: whole images, at least WINOGRAD_CHUNK_TILES tiles (perImage tiles each). */
+@inline function winogradChunkImages(perImage: i32): i32 {
+  return (WINOGRAD_CHUNK_TILES + perImage - 1) / perImage;
+}
+
 /** Floats of the per-thread buffer winogradForward and winogradWeight need. */
 export function winogradBufferFloats(height: i32, width: i32, inC: i32, outC: i32): i32 {
   const perImage = ((height + 1) >> 1) * ((width + 1) >> 1);
-  const chunk = (WINOGRAD_CHUNK_TILES + perImage - 1) / perImage;
-  return 16 * chunk * perImage * (inC + outC) + outC;
+  return 16 * winogradChunkImages(perImage) * perImage * (inC + outC) + outC;
 }
 
 /**
@@ -515,9 +519,12 @@ export function winogradFilters(u: usize, weight: usize, inC: i32, outC: i32, fl
   }
 }
 
-/** The address of pixel (sy, sx) of an image, or `zeros` outside it (the padding). */
-@inline function pixelOrZeros(image: usize, sy: i32, sx: i32, height: i32, width: i32, channels: i32, zeros: usize): usize {
-  return sy >= 0 && sy < height && sx >= 0 && sx < width ? at(image, (sy * width + sx) * channels) : zeros;
+/**
+ * The address of pixel (sy, sx) of an image, or `outside` beyond its edge: zeros for the padding
+ * read around the input, a discard row for a tile's outputs past an odd edge.
+ */
+@inline function pixelOr(image: usize, sy: i32, sx: i32, height: i32, width: i32, channels: i32, outside: usize): usize {
+  return sy >= 0 && sy < height && sx >= 0 && sx < width ? at(image, (sy * width + sx) * channels) : outside;
 }
 
 // Bᵀ applied down one column of 4 window pixels, Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]:
@@ -560,10 +567,10 @@ function winogradInputs(v: usize, first: usize, images: i32, height: i32, width:
         const out = at(v, tile * channels);
         tile++;
         for (let col = 0; col < 4; col++) {
-          const d0 = pixelOrZeros(image, y, x + col, height, width, channels, zeros);
-          const d1 = pixelOrZeros(image, y + 1, x + col, height, width, channels, zeros);
-          const d2 = pixelOrZeros(image, y + 2, x + col, height, width, channels, zeros);
-          const d3 = pixelOrZeros(image, y + 3, x + col, height, width, channels, zeros);
+          const d0 = pixelOr(image, y, x + col, height, width, channels, zeros);
+          const d1 = pixelOr(image, y + 1, x + col, height, width, channels, zeros);
+          const d2 = pixelOr(image, y + 2, x + col, height, width, channels, zeros);
+          const d3 = pixelOr(image, y + 3, x + col, height, width, channels, zeros);
           const o = out + <usize>col * stride;
           for (let c = 0; c < channels; c += 4) {
             const q = <usize>c << 2;
@@ -590,7 +597,7 @@ export function winogradForward(
   const tilesY = (height + 1) >> 1;
   const tilesX = (width + 1) >> 1;
   const perImage = tilesY * tilesX;
-  const chunk = (WINOGRAD_CHUNK_TILES + perImage - 1) / perImage;
+  const chunk = winogradChunkImages(perImage);
   const most = chunk * perImage;
   const v = buffer;
   const m = at(v, 16 * most * inC);
@@ -611,10 +618,10 @@ export function winogradForward(
         for (let tx = 0; tx < tilesX; tx++) {
           const y0 = 2 * ty;
           const x0 = 2 * tx;
-          const o00 = at(image, (y0 * width + x0) * outC);
-          const o01 = x0 + 1 < width ? at(o00, outC) : discard;
-          const o10 = y0 + 1 < height ? at(o00, width * outC) : discard;
-          const o11 = x0 + 1 < width && y0 + 1 < height ? at(o00, (width + 1) * outC) : discard;
+          const o00 = pixelOr(image, y0, x0, height, width, outC, discard);
+          const o01 = pixelOr(image, y0, x0 + 1, height, width, outC, discard);
+          const o10 = pixelOr(image, y0 + 1, x0, height, width, outC, discard);
+          const o11 = pixelOr(image, y0 + 1, x0 + 1, height, width, outC, discard);
           const mt = at(m, tile * outC);
           tile++;
           for (let k = 0; k < outC; k += 4) {
@@ -652,7 +659,7 @@ export function winogradWeight(
   const tilesY = (height + 1) >> 1;
   const tilesX = (width + 1) >> 1;
   const perImage = tilesY * tilesX;
-  const chunk = (WINOGRAD_CHUNK_TILES + perImage - 1) / perImage;
+  const chunk = winogradChunkImages(perImage);
   const most = chunk * perImage;
   const v = buffer;
   const dm = at(v, 16 * most * inC);
@@ -668,10 +675,10 @@ export function winogradWeight(
         for (let tx = 0; tx < tilesX; tx++) {
           const y0 = 2 * ty;
           const x0 = 2 * tx;
-          const g00 = at(image, (y0 * width + x0) * outC);
-          const g01 = x0 + 1 < width ? at(g00, outC) : zeros;
-          const g10 = y0 + 1 < height ? at(g00, width * outC) : zeros;
-          const g11 = x0 + 1 < width && y0 + 1 < height ? at(g00, (width + 1) * outC) : zeros;
+          const g00 = pixelOr(image, y0, x0, height, width, outC, zeros);
+          const g01 = pixelOr(image, y0, x0 + 1, height, width, outC, zeros);
+          const g10 = pixelOr(image, y0 + 1, x0, height, width, outC, zeros);
+          const g11 = pixelOr(image, y0 + 1, x0 + 1, height, width, outC, zeros);
           const mt = at(dm, tile * outC);
           tile++;
           for (let k = 0; k < outC; k += 4) {
