@@ -204,7 +204,7 @@ if (selected.has('profile')) {
       let next = 0;
       const step = () => {
         const t0 = performance.now();
-        training.gather(input, order, next, 64);
+        training.gather(input, order, next, 64, timed);
         for (let i = 0; i < 64; i++) labels[i] = training.labels[order[next + i]];
         next = (next + 64) % (training.count - 64);
         spent.set('gather', (spent.get('gather') ?? 0) + performance.now() - t0);

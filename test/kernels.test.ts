@@ -27,6 +27,8 @@ const SHAPES: [number, number, number][] = [
   [65, 3, 7],
   [17, 33, 9],
   [64, 784, 10],
+  // Thin and deep: the native backend splits it by k.
+  [33, 701, 130],
 ];
 
 // Every backend, and for wasm both builds (relaxed SIMD and plain SIMD) and both thread paths.
@@ -89,6 +91,24 @@ for (const kernels of backends) {
         const product = kernels.allocate(rows * cols);
         kernels.multiply(product, x, dout, rows * cols);
         assert.deepEqual([...product], [...x].map((v, i) => Math.fround(v * dout[i])));
+
+        const zeroed = Float32Array.from(x);
+        kernels.zero(zeroed, rows * cols - 1);
+        assert.deepEqual([...zeroed], [...x].map((v, i) => (i < rows * cols - 1 ? 0 : v)));
+      }
+    });
+
+    test('gathering rows copies the chosen rows of any array, in order', () => {
+      const rng = Rng.fromSeed(13);
+      for (const [rows, rowLength, count] of [[5, 3, 2], [300, 785, 64]]) {
+        const source = Float32Array.from({ length: rows * rowLength }, () => rng.uniform());
+        const indices = Int32Array.from({ length: count + 7 }, () => rng.int(rows));
+        const out = kernels.allocate(count * rowLength);
+        kernels.gatherRows(out, source, indices, 7, count, rowLength);
+        for (let b = 0; b < count; b++) {
+          const row = indices[7 + b] * rowLength;
+          assert.deepEqual(out.subarray(b * rowLength, (b + 1) * rowLength), source.subarray(row, row + rowLength), `row ${b}`);
+        }
       }
     });
 
@@ -108,6 +128,8 @@ for (const kernels of backends) {
         k.reluBackward(dinp, dout, relu, n);
         const product = k.allocate(n);
         k.multiply(product, x, dout, n);
+        const zeroed = Float32Array.from(x);
+        k.zero(zeroed, n - 5);
         const [param, m, v] = [Float32Array.from(x), new Float32Array(n), new Float32Array(n)];
         k.adamStep(param, dout, m, v, n, { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.001, step: 1 });
         // 6 images of 28x28x32: pooling is split by image.
@@ -117,7 +139,7 @@ for (const kernels of backends) {
         k.maxPool2x2(pooled, images, B, H, W, C);
         const dimages = k.allocate(B * H * W * C);
         k.maxPool2x2Backward(dimages, dout.subarray(0, pooled.length), images, pooled, B, H, W, C);
-        return { biased, relu, dinp, product, param, m, v, pooled, dimages };
+        return { biased, relu, dinp, product, zeroed, param, m, v, pooled, dimages };
       };
       const got = run(kernels);
       const expected = run(jsKernels);

@@ -1,3 +1,4 @@
+import type { Kernels } from '../kernels/index.ts';
 import type { Rng } from '../random/rng.ts';
 import { IMAGE_SIZE, PIXELS } from './idx.ts';
 import type { LabelledImages } from './load.ts';
@@ -11,8 +12,11 @@ export interface Examples {
   /** Floats per example. */
   featureSize: number;
   labels: Uint8Array;
-  /** Writes examples indices[start .. start+batch) as rows of `out` ([batch, featureSize]). */
-  gather(out: Float32Array, indices: ArrayLike<number>, start: number, batch: number): void;
+  /**
+   * Writes examples indices[start .. start+batch) as rows of `out` ([batch, featureSize]), with
+   * the kernels of the training that asks.
+   */
+  gather(out: Float32Array, indices: Int32Array, start: number, batch: number, kernels: Kernels): void;
 }
 
 /**
@@ -29,11 +33,8 @@ export function pixelExamples(images: LabelledImages): Examples {
     count: images.count,
     featureSize: PIXELS,
     labels: images.labels,
-    gather(out, indices, start, batch) {
-      for (let b = 0; b < batch; b++) {
-        const source = indices[start + b] * PIXELS;
-        out.set(floats.subarray(source, source + PIXELS), b * PIXELS);
-      }
+    gather(out, indices, start, batch, kernels) {
+      kernels.gatherRows(out, floats, indices, start, batch, PIXELS);
     },
   };
 }

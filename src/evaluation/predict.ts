@@ -44,7 +44,7 @@ export function evaluate(
   let correct = 0;
   for (let start = 0; start < examples.count; start += batchSize) {
     const batch = Math.min(batchSize, examples.count - start);
-    examples.gather(input, order, start, batch);
+    examples.gather(input, order, start, batch, kernels);
     const labels = examples.labels.subarray(start, start + batch);
     const logits = model.forward(input, batch, context);
     totalLoss += loss.forward(logits, labels, batch) * batch;

@@ -77,6 +77,17 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < n; i++) dinp[i] = out[i] > 0 ? dout[i] : 0;
   },
 
+  gatherRows(out, source, indices, start, count, rowLength) {
+    for (let b = 0; b < count; b++) {
+      const row = indices[start + b] * rowLength;
+      out.set(source.subarray(row, row + rowLength), b * rowLength);
+    }
+  },
+
+  zero(out, n) {
+    out.fill(0, 0, n);
+  },
+
   multiply(out, a, b, n) {
     for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
   },

@@ -76,6 +76,15 @@ export interface Kernels {
   /** dinp[i] = out[i] > 0 ? dout[i] : 0, where out is the ReLU's output. */
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, n: number): void;
 
+  /**
+   * out[b, :] = source[indices[start + b], :] for b < count, rows of `rowLength` floats: a batch
+   * assembled from a dataset (`source` need not come from `allocate`).
+   */
+  gatherRows(out: Float32Array, source: Float32Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
+
+  /** out[i] = 0 for i < n: clears the parameter gradients before each step. */
+  zero(out: Float32Array, n: number): void;
+
   /** out[i] = a[i] * b[i] for i < n (dropout's mask, forward and backward). */
   multiply(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
 

@@ -26,7 +26,7 @@ export function extractFeatures(kernels: Kernels, model: Sequential, featureLaye
   const context = { training: false, rng: Rng.fromSeed(0) };
   for (let start = 0; start < examples.count; start += batchSize) {
     const batch = Math.min(batchSize, examples.count - start);
-    examples.gather(input, order, start, batch);
+    examples.gather(input, order, start, batch, kernels);
     const output = model.forwardTo(input, batch, context, featureLayer);
     features.set(output.subarray(0, batch * size), start * size);
   }

@@ -132,7 +132,7 @@ export function fit(options: FitOptions): FitResult {
     for (let b = 0; b < batches; b++) {
       const start = b * batchSize;
       const batch = Math.min(batchSize, train.count - start);
-      train.gather(input, order, start, batch);
+      train.gather(input, order, start, batch, kernels);
       for (let i = 0; i < batch; i++) labels[i] = train.labels[order[start + i]];
 
       const logits = model.forward(input, batch, context);

@@ -10,10 +10,12 @@ export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/
 /** The functions native/fmnist_native.c exports. */
 interface NativeAddon {
   gemm(c: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA: number, transB: number, accumulate: number): void;
+  gatherRows(out: Float32Array, source: Float32Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
   addBias(out: Float32Array, bias: Float32Array, rows: number, cols: number): void;
   sumRows(dbias: Float32Array, dout: Float32Array, rows: number, cols: number): void;
   relu(out: Float32Array, inp: Float32Array, n: number): void;
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, n: number): void;
+  zero(out: Float32Array, n: number): void;
   multiply(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   softmaxCrossEntropy(probs: Float32Array, logits: Float32Array, labels: Uint8Array, rows: number, cols: number): number;
   softmaxCrossEntropyBackward(dlogits: Float32Array, probs: Float32Array, labels: Uint8Array, rows: number, cols: number): void;
@@ -80,6 +82,8 @@ export function loadNativeKernels(options: NativeOptions = {}): Kernels {
     sumRows: (dbias, dout, rows, cols) => addon.sumRows(dbias, dout, rows, cols),
     relu: (out, inp, n) => addon.relu(out, inp, n),
     reluBackward: (dinp, dout, out, n) => addon.reluBackward(dinp, dout, out, n),
+    gatherRows: (out, source, indices, start, count, rowLength) => addon.gatherRows(out, source, indices, start, count, rowLength),
+    zero: (out, n) => addon.zero(out, n),
     multiply: (out, a, b, n) => addon.multiply(out, a, b, n),
     softmaxCrossEntropy: (probs, logits, labels, rows, cols) => addon.softmaxCrossEntropy(probs, logits, labels, rows, cols),
     softmaxCrossEntropyBackward: (dlogits, probs, labels, rows, cols) => addon.softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols),

@@ -55,6 +55,11 @@ export const Op = {
   /** 2x2 max pooling over ranges of images: args out, inp, H, W, C; dinp, dout, inp, out, H, W, C. */
   MaxPool: 13,
   MaxPoolBackward: 14,
+  /**
+   * A matrix product split by k into each thread's partials: thread i multiplies A's columns and
+   * B's rows [i · chunk, (i + 1) · chunk). Args as for Gemm, then m.
+   */
+  GemmDeep: 15,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -105,6 +110,9 @@ export const WORKER_BODY = `function (init, ready) {
     } else if (op === ${Op.GemmColumns}) {
       // a[5] is B, a[7] its column stride, a[8] is C: offset both to column 'start'.
       kernels.gemm(end - start, a[1], a[2], a[3], a[4], a[5] + 4 * start * a[7], a[6], a[7], a[8] + 4 * start, a[9], a[10], 0, a[11], scratch);
+    } else if (op === ${Op.GemmDeep}) {
+      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
+      kernels.gemm(a[0], end - start, a[2] + 4 * start * a[4], a[3], a[4], a[5] + 4 * start * a[6], a[6], a[7], partial, a[9], 0, 0, a[11], scratch);
     } else if (op === ${Op.ConvForward}) {
       kernels.conv2dForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.ConvBackwardInput}) {

@@ -274,6 +274,11 @@ export function reluBackward(dinp: usize, dout: usize, out: usize, n: i32): void
 }
 
 /** out[i] = a[i] * b[i]. */
+/** out[i] = 0. (TypedArray.fill is about five times slower on a shared memory's buffer.) */
+export function zero(out: usize, n: i32): void {
+  memory.fill(out, 0, <usize>n << 2);
+}
+
 export function multiply(out: usize, a: usize, b: usize, n: i32): void {
   const vecEnd = n & ~3;
   for (let i = 0; i < vecEnd; i += 4) v128.store(at(out, i), f32x4.mul(v128.load(at(a, i)), v128.load(at(b, i))));
