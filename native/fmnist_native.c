@@ -421,6 +421,58 @@ static napi_value relu_backward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// Dropout's generator (see dropoutMask in src/kernels/types.ts and dropoutWord in js.ts), four
+// words at a time in GCC's vector types.
+typedef uint32_t u32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+static inline uint32_t lowbias32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  return x ^ (x >> 16);
+}
+
+static inline u32x4 lowbias32x4(u32x4 x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  return x ^ (x >> 16);
+}
+
+// dropoutMask(mask, n, threshold, scale, key0, key1).
+static napi_value dropout_mask(napi_env env, napi_callback_info info) {
+  Args args;
+  args_init(&args, env, info);
+  float *mask = f32(&args, 0);
+  int n = integer(&args, 1);
+  int32_t threshold = integer(&args, 2);
+  float scale = (float)num(&args, 3);
+  uint32_t key0 = (uint32_t)num(&args, 4), key1 = (uint32_t)num(&args, 5);
+  if (args.failed) return NULL;
+  int32_t scale_bits;
+  memcpy(&scale_bits, &scale, sizeof scale_bits);
+  const i32x4 limit = {threshold, threshold, threshold, threshold};
+  const i32x4 scales = {scale_bits, scale_bits, scale_bits, scale_bits};
+  int blocks = n / 8;
+  u32x4 counter = {0, 1, 2, 3};
+  for (int b = 0; b < blocks; b++, counter += 4) {
+    u32x4 word = lowbias32x4(lowbias32x4(counter ^ key0) + key1);
+    i32x4 low = ((i32x4)(word & 0xffff) < limit) & scales, high = ((i32x4)(word >> 16) < limit) & scales;
+    memcpy(mask + 8 * b, &low, sizeof low);
+    memcpy(mask + 8 * b + 4, &high, sizeof high);
+  }
+  for (int r = 0; r < 4 && 8 * blocks + r < n; r++) {
+    uint32_t word = lowbias32(lowbias32((uint32_t)(4 * blocks + r) ^ key0) + key1);
+    int i = 8 * blocks + r;
+    mask[i] = (int32_t)(word & 0xffff) < threshold ? scale : 0.0f;
+    if (i + 4 < n) mask[i + 4] = (int32_t)(word >> 16) < threshold ? scale : 0.0f;
+  }
+  return undefined(env);
+}
+
 // zero(out, n), on the calling thread: split over the team, the MLP's 400 KB of gradients took
 // longer (14-18 against 9-11 us a step).
 static napi_value zero(napi_env env, napi_callback_info info) {
@@ -1158,6 +1210,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("gemm", gemm);
   EXPORT("gatherRows", gather_rows);
   EXPORT("zero", zero);
+  EXPORT("dropoutMask", dropout_mask);
   EXPORT("addBias", add_bias);
   EXPORT("sumRows", sum_rows);
   EXPORT("relu", relu);

@@ -98,6 +98,20 @@ for (const kernels of backends) {
       }
     });
 
+    test("dropout masks are the reference's, draw for draw", () => {
+      const rng = Rng.fromSeed(14);
+      for (const n of [1, 5, 8, 13, 8192, 8203]) {
+        for (const threshold of [1, 52429, 65536]) {
+          const [key0, key1] = [rng.bits(), rng.bits()];
+          const mask = kernels.allocate(n + 1).fill(7);
+          const expected = new Float32Array(n + 1).fill(7);
+          kernels.dropoutMask(mask, n, threshold, 65536 / threshold, key0, key1);
+          jsKernels.dropoutMask(expected, n, threshold, 65536 / threshold, key0, key1);
+          assert.deepEqual(mask, expected, `n ${n}, threshold ${threshold}`);
+        }
+      }
+    });
+
     test('gathering rows copies the chosen rows of any array, in order', () => {
       const rng = Rng.fromSeed(13);
       for (const [rows, rowLength, count] of [[5, 3, 2], [300, 785, 64]]) {
@@ -336,3 +350,32 @@ for (const kernels of backends) {
     });
   });
 }
+
+test("dropout's generator keeps each element with the asked probability, independently of its neighbours and of other keys", () => {
+  const n = 1 << 20;
+  const rng = Rng.fromSeed(15);
+  const masks = [0, 1].map(() => {
+    const mask = new Float32Array(n);
+    jsKernels.dropoutMask(mask, n, 52429, 1, rng.bits(), rng.bits());
+    return mask;
+  });
+  const keep = 52429 / 65536;
+  // Each count of kept elements, as a z-score of a binomial(n, keep) or, for pairs, of the
+  // product of two independent draws (keep²); 5 standard deviations leave false alarms at 1e-6.
+  const z = (count: number, trials: number, p: number) => (count - trials * p) / Math.sqrt(trials * p * (1 - p));
+  const [first, second] = masks;
+  let kept = 0;
+  let adjacent = 0;
+  let halves = 0;
+  let acrossKeys = 0;
+  for (let i = 0; i < n; i++) {
+    kept += first[i];
+    if (i + 1 < n) adjacent += first[i] * first[i + 1];
+    if (i % 8 < 4) halves += first[i] * first[i + 4];
+    acrossKeys += first[i] * second[i];
+  }
+  assert.ok(Math.abs(z(kept, n, keep)) < 5, `kept ${kept} of ${n}`);
+  assert.ok(Math.abs(z(adjacent, n - 1, keep * keep)) < 5, `adjacent pairs kept: ${adjacent}`);
+  assert.ok(Math.abs(z(halves, n / 2, keep * keep)) < 5, `pairs from one word kept: ${halves}`);
+  assert.ok(Math.abs(z(acrossKeys, n, keep * keep)) < 5, `same element under two keys kept: ${acrossKeys}`);
+});

@@ -1,5 +1,22 @@
 import type { AdamHyper, ConvShape, Kernels, SgdHyper } from './types.ts';
 
+/** Chris Wellons's "lowbias32" integer hash: a bijection of 32-bit words with little bias. */
+function lowbias32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * Word j of dropout's counter-based generator under the key (key0, key1): two rounds of the
+ * hash, the key mixed in before each. Different keys give unrelated streams.
+ */
+export function dropoutWord(j: number, key0: number, key1: number): number {
+  return lowbias32((lowbias32((j ^ key0) >>> 0) + key1) >>> 0);
+}
+
 /**
  * The reference backend: plain TypeScript over Float32Arrays, written to be obviously right.
  * Faster backends are tested against it. The matrix products use the i-p-j loop order so the
@@ -81,6 +98,17 @@ export const jsKernels: Kernels = {
     for (let b = 0; b < count; b++) {
       const row = indices[start + b] * rowLength;
       out.set(source.subarray(row, row + rowLength), b * rowLength);
+    }
+  },
+
+  dropoutMask(mask, n, threshold, scale, key0, key1) {
+    for (let block = 0; 8 * block < n; block++) {
+      for (let r = 0; r < 4 && 8 * block + r < n; r++) {
+        const word = dropoutWord(4 * block + r, key0, key1);
+        const i = 8 * block + r;
+        mask[i] = (word & 0xffff) < threshold ? scale : 0;
+        if (i + 4 < n) mask[i + 4] = word >>> 16 < threshold ? scale : 0;
+      }
     }
   },
 

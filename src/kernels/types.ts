@@ -82,6 +82,15 @@ export interface Kernels {
    */
   gatherRows(out: Float32Array, source: Float32Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
 
+  /**
+   * Dropout's mask, drawn inside the kernel: mask[i] = scale when draw(i) < threshold, else 0, for
+   * i < n. The 16-bit draws come from a counter-based generator keyed by (key0, key1): word j =
+   * dropoutWord(j, key0, key1) (see js.ts); each block of 8 elements takes the low halves of 4
+   * words, then their high halves: draw(8b + r) = low half of word 4b + r for r < 4, the high
+   * half of word 4b + r - 4 for r >= 4. Every backend gives the same mask for the same keys.
+   */
+  dropoutMask(mask: Float32Array, n: number, threshold: number, scale: number, key0: number, key1: number): void;
+
   /** out[i] = 0 for i < n: clears the parameter gradients before each step. */
   zero(out: Float32Array, n: number): void;
 

@@ -16,6 +16,7 @@ interface NativeAddon {
   relu(out: Float32Array, inp: Float32Array, n: number): void;
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, n: number): void;
   zero(out: Float32Array, n: number): void;
+  dropoutMask(mask: Float32Array, n: number, threshold: number, scale: number, key0: number, key1: number): void;
   multiply(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   softmaxCrossEntropy(probs: Float32Array, logits: Float32Array, labels: Uint8Array, rows: number, cols: number): number;
   softmaxCrossEntropyBackward(dlogits: Float32Array, probs: Float32Array, labels: Uint8Array, rows: number, cols: number): void;
@@ -84,6 +85,7 @@ export function loadNativeKernels(options: NativeOptions = {}): Kernels {
     reluBackward: (dinp, dout, out, n) => addon.reluBackward(dinp, dout, out, n),
     gatherRows: (out, source, indices, start, count, rowLength) => addon.gatherRows(out, source, indices, start, count, rowLength),
     zero: (out, n) => addon.zero(out, n),
+    dropoutMask: (mask, n, threshold, scale, key0, key1) => addon.dropoutMask(mask, n, threshold, scale, key0, key1),
     multiply: (out, a, b, n) => addon.multiply(out, a, b, n),
     softmaxCrossEntropy: (probs, logits, labels, rows, cols) => addon.softmaxCrossEntropy(probs, logits, labels, rows, cols),
     softmaxCrossEntropyBackward: (dlogits, probs, labels, rows, cols) => addon.softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols),

@@ -19,6 +19,7 @@ interface KernelExports {
   relu(out: number, inp: number, n: number): void;
   reluBackward(dinp: number, dout: number, out: number, n: number): void;
   zero(out: number, n: number): void;
+  dropoutMask(mask: number, n: number, threshold: number, scale: number, key0: number, key1: number): void;
   multiply(out: number, a: number, b: number, n: number): void;
   conv2dForward(
     out: number, inp: number, weight: number, b0: number, b1: number,
@@ -323,6 +324,11 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
 
     // The dataset lies outside WebAssembly's memory: row copies from JavaScript.
     gatherRows: jsKernels.gatherRows,
+
+    dropoutMask(mask, n, threshold, scale, key0, key1) {
+      wasm.dropoutMask(ptr(mask, true), n, threshold, scale, key0, key1);
+      finish();
+    },
 
     // On this thread alone: the step's gradients (400 KB for the MLP) clear in about 7 us, less
     // than waking a worker that has gone to sleep costs.
