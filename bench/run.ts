@@ -120,15 +120,18 @@ if (wants('conv')) {
 if (wants('train')) {
   const location = await locateData({ download: false });
   const training = loadTrainingSet(location.dir).data;
-  /** Images per second of `fit` over `count` real training images, batch 64, Adam; validation excluded. */
-  const trainingSpeed = (kernels: Kernels, architecture: Architecture, count: number): number => {
+  /**
+   * Images per second of `fit` over `count` real training images, batch 64, Adam; validation
+   * excluded. Each of `epochs` epochs is timed from its fourth batch to its last (the first
+   * three warm up); one figure per epoch, since this machine's speed drifts within seconds.
+   */
+  const trainingSpeeds = (kernels: Kernels, architecture: Architecture, count: number, epochs: number): number[] => {
     const rng = Rng.fromSeed(3);
     const model = new Sequential(kernels, architecture);
     model.initialize(rng.fork());
     const images = pixelExamples(stratifiedSample(training, count, rng.fork()));
-    let batchesDone = 0;
+    const speeds: number[] = [];
     let started = 0;
-    let finished = 0;
     fit({
       kernels,
       model,
@@ -136,7 +139,7 @@ if (wants('train')) {
       optimizer: new Adam(kernels, model.parameterCount),
       train: images,
       validation: pixelExamples(stratifiedSample(training, 10, rng.fork())),
-      epochs: 1,
+      epochs,
       batchSize: 64,
       learningRate: 0.001,
       schedule: { name: 'constant' },
@@ -144,29 +147,37 @@ if (wants('train')) {
       shuffleRng: rng.fork(),
       dropoutRng: rng.fork(),
       onProgress: (event) => {
-        // The clock starts after three warm-up batches and stops at the last batch.
         if (event.type !== 'batch') return;
-        batchesDone++;
-        if (batchesDone === 3) started = performance.now();
-        if (event.batch === event.batches) finished = performance.now();
+        if (event.batch === 3) started = performance.now();
+        if (event.batch === event.batches) speeds.push(((event.batches - 3) * 64) / ((performance.now() - started) / 1000));
       },
     });
-    return ((batchesDone - 3) * 64) / ((finished - started) / 1000);
+    return speeds;
+  };
+  /** The median epoch's figure and every epoch's, as JSON fields. */
+  const speedFields = (speeds: number[], digits: number) => {
+    const median = [...speeds].sort((a, b) => a - b)[Math.floor(speeds.length / 2)];
+    return {
+      imagesPerSecond: Math.round(median),
+      epochSeconds: round(48000 / median, digits),
+      epochSecondsEach: speeds.map((speed) => round(48000 / speed, digits)),
+    };
   };
   for (const { kernels, threads } of configurations()) {
     const mlpImages = kernels.name === 'js' ? 6400 : 48000;
-    const mlp = trainingSpeed(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), mlpImages);
-    emit({ bench: 'train', model: 'mlp', threads, backend: kernels.name, imagesPerSecond: Math.round(mlp), epochSeconds: round(48000 / mlp, 2) });
+    const mlpEpochs = kernels.name === 'js' ? 1 : 3;
+    const mlp = trainingSpeeds(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), mlpImages, mlpEpochs);
+    emit({ bench: 'train', model: 'mlp', threads, backend: kernels.name, ...speedFields(mlp, 2) });
     if (kernels.name === 'js') continue;
-    const cnn = trainingSpeed(kernels, referenceCnnArchitecture(), 64 * 43);
-    emit({ bench: 'train', model: 'reference-cnn', threads, backend: kernels.name, imagesPerSecond: Math.round(cnn), epochSeconds: round(48000 / cnn, 1) });
+    const cnn = trainingSpeeds(kernels, referenceCnnArchitecture(), 64 * 43, 3);
+    emit({ bench: 'train', model: 'reference-cnn', threads, backend: kernels.name, ...speedFields(cnn, 1) });
   }
 }
 
 if (selected.has('profile')) {
-  // Where a training step spends its time: each kernel call timed on the calling thread;
-  // "javascript" is the rest of the step (the layers' own code, dropout masks), "gather" the
-  // assembly of the batch from the training images (pixels scaled to [0, 1]).
+  // Where a training step spends its time: each kernel call timed on the calling thread
+  // ("gatherRows" assembles the batch from the training images); "javascript" is the rest of
+  // the step (the layers' and the loop's own code).
   const location = await locateData({ download: false });
   const training = pixelExamples(stratifiedSample(loadTrainingSet(location.dir).data, 6400, Rng.fromSeed(5)));
   const models: [string, Architecture, number][] = [
@@ -203,11 +214,9 @@ if (selected.has('profile')) {
       const context = { training: true, rng: rng.fork() };
       let next = 0;
       const step = () => {
-        const t0 = performance.now();
         training.gather(input, order, next, 64, timed);
         for (let i = 0; i < 64; i++) labels[i] = training.labels[order[next + i]];
         next = (next + 64) % (training.count - 64);
-        spent.set('gather', (spent.get('gather') ?? 0) + performance.now() - t0);
         const logits = model.forward(input, 64, context);
         loss.forward(logits, labels, 64);
         model.zeroGrad();
