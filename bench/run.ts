@@ -176,7 +176,7 @@ if (wants('train')) {
 
 if (selected.has('profile')) {
   // Where a training step spends its time: each kernel call timed on the calling thread
-  // ("gatherRows" assembles the batch from the training images); "javascript" is the rest of
+  // ("gatherPixels" assembles the batch from the training images); "javascript" is the rest of
   // the step (the layers' and the loop's own code).
   const location = await locateData({ download: false });
   const training = pixelExamples(stratifiedSample(loadTrainingSet(location.dir).data, 6400, Rng.fromSeed(5)));

@@ -307,12 +307,13 @@ static napi_value gemm(napi_env env, napi_callback_info info) {
 
 typedef struct {
   float *out;
-  const float *source;
+  const uint8_t *pixels;
   const int32_t *rows;
   int count, row_length;
+  int upcoming;  // rows after these in the index list: the next batch, probably
 } GatherArgs;
 
-// Part `part` copies columns split_range(row_length) of every row: the columns of the batch
+// Part `part` converts columns split_range(row_length) of every row: the columns of the batch
 // that the same thread's part of the products that follow reads (a deep product split by k,
 // the weight gradient split by rows of xᵀ), so they land in that thread's cache.
 static void gather_part(void *context, int part, int parts) {
@@ -320,21 +321,36 @@ static void gather_part(void *context, int part, int parts) {
   int begin, end;
   split_range(g->row_length, part, parts, &begin, &end);
   for (int r = 0; r < g->count; r++) {
-    memcpy(g->out + (size_t)r * g->row_length + begin, g->source + (size_t)g->rows[r] * g->row_length + begin, sizeof(float) * (end - begin));
+    float *restrict out = g->out + (size_t)r * g->row_length;
+    const uint8_t *restrict in = g->pixels + (size_t)g->rows[r] * g->row_length;
+    for (int j = begin; j < end; j++) out[j] = (float)in[j] / 255.0f;
+  }
+  // Ask for the next batch's bytes now, so they arrive during this step's products instead of
+  // being waited for at the next gather (29-36 against 41-44 us a gather in training).
+  for (int r = g->count; r < g->count + g->upcoming; r++) {
+    const uint8_t *in = g->pixels + (size_t)g->rows[r] * g->row_length;
+    for (int j = begin; j < end; j += 64) __builtin_prefetch(in + j, 0, 1);
   }
 }
 
-// gatherRows(out, source, indices, start, count, rowLength): out[b] = source[indices[start + b]].
-// A batch's rows come from all over a large dataset, so copying them waits on memory; two
-// threads each wait on half.
-static napi_value gather_rows(napi_env env, napi_callback_info info) {
+// gatherPixels(out, pixels, indices, start, count, rowLength): out[b] = pixels[indices[start + b]]
+// / 255. A batch's rows come from all over the dataset, so reading them waits on memory: bytes
+// are a quarter of the floats to wait for, two threads each wait on half of them, and the rows
+// that follow in `indices` (the next batch of a training epoch) are prefetched.
+static napi_value gather_pixels(napi_env env, napi_callback_info info) {
   Args args;
   args_init(&args, env, info);
-  float *out = f32(&args, 0), *source = f32(&args, 1);
+  float *out = f32(&args, 0);
+  uint8_t *pixels = u8(&args, 1);
   int32_t *indices = i32(&args, 2);
   int start = integer(&args, 3), count = integer(&args, 4), row_length = integer(&args, 5);
   if (args.failed) return NULL;
-  GatherArgs g = {out, source, indices + start, count, row_length};
+  size_t length;
+  napi_get_typedarray_info(env, args.argv[2], NULL, &length, NULL, NULL, NULL);
+  int upcoming = (int)length - start - count;
+  if (upcoming > count) upcoming = count;
+  if (upcoming < 0) upcoming = 0;
+  GatherArgs g = {out, pixels, indices + start, count, row_length, upcoming};
   parallel(gather_part, &g, parts_for((double)count * row_length, 1 << 14));
   return undefined(env);
 }
@@ -1208,7 +1224,7 @@ static napi_value describe(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   EXPORT("gemm", gemm);
-  EXPORT("gatherRows", gather_rows);
+  EXPORT("gatherPixels", gather_pixels);
   EXPORT("zero", zero);
   EXPORT("dropoutMask", dropout_mask);
   EXPORT("addBias", add_bias);

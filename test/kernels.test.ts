@@ -112,16 +112,18 @@ for (const kernels of backends) {
       }
     });
 
-    test('gathering rows copies the chosen rows of any array, in order', () => {
+    test('gathering pixels scales the chosen rows of any byte array, in order', () => {
       const rng = Rng.fromSeed(13);
       for (const [rows, rowLength, count] of [[5, 3, 2], [300, 785, 64]]) {
-        const source = Float32Array.from({ length: rows * rowLength }, () => rng.uniform());
-        const indices = Int32Array.from({ length: count + 7 }, () => rng.int(rows));
+        // Row 0 of the large case holds every byte value once.
+        const pixels = Uint8Array.from({ length: rows * rowLength }, (_, i) => (i < 256 ? i : rng.int(256)));
+        const indices = Int32Array.from({ length: count + 7 }, (_, i) => (i === 7 ? 0 : rng.int(rows)));
         const out = kernels.allocate(count * rowLength);
-        kernels.gatherRows(out, source, indices, 7, count, rowLength);
+        kernels.gatherPixels(out, pixels, indices, 7, count, rowLength);
         for (let b = 0; b < count; b++) {
           const row = indices[7 + b] * rowLength;
-          assert.deepEqual(out.subarray(b * rowLength, (b + 1) * rowLength), source.subarray(row, row + rowLength), `row ${b}`);
+          const expected = Float32Array.from(pixels.subarray(row, row + rowLength), (p) => p / 255);
+          assert.deepEqual(out.subarray(b * rowLength, (b + 1) * rowLength), expected, `row ${b}`);
         }
       }
     });

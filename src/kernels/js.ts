@@ -94,10 +94,12 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < n; i++) dinp[i] = out[i] > 0 ? dout[i] : 0;
   },
 
-  gatherRows(out, source, indices, start, count, rowLength) {
+  // A double division rounded to float gives the float division's result for all 256 bytes.
+  gatherPixels(out, pixels, indices, start, count, rowLength) {
     for (let b = 0; b < count; b++) {
       const row = indices[start + b] * rowLength;
-      out.set(source.subarray(row, row + rowLength), b * rowLength);
+      const target = b * rowLength;
+      for (let j = 0; j < rowLength; j++) out[target + j] = pixels[row + j] / 255;
     }
   },
 

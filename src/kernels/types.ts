@@ -77,10 +77,11 @@ export interface Kernels {
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, n: number): void;
 
   /**
-   * out[b, :] = source[indices[start + b], :] for b < count, rows of `rowLength` floats: a batch
-   * assembled from a dataset (`source` need not come from `allocate`).
+   * out[b, j] = pixels[indices[start + b] · rowLength + j] / 255 (float division: the float
+   * nearest to each pixel's fraction) for b < count, j < rowLength: a batch of images assembled
+   * from a dataset's bytes (`pixels` need not come from the backend).
    */
-  gatherRows(out: Float32Array, source: Float32Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
+  gatherPixels(out: Float32Array, pixels: Uint8Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
 
   /**
    * Dropout's mask, drawn inside the kernel: mask[i] = scale when draw(i) < threshold, else 0, for

@@ -10,7 +10,7 @@ export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/
 /** The functions native/fmnist_native.c exports. */
 interface NativeAddon {
   gemm(c: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA: number, transB: number, accumulate: number): void;
-  gatherRows(out: Float32Array, source: Float32Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
+  gatherPixels(out: Float32Array, pixels: Uint8Array, indices: Int32Array, start: number, count: number, rowLength: number): void;
   addBias(out: Float32Array, bias: Float32Array, rows: number, cols: number): void;
   sumRows(dbias: Float32Array, dout: Float32Array, rows: number, cols: number): void;
   relu(out: Float32Array, inp: Float32Array, n: number): void;
@@ -83,7 +83,7 @@ export function loadNativeKernels(options: NativeOptions = {}): Kernels {
     sumRows: (dbias, dout, rows, cols) => addon.sumRows(dbias, dout, rows, cols),
     relu: (out, inp, n) => addon.relu(out, inp, n),
     reluBackward: (dinp, dout, out, n) => addon.reluBackward(dinp, dout, out, n),
-    gatherRows: (out, source, indices, start, count, rowLength) => addon.gatherRows(out, source, indices, start, count, rowLength),
+    gatherPixels: (out, pixels, indices, start, count, rowLength) => addon.gatherPixels(out, pixels, indices, start, count, rowLength),
     zero: (out, n) => addon.zero(out, n),
     dropoutMask: (mask, n, threshold, scale, key0, key1) => addon.dropoutMask(mask, n, threshold, scale, key0, key1),
     multiply: (out, a, b, n) => addon.multiply(out, a, b, n),

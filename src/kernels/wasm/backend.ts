@@ -1,7 +1,6 @@
 import type { AdamHyper, ConvShape, Kernels, SgdHyper } from '../types.ts';
 import { MemoryArena } from './memory.ts';
 import { CONTROL_BYTES, Op, ThreadPool, type SpawnWorker, type ThreadBuffers } from './pool.ts';
-import { jsKernels } from '../js.ts';
 
 /** The functions the AssemblyScript module exports (src/kernels/wasm/assembly/kernels.ts). */
 interface KernelExports {
@@ -19,6 +18,7 @@ interface KernelExports {
   relu(out: number, inp: number, n: number): void;
   reluBackward(dinp: number, dout: number, out: number, n: number): void;
   zero(out: number, n: number): void;
+  scalePixels(out: number, bytes: number, n: number): void;
   dropoutMask(mask: number, n: number, threshold: number, scale: number, key0: number, key1: number): void;
   multiply(out: number, a: number, b: number, n: number): void;
   conv2dForward(
@@ -119,6 +119,8 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
   // The calling thread's Winograd buffers: transformed filters, and zeros that pad the images.
   const winogradFilters = { offset: 0, bytes: 0 };
   const winogradZeros = { offset: 0, bytes: 0 };
+  // The calling thread's bytes of a batch of pixels.
+  const pixelStage = { offset: 0, bytes: 0 };
   /** Grows a block of the arena to at least `bytes`, zero-filled if `zeroed`. */
   const grow = (block: { offset: number; bytes: number }, bytes: number, zeroed = false): void => {
     if (block.bytes >= bytes) return;
@@ -322,8 +324,19 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       finish();
     },
 
-    // The dataset lies outside WebAssembly's memory: row copies from JavaScript.
-    gatherRows: jsKernels.gatherRows,
+    // The dataset lies outside the memory: JavaScript copies the batch's rows of bytes in (a
+    // quarter of what floats would be), and the module scales them.
+    gatherPixels(out, pixels, indices, start, count, rowLength) {
+      const size = count * rowLength;
+      grow(pixelStage, size);
+      const bytes = arena.bytes();
+      for (let b = 0; b < count; b++) {
+        const row = indices[start + b] * rowLength;
+        bytes.set(pixels.subarray(row, row + rowLength), pixelStage.offset + b * rowLength);
+      }
+      wasm.scalePixels(ptr(out, true), pixelStage.offset, size);
+      finish();
+    },
 
     dropoutMask(mask, n, threshold, scale, key0, key1) {
       wasm.dropoutMask(ptr(mask, true), n, threshold, scale, key0, key1);
