@@ -307,8 +307,17 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       finish();
     },
 
+    // Split by rows (a convolution's bias gradient sums 50,176 rows): the first part adds into
+    // dbias, the others into the workers' partials, added after in thread order.
     sumRows(dbias, dout, rows, cols) {
-      wasm.sumRows(ptr(dbias, true), ptr(dout, false), rows, cols);
+      const [pb, pd] = [ptr(dbias, true), ptr(dout, false)];
+      if (pool && rows >= 2 && rows * cols >= PARALLEL_MIN_FLOATS) {
+        ensure('partials', cols * 4, pool.threads);
+        pool.run(Op.SumRows, [pd, cols], rows, Math.ceil(rows / pool.threads), buffers, (start, end) => wasm.sumRows(pb, pd + 4 * start * cols, end - start, cols));
+        for (let thread = 1; thread < pool.threads; thread++) wasm.addBias(pb, buffers.partials + thread * buffers.partialsBytes, 1, cols);
+      } else {
+        wasm.sumRows(pb, pd, rows, cols);
+      }
       finish();
     },
 

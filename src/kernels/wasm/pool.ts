@@ -60,6 +60,8 @@ export const Op = {
    * B's rows [i · chunk, (i + 1) · chunk). Args as for Gemm, then m.
    */
   GemmDeep: 15,
+  /** Row sums over ranges of rows into each thread's partials: args dout, cols. */
+  SumRows: 16,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -113,6 +115,10 @@ export const WORKER_BODY = `function (init, ready) {
     } else if (op === ${Op.GemmDeep}) {
       const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.gemm(a[0], end - start, a[2] + 4 * start * a[4], a[3], a[4], a[5] + 4 * start * a[6], a[6], a[7], partial, a[9], 0, 0, a[11], scratch);
+    } else if (op === ${Op.SumRows}) {
+      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
+      kernels.zero(partial, a[1]);
+      kernels.sumRows(partial, a[0] + 4 * start * a[1], end - start, a[1]);
     } else if (op === ${Op.ConvForward}) {
       kernels.conv2dForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.ConvBackwardInput}) {
