@@ -442,14 +442,6 @@ static napi_value relu_backward(napi_env env, napi_callback_info info) {
 typedef uint32_t u32x4 __attribute__((vector_size(16)));
 typedef int32_t i32x4 __attribute__((vector_size(16)));
 
-static inline uint32_t lowbias32(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  return x ^ (x >> 16);
-}
-
 static inline u32x4 lowbias32x4(u32x4 x) {
   x ^= x >> 16;
   x *= 0x7feb352dU;
@@ -472,19 +464,12 @@ static napi_value dropout_mask(napi_env env, napi_callback_info info) {
   memcpy(&scale_bits, &scale, sizeof scale_bits);
   const i32x4 limit = {threshold, threshold, threshold, threshold};
   const i32x4 scales = {scale_bits, scale_bits, scale_bits, scale_bits};
-  int blocks = n / 8;
   u32x4 counter = {0, 1, 2, 3};
-  for (int b = 0; b < blocks; b++, counter += 4) {
+  for (int b = 0; 8 * b < n; b++, counter += 4) {
     u32x4 word = lowbias32x4(lowbias32x4(counter ^ key0) + key1);
-    i32x4 low = ((i32x4)(word & 0xffff) < limit) & scales, high = ((i32x4)(word >> 16) < limit) & scales;
-    memcpy(mask + 8 * b, &low, sizeof low);
-    memcpy(mask + 8 * b + 4, &high, sizeof high);
-  }
-  for (int r = 0; r < 4 && 8 * blocks + r < n; r++) {
-    uint32_t word = lowbias32(lowbias32((uint32_t)(4 * blocks + r) ^ key0) + key1);
-    int i = 8 * blocks + r;
-    mask[i] = (int32_t)(word & 0xffff) < threshold ? scale : 0.0f;
-    if (i + 4 < n) mask[i + 4] = (int32_t)(word >> 16) < threshold ? scale : 0.0f;
+    i32x4 block[2] = {((i32x4)(word & 0xffff) < limit) & scales, ((i32x4)(word >> 16) < limit) & scales};
+    // A last, partial block keeps only the elements below n.
+    memcpy(mask + 8 * b, block, sizeof(float) * (n - 8 * b < 8 ? n - 8 * b : 8));
   }
   return undefined(env);
 }
