@@ -121,17 +121,17 @@ if (wants('train')) {
   const location = await locateData({ download: false });
   const training = loadTrainingSet(location.dir).data;
   /**
-   * Images per second of `fit` over `count` real training images, batch 64, Adam; validation
-   * excluded. Each of `epochs` epochs is timed from its fourth batch to its last (the first
-   * three warm up); one figure per epoch, since this machine's speed drifts within seconds.
+   * Images per second of one epoch of `fit` over `count` real training images, batch 64, Adam,
+   * from a fresh model; timed from the fourth batch to the last (the first three warm up),
+   * validation excluded.
    */
-  const trainingSpeeds = (kernels: Kernels, architecture: Architecture, count: number, epochs: number): number[] => {
+  const epochSpeed = (kernels: Kernels, architecture: Architecture, count: number): number => {
     const rng = Rng.fromSeed(3);
     const model = new Sequential(kernels, architecture);
     model.initialize(rng.fork());
     const images = pixelExamples(stratifiedSample(training, count, rng.fork()));
-    const speeds: number[] = [];
     let started = 0;
+    let speed = 0;
     fit({
       kernels,
       model,
@@ -139,7 +139,7 @@ if (wants('train')) {
       optimizer: new Adam(kernels, model.parameterCount),
       train: images,
       validation: pixelExamples(stratifiedSample(training, 10, rng.fork())),
-      epochs,
+      epochs: 1,
       batchSize: 64,
       learningRate: 0.001,
       schedule: { name: 'constant' },
@@ -149,28 +149,48 @@ if (wants('train')) {
       onProgress: (event) => {
         if (event.type !== 'batch') return;
         if (event.batch === 3) started = performance.now();
-        if (event.batch === event.batches) speeds.push(((event.batches - 3) * 64) / ((performance.now() - started) / 1000));
+        if (event.batch === event.batches) speed = ((event.batches - 3) * 64) / ((performance.now() - started) / 1000);
       },
     });
-    return speeds;
+    return speed;
   };
-  /** The median epoch's figure and every epoch's, as JSON fields. */
-  const speedFields = (speeds: number[], digits: number) => {
-    const median = [...speeds].sort((a, b) => a - b)[Math.floor(speeds.length / 2)];
-    return {
-      imagesPerSecond: Math.round(median),
-      epochSeconds: round(48000 / median, digits),
-      epochSecondsEach: speeds.map((speed) => round(48000 / speed, digits)),
-    };
-  };
-  for (const { kernels, threads } of configurations()) {
-    const mlpImages = kernels.name === 'js' ? 6400 : 48000;
-    const mlpEpochs = kernels.name === 'js' ? 1 : 3;
-    const mlp = trainingSpeeds(kernels, mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), mlpImages, mlpEpochs);
-    emit({ bench: 'train', model: 'mlp', threads, backend: kernels.name, ...speedFields(mlp, 2) });
-    if (kernels.name === 'js') continue;
-    const cnn = trainingSpeeds(kernels, referenceCnnArchitecture(), 64 * 43, 3);
-    emit({ bench: 'train', model: 'reference-cnn', threads, backend: kernels.name, ...speedFields(cnn, 1) });
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  // This machine's speed drifts within seconds, so the configurations take turns: three rounds of
+  // one epoch each (js: one epoch of 6,400 images, once), and the figure is the median epoch.
+  // Thread speed-ups compare the epochs of one round, which ran minutes apart at most.
+  const models: [string, Architecture, number][] = [
+    ['mlp', mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), 48000],
+    ['reference-cnn', referenceCnnArchitecture(), 64 * 43],
+  ];
+  const speeds = new Map<string, { model: string; backend: string; threads: number; epochs: number[] }>();
+  for (let round = 0; round < 3; round++) {
+    for (const { kernels, threads } of configurations()) {
+      if (kernels.name === 'js' && round > 0) continue;
+      for (const [model, architecture, count] of models) {
+        if (kernels.name === 'js' && model !== 'mlp') continue;
+        const key = `${model} ${kernels.name} ${threads}`;
+        if (!speeds.has(key)) speeds.set(key, { model, backend: kernels.name, threads, epochs: [] });
+        speeds.get(key)!.epochs.push(epochSpeed(kernels, architecture, kernels.name === 'js' ? 6400 : count));
+      }
+    }
+  }
+  for (const { model, backend, threads, epochs } of speeds.values()) {
+    const digits = model === 'mlp' ? 2 : 1;
+    emit({
+      bench: 'train',
+      model,
+      threads,
+      backend,
+      imagesPerSecond: Math.round(median(epochs)),
+      epochSeconds: round(48000 / median(epochs), digits),
+      epochSecondsEach: epochs.map((speed) => round(48000 / speed, digits)),
+    });
+  }
+  for (const { model, backend, threads, epochs } of speeds.values()) {
+    const single = speeds.get(`${model} ${backend} 1`);
+    if (threads === 1 || !single) continue;
+    const each = epochs.map((speed, i) => round(speed / single.epochs[i], 2));
+    emit({ bench: 'scaling', model, backend, threads, speedup: median(each), speedupEach: each });
   }
 }
 
