@@ -44,7 +44,7 @@ export interface ConvShape {
  * can place them there. Each kernel writes its first argument; sizes are passed explicitly
  * and a buffer may be longer than the kernel uses.
  *
- * Parameter gradients accumulate (`+=`, so one `fill(0)` per step clears them); everything
+ * Parameter gradients accumulate (`+=`, so one `zero` per step clears them); everything
  * else overwrites its output unless a flag says otherwise.
  */
 export interface Kernels {

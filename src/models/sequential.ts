@@ -22,7 +22,7 @@ export interface Architecture {
 
 /**
  * A stack of layers. All parameters live in one flat buffer and their gradients in a twin
- * buffer of the same layout, so zeroing gradients is one fill and an optimiser can treat
+ * buffer of the same layout, so zeroing gradients is one `zero` kernel call and an optimiser can treat
  * them as one vector. Activations and their gradients are kept per layer boundary,
  * sized for the largest batch seen so far.
  */
