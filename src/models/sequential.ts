@@ -22,9 +22,9 @@ export interface Architecture {
 
 /**
  * A stack of layers. All parameters live in one flat buffer and their gradients in a twin
- * buffer of the same layout, so zeroing gradients is one `zero` kernel call and an optimiser can treat
- * them as one vector. Activations and their gradients are kept per layer boundary,
- * sized for the largest batch seen so far.
+ * buffer of the same layout, so clearing the gradients is one `zero` kernel call and an
+ * optimiser can treat them as one vector. Activations and their gradients are kept per layer
+ * boundary, sized for the largest batch seen so far.
  */
 export class Sequential {
   readonly architecture: Architecture;
