@@ -1,5 +1,7 @@
 // Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...];
-// `npm run bench -- profile` (not part of the default set) splits a training step by kernel.
+// `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
+// `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
+// threads in turn.
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { availableParallelism } from 'node:os';
 import { pixelExamples } from '../src/data/dataset.ts';
@@ -18,7 +20,8 @@ import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 
 const selected = new Set(process.argv.slice(2));
-const wants = (name: string) => selected.size === 0 || selected.has(name);
+/** The default set: gemm, conv and train; profile and layers only when named. */
+const wants = (name: string) => (selected.size === 0 && name !== 'layers') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 
@@ -191,6 +194,47 @@ if (wants('train')) {
     if (threads === 1 || !single) continue;
     const each = epochs.map((speed, i) => round(speed / single.epochs[i], 2));
     emit({ bench: 'scaling', model, backend, threads, speedup: median(each), speedupEach: each });
+  }
+}
+
+if (wants('layers') && cores >= 2) {
+  // The five convolutions of the reference CNN (forward and both gradients), 1 and 2 threads
+  // taking turns for four rounds: which layers gain from the second thread. Native kernels are
+  // reloaded at each turn, since their thread count is process-wide.
+  const shapes = [[28, 1, 32], [28, 32, 32], [14, 32, 64], [14, 64, 64], [7, 64, 128]].map(([size, inChannels, outChannels]) => ({
+    batch: 64, height: size, width: size, inChannels, outChannels, kernelSize: 3,
+  }));
+  const backends: [string, (threads: number) => Kernels][] = [['wasm', (threads) => wasmByThreads.get(threads)!]];
+  if (nativeBuildPresent()) backends.push(['native', (threads) => loadNativeKernels({ threads })]);
+  const fill = (array: Float32Array) => array.map((_, i) => Math.sin(i * 0.37));
+  for (const [backend, load] of backends) {
+    for (const shape of shapes) {
+      const { batch, height, width, inChannels: C, outChannels: O } = shape;
+      const buffers = [1, 2].map((threads) => {
+        const k = load(threads);
+        return {
+          inp: fill(k.allocate(batch * height * width * C)), weight: fill(k.allocate(9 * C * O)), out: fill(k.allocate(batch * height * width * O)),
+          dinp: k.allocate(batch * height * width * C), dweight: k.allocate(9 * C * O),
+        };
+      });
+      const milliseconds: number[][] = [[], []];
+      for (let turn = 0; turn < 8; turn++) {
+        const index = turn % 2;
+        const k = load(index + 1);
+        const b = buffers[index];
+        milliseconds[index].push(1000 * time(() => {
+          k.conv2d(b.out, b.inp, b.weight, shape);
+          k.conv2dBackwardInput(b.dinp, b.out, b.weight, shape);
+          k.conv2dBackwardWeight(b.dweight, b.inp, b.out, shape);
+        }, 0.3));
+      }
+      const [one, two] = milliseconds.map((values) => [...values].sort((x, y) => x - y)[values.length >> 1]);
+      emit({
+        bench: 'layers', layer: `${height}x${width}x${C}->${O}`, batch, backend,
+        ms1: round(one, 2), ms2: round(two, 2), speedup: round(one / two, 2),
+        speedupEach: milliseconds[0].map((value, i) => round(value / milliseconds[1][i], 2)),
+      });
+    }
   }
 }
 
