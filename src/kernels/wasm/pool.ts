@@ -28,8 +28,12 @@ const COLUMNS_BYTES = 25;
 const PARTIALS = 26;
 const PARTIALS_BYTES = 27;
 export const CONTROL_BYTES = 256;
-/** How long an idle worker keeps spinning before it sleeps (measured best of 0.05, 0.3, 1 and 5). */
-const SPIN_MILLISECONDS = 0.05;
+/**
+ * How long an idle worker keeps spinning before it sleeps. The MLP's step leaves the worker idle
+ * for 50-100 us between its two large products; after a 0.05 ms spin it slept, and waking it
+ * cost the second product its speed-up (2 threads no faster than 1). See the README.
+ */
+const SPIN_MILLISECONDS = 2;
 
 /** Operation codes shared with WORKER_BODY. */
 export const Op = {
@@ -88,8 +92,7 @@ export const WORKER_BODY = `function (init, ready) {
   let seen = Atomics.load(control, ${GENERATION});
   ready();
   for (;;) {
-    // Spin briefly before sleeping. Longer spins (0.3 to 5 ms) made training slower on the
-    // 2-vCPU machine this was tuned on: the spinning thread slowed the other one's work.
+    // Spin a while before sleeping: waking a sleeping worker costs more than a short job.
     let idleSince = performance.now();
     let spins = 0;
     while (Atomics.load(control, ${GENERATION}) === seen) {
