@@ -46,7 +46,9 @@ static void args_init(Args *args, napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &args->argc, args->argv, NULL, NULL);
 }
 
-static void *typed(Args *args, size_t i, napi_typedarray_type want) {
+// Argument i's data, checked to be a typed array of type `want`; its element count goes to
+// *length where that is not NULL.
+static void *typed(Args *args, size_t i, napi_typedarray_type want, size_t *length) {
   if (args->failed) return NULL;
   bool is_typed = false;
   if (i >= args->argc || napi_is_typedarray(args->env, args->argv[i], &is_typed) != napi_ok || !is_typed) {
@@ -55,9 +57,8 @@ static void *typed(Args *args, size_t i, napi_typedarray_type want) {
     return NULL;
   }
   napi_typedarray_type type;
-  size_t length;
   void *data;
-  napi_get_typedarray_info(args->env, args->argv[i], &type, &length, &data, NULL, NULL);
+  napi_get_typedarray_info(args->env, args->argv[i], &type, length, &data, NULL, NULL);
   if (type != want) {
     napi_throw_type_error(args->env, NULL, "fmnist native: typed array of the wrong element type");
     args->failed = 1;
@@ -66,9 +67,9 @@ static void *typed(Args *args, size_t i, napi_typedarray_type want) {
   return data;
 }
 
-static float *f32(Args *args, size_t i) { return (float *)typed(args, i, napi_float32_array); }
-static uint8_t *u8(Args *args, size_t i) { return (uint8_t *)typed(args, i, napi_uint8_array); }
-static int32_t *i32(Args *args, size_t i) { return (int32_t *)typed(args, i, napi_int32_array); }
+static float *f32(Args *args, size_t i) { return (float *)typed(args, i, napi_float32_array, NULL); }
+static uint8_t *u8(Args *args, size_t i) { return (uint8_t *)typed(args, i, napi_uint8_array, NULL); }
+static int32_t *i32(Args *args, size_t i, size_t *length) { return (int32_t *)typed(args, i, napi_int32_array, length); }
 
 static double num(Args *args, size_t i) {
   double value = 0;
@@ -242,17 +243,38 @@ static void gemm_part(void *context, int part, int parts) {
               g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, g->accumulate ? 1.0f : 0.0f, c, g->n);
 }
 
-static float *column_buffer(int part, size_t floats);
+// The partial sums of parts 1 .. parts-1 of a split whose part 0 sums into the result itself,
+// one after another; grown by reserve_partials, which returns 0 when out of memory.
+static float *partials = NULL;
+static size_t partials_floats = 0;
+
+static int reserve_partials(int parts, size_t size) {
+  size_t floats = (size_t)(parts - 1) * size;
+  if (floats > partials_floats) {
+    free(partials);
+    partials = malloc(sizeof(float) * floats);
+    partials_floats = partials ? floats : 0;
+    if (!partials) return 0;
+  }
+  return 1;
+}
+
+// dst[0..size) += each of `count` partial sums placed `size` floats apart from `sums`, in order,
+// so that a run repeats exactly for a given thread count.
+static void add_partial_sums(float *restrict dst, const float *restrict sums, int count, size_t size) {
+  for (int p = 0; p < count; p++)
+    for (size_t i = 0; i < size; i++) dst[i] += sums[(size_t)p * size + i];
+}
 
 // A product split by k: part p computes op(A)[:, k range] · op(B)[k range, :], part 0 into C
-// itself, the others into their own buffers, which are then added to C in part order (so a
-// run repeats exactly). Chosen for thin, deep products (the MLP's 64 x 784 x 128 forward pass):
+// itself, the others into partial sums, which are then added to C in part order (so a run
+// repeats exactly). Chosen for thin, deep products (the MLP's 64 x 784 x 128 forward pass):
 // each thread then reads only its rows of the weights, the rows that its part of the weight
 // gradient wrote and its part of the optimiser step updated, so they stay in that core's
 // cache, where a split by columns of C made each core fetch half its weights from the other's.
 typedef struct {
   const Gemm *g;
-  float *partial[MAX_THREADS];
+  float *partials;
 } DeepGemm;
 
 static void gemm_deep_part(void *context, int part, int parts) {
@@ -260,7 +282,7 @@ static void gemm_deep_part(void *context, int part, int parts) {
   const Gemm *g = d->g;
   int begin, end;
   split_range(g->k, part, parts, &begin, &end);
-  float *c = part == 0 ? g->c : d->partial[part];
+  float *c = part == 0 ? g->c : d->partials + (size_t)(part - 1) * g->m * g->n;
   float beta = part == 0 && g->accumulate ? 1.0f : 0.0f;
   const float *a = g->trans_a ? g->a + (size_t)begin * g->m : g->a + begin;
   const float *b = g->trans_b ? g->b + begin : g->b + (size_t)begin * g->n;
@@ -268,19 +290,13 @@ static void gemm_deep_part(void *context, int part, int parts) {
               a, g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, beta, c, g->n);
 }
 
-// Runs the product split by k; returns 0 (having done nothing) when a buffer cannot be had.
+// Runs the product split by k; returns 0 (having done nothing) when the partial sums cannot be had.
 static int gemm_deep(const Gemm *g, int parts) {
-  DeepGemm d = {g, {0}};
   size_t size = (size_t)g->m * g->n;
-  for (int p = 1; p < parts; p++) {
-    if (!(d.partial[p] = column_buffer(p, size))) return 0;
-  }
+  if (!reserve_partials(parts, size)) return 0;
+  DeepGemm d = {g, partials};
   parallel(gemm_deep_part, &d, parts);
-  float *restrict c = g->c;
-  for (int p = 1; p < parts; p++) {
-    const float *restrict partial = d.partial[p];
-    for (size_t i = 0; i < size; i++) c[i] += partial[i];
-  }
+  add_partial_sums(g->c, d.partials, parts - 1, size);
   return 1;
 }
 
@@ -342,11 +358,10 @@ static napi_value gather_pixels(napi_env env, napi_callback_info info) {
   args_init(&args, env, info);
   float *out = f32(&args, 0);
   uint8_t *pixels = u8(&args, 1);
-  int32_t *indices = i32(&args, 2);
+  size_t length = 0;
+  int32_t *indices = i32(&args, 2, &length);
   int start = integer(&args, 3), count = integer(&args, 4), row_length = integer(&args, 5);
   if (args.failed) return NULL;
-  size_t length;
-  napi_get_typedarray_info(env, args.argv[2], NULL, &length, NULL, NULL, NULL);
   int upcoming = (int)length - start - count;
   if (upcoming > count) upcoming = count;
   if (upcoming < 0) upcoming = 0;
@@ -1032,13 +1047,6 @@ static int winograd_convolve(float *dst, const float *src, const float *weight, 
   return !t.failed;
 }
 
-// dst[0..size) += each of `count` partial sums placed `size` floats apart from `sums`, in order,
-// so that a run repeats exactly for a given thread count.
-static void add_partial_sums(float *restrict dst, const float *restrict sums, int count, size_t size) {
-  for (int p = 0; p < count; p++)
-    for (size_t i = 0; i < size; i++) dst[i] += sums[(size_t)p * size + i];
-}
-
 // dweight += the weight gradient by Winograd F(2x2, 3x3). Returns 0 when out of memory.
 static int winograd_weight_gradient(float *dweight, const float *inp, const float *dout, const Conv *s) {
   int parts = conv_parts(s);
@@ -1080,9 +1088,6 @@ static napi_value conv2d_backward_input(napi_env env, napi_callback_info info) {
   return t.failed ? out_of_memory(env) : undefined(env);
 }
 
-static float *partials = NULL;
-static size_t partials_floats = 0;
-
 // conv2dBackwardWeight(dweight, inp, dout, batch, height, width, channels, filters, kernel): dweight += colᵀ · dout
 static napi_value conv2d_backward_weight(napi_env env, napi_callback_info info) {
   Args args;
@@ -1092,16 +1097,11 @@ static napi_value conv2d_backward_weight(napi_env env, napi_callback_info info) 
   if (winograd_applies(&t.s)) return winograd_weight_gradient(t.out, t.inp, t.dout, &t.s) ? undefined(env) : out_of_memory(env);
   int parts = conv_parts(&t.s);
   size_t size = (size_t)t.s.kernel * t.s.kernel * t.s.channels * t.s.filters;
-  if ((size_t)(parts - 1) * size > partials_floats) {
-    free(partials);
-    partials = malloc(sizeof(float) * (parts - 1) * size);
-    partials_floats = partials ? (parts - 1) * size : 0;
-    if (!partials) return out_of_memory(env);
-  }
+  if (!reserve_partials(parts, size)) return out_of_memory(env);
   t.partials = partials;
   parallel(conv_backward_weight_part, &t, parts);
   if (t.failed) return out_of_memory(env);
-  add_partial_sums(t.out, partials, parts - 1, size);
+  add_partial_sums(t.out, t.partials, parts - 1, size);
   return undefined(env);
 }
 
