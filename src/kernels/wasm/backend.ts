@@ -148,6 +148,14 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     staged.length = 0;
   };
 
+  /**
+   * target[0..floats) += the workers' partials (threads 1, 2, ...), in thread order so that a run
+   * repeats exactly; addBias over one row of `floats` columns is that sum.
+   */
+  const addWorkerPartials = (target: number, floats: number): void => {
+    for (let thread = 1; thread < threads; thread++) wasm.addBias(target, buffers.partials + thread * buffers.partialsBytes, 1, floats);
+  };
+
   // C[m,n] (+)= A · B with A(i,p) at a + 4(i·rsA + p·csA) and B(p,j) at b + 4(p·rsB + j·csB).
   const gemm = (
     c: Float32Array, a: Float32Array, b: Float32Array,
@@ -169,8 +177,7 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       pool.run(Op.GemmDeep, [...args, m], k, chunk, buffers, (start, end) =>
         wasm.gemm(n, end - start, pa + 4 * start * csA, rsA, csA, pb + 4 * start * rsB, rsB, csB, pc, n, acc, 0, m, scratch),
       );
-      // addBias over one row of m·n columns is C += partial.
-      for (let thread = 1; thread < pool.threads; thread++) wasm.addBias(pc, buffers.partials + thread * buffers.partialsBytes, 1, m * n);
+      addWorkerPartials(pc, m * n);
     } else if (m >= n) {
       // Split the rows: every thread packs all of B, which costs k·n against A's m·k.
       const chunk = Math.ceil(m / pool.threads / GEMM_ROWS_PER_TILE) * GEMM_ROWS_PER_TILE;
@@ -314,7 +321,7 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       if (pool && rows >= 2 && rows * cols >= PARALLEL_MIN_FLOATS) {
         ensure('partials', cols * 4, pool.threads);
         pool.run(Op.SumRows, [pd, cols], rows, Math.ceil(rows / pool.threads), buffers, (start, end) => wasm.sumRows(pb, pd + 4 * start * cols, end - start, cols));
-        for (let thread = 1; thread < pool.threads; thread++) wasm.addBias(pb, buffers.partials + thread * buffers.partialsBytes, 1, cols);
+        addWorkerPartials(pb, cols);
       } else {
         wasm.sumRows(pb, pd, rows, cols);
       }

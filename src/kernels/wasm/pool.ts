@@ -110,16 +110,16 @@ export const WORKER_BODY = `function (init, ready) {
     const end = Math.min(total, start + control[${CHUNK}]);
     const scratch = control[${SCRATCH}] + index * control[${SCRATCH_BYTES}];
     const columns = control[${COLUMNS}] + index * control[${COLUMNS_BYTES}];
+    // This thread's private sums (a weight gradient, a split product or row sums).
+    const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
     if (op === ${Op.Gemm}) {
       kernels.gemm(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], start, end, scratch);
     } else if (op === ${Op.GemmColumns}) {
       // a[5] is B, a[7] its column stride, a[8] is C: offset both to column 'start'.
       kernels.gemm(end - start, a[1], a[2], a[3], a[4], a[5] + 4 * start * a[7], a[6], a[7], a[8] + 4 * start, a[9], a[10], 0, a[11], scratch);
     } else if (op === ${Op.GemmDeep}) {
-      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.gemm(a[0], end - start, a[2] + 4 * start * a[4], a[3], a[4], a[5] + 4 * start * a[6], a[6], a[7], partial, a[9], 0, 0, a[11], scratch);
     } else if (op === ${Op.SumRows}) {
-      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.zero(partial, a[1]);
       kernels.sumRows(partial, a[0] + 4 * start * a[1], end - start, a[1]);
     } else if (op === ${Op.ConvForward}) {
@@ -127,7 +127,6 @@ export const WORKER_BODY = `function (init, ready) {
     } else if (op === ${Op.ConvBackwardInput}) {
       kernels.conv2dBackwardInput(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.ConvBackwardWeight}) {
-      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.conv2dBackwardWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], a[7], columns, scratch);
     } else if (op === ${Op.WinogradForward}) {
       kernels.winogradForward(a[0], a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
@@ -152,7 +151,6 @@ export const WORKER_BODY = `function (init, ready) {
       kernels.adamStep(a[0] + offset, a[1] + offset, a[2] + offset, a[3] + offset, end - start,
         floats[f], floats[f + 1], floats[f + 2], floats[f + 3], floats[f + 4], floats[f + 5]);
     } else if (op === ${Op.WinogradWeight}) {
-      const partial = control[${PARTIALS}] + index * control[${PARTIALS_BYTES}];
       kernels.winogradWeight(partial, a[1], a[2], start, end, a[3], a[4], a[5], a[6], columns, scratch, a[7]);
     }
     if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
