@@ -15,7 +15,7 @@ import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
 import { referenceCnnArchitecture } from '../src/models/reference-cnn.ts';
 import { Sequential, type Architecture } from '../src/models/sequential.ts';
 import { Rng } from '../src/random/rng.ts';
-import { mlpArchitecture } from '../src/runs/train-mlp.ts';
+import { mlpArchitecture } from '../src/models/mlp.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 
@@ -79,7 +79,7 @@ if (wants('gemm')) {
       const b = random(kernels, k * n, rng);
       const c = kernels.allocate(m * n);
       const product = layout === 'nn' ? kernels.matmul : layout === 'tn' ? kernels.matmulTransA : kernels.matmulTransB;
-      const seconds = time(() => product.call(kernels, c, a, b, m, k, n, false));
+      const seconds = time(() => product({ c, a, b, m, k, n, accumulate: false }));
       emit({ bench: 'gemm', shape: `${m}x${k}x${n}`, layout, what, threads, backend: kernels.name, gflops: round((2 * m * k * n) / seconds / 1e9) });
     }
   }
@@ -100,9 +100,9 @@ if (wants('conv')) {
       const out = kernels.allocate(batch * height * width * O);
       const dinp = kernels.allocate(batch * height * width * C);
       const dweight = kernels.allocate(K * K * C * O);
-      const forward = time(() => kernels.conv2d(out, inp, weight, shape));
-      const backwardInput = time(() => kernels.conv2dBackwardInput(dinp, out, weight, shape));
-      const backwardWeight = time(() => kernels.conv2dBackwardWeight(dweight, inp, out, shape));
+      const forward = time(() => kernels.conv2d({ out, inp, weight, ...shape }));
+      const backwardInput = time(() => kernels.conv2dBackwardInput({ dinp, dout: out, weight, ...shape }));
+      const backwardWeight = time(() => kernels.conv2dBackwardWeight({ dweight, inp, dout: out, ...shape }));
       const flop = 2 * batch * height * width * K * K * C * O;
       emit({
         bench: 'conv',
@@ -223,9 +223,9 @@ if (wants('layers') && cores >= 2) {
         const k = load(index + 1);
         const b = buffers[index];
         milliseconds[index].push(1000 * time(() => {
-          k.conv2d(b.out, b.inp, b.weight, shape);
-          k.conv2dBackwardInput(b.dinp, b.out, b.weight, shape);
-          k.conv2dBackwardWeight(b.dweight, b.inp, b.out, shape);
+          k.conv2d({ out: b.out, inp: b.inp, weight: b.weight, ...shape });
+          k.conv2dBackwardInput({ dinp: b.dinp, dout: b.out, weight: b.weight, ...shape });
+          k.conv2dBackwardWeight({ dweight: b.dweight, inp: b.inp, dout: b.out, ...shape });
         }, 0.3));
       }
       const [one, two] = milliseconds.map((values) => [...values].sort((x, y) => x - y)[values.length >> 1]);

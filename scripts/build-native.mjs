@@ -1,6 +1,7 @@
-// Builds the native backend (native/fmnist_native.c, OpenBLAS) with node-gyp when a compiler
-// and OpenBLAS's headers are present; otherwise says why and succeeds all the same, and the
-// engine uses its WebAssembly backend. Run by `npm install` / `npm ci` (the "install" script).
+// Builds the native backend (native/*.c over OpenBLAS, with the bindings that
+// scripts/generate-kernels.ts derives from src/kernels/spec.ts) with node-gyp when a compiler and
+// OpenBLAS's headers are present; otherwise says why and succeeds all the same, and the engine
+// uses its WebAssembly backend. Run by `npm install` / `npm ci` (the "install" script).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -13,6 +14,9 @@ const skip = (reason) => {
 if (process.env.FMNIST_SKIP_NATIVE) skip('FMNIST_SKIP_NATIVE is set');
 if (process.platform !== 'linux') skip(`it is built on Linux only, this is ${process.platform}`);
 if (!headers.some((path) => existsSync(path))) skip("OpenBLAS's headers are missing: install libopenblas-dev");
+
+const generated = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/generate-kernels.ts'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+if (generated.status !== 0) skip(`generating the kernel bindings failed: ${`${generated.stderr}`.trim().split('\n').slice(-1)[0]}`);
 
 // Inside npm scripts node-gyp is on PATH; npm passes its nodedir setting to it.
 const result = spawnSync('node-gyp', ['rebuild'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', shell: process.platform === 'win32' });

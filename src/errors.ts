@@ -20,3 +20,20 @@ export class UsageError extends UserError {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * Training stopped because the loss became NaN or infinite. A search records it as the trial's
+ * result (its learning rate is too high); a training command reports it as a user error.
+ */
+export class TrainingDiverged extends UserError {
+  constructor(
+    /** 1-based epoch and batch at which the loss stopped being finite. */
+    readonly epoch: number,
+    readonly batch: number,
+    /** The loss of that batch: NaN or ±Infinity. */
+    readonly loss: number,
+  ) {
+    super(`Training diverged: the loss became ${loss} at epoch ${epoch}, batch ${batch}; lower the learning rate (--lr) and run again.`);
+    this.name = 'TrainingDiverged';
+  }
+}

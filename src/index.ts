@@ -1,79 +1,70 @@
 /**
  * fashion-mnist-ts: Fashion-MNIST classification with neural networks written from scratch.
- * Everything the `fmnist` CLI does is available here as typed functions.
+ * Everything the `fmnist` CLI does is a typed function here; the building blocks below them
+ * (layers, models, optimisers, kernels) are exported for people who assemble their own.
  */
-export { UserError, UsageError } from './errors.ts';
-export { Rng, type RngState } from './random/rng.ts';
 
-export { CLASS_NAMES, DATA_FILES, DEBIAN_DATA_DIR, OFFICIAL_BASE_URL } from './data/manifest.ts';
-export { locateData, defaultCacheDir, type DataLocation, type DataOrigin, type LocateOptions } from './data/locate.ts';
-export { downloadFashionMnist, type DownloadOptions } from './data/download.ts';
-export { loadTestSet, loadTrainingSet, type FileCheck, type LabelledImages, type LoadOptions } from './data/load.ts';
-export { parseIdxImages, parseIdxLabels, IMAGE_SIZE, NUM_CLASSES, PIXELS } from './data/idx.ts';
-export { stratifiedSample, stratifiedSplit, type TrainValidationSplit } from './data/split.ts';
-export { pixelExamples, type Examples } from './data/dataset.ts';
+// ---- Jobs: what the CLI commands run ----
 
-export {
-  BACKEND_NAMES,
-  jsKernels,
-  loadKernels,
-  type AdamHyper,
-  type BackendName,
-  type KernelOptions,
-  type Kernels,
-  type SgdHyper,
-} from './kernels/index.ts';
-export { createWasmKernels, type WasmKernels, type WasmKernelsOptions } from './kernels/wasm/backend.ts';
-export { WORKER_BODY, type SpawnWorker, type WorkerInit } from './kernels/wasm/pool.ts';
-export { Dense, Dropout, ReLU, buildLayer, type Layer, type LayerSpec, type Shape } from './layers/index.ts';
-export { SoftmaxCrossEntropy } from './layers/softmax-cross-entropy.ts';
-export { Sequential, type Architecture, type ParameterTensor } from './models/sequential.ts';
+/** Trains the MLP on pixels into a run folder and evaluates it on the test set (`fmnist train mlp`). */
+export { trainMlp } from './runs/train.ts';
+/** Trains the CNN the same way (`fmnist train cnn`). */
+export { trainCnn } from './runs/train.ts';
+/** Trains the MLP on a pipeline's saved CNN features. */
+export { trainFeaturesMlp } from './runs/train.ts';
+/** Options of a training run (folder, resume, data, kernels, progress) and what it returns. */
+export type { RunOptions, ModelRunResult } from './runs/train.ts';
+/** The main job (`fmnist pipeline`): MLP, CNN, features, MLP on features, each evaluated on the test set. */
+export { runPipeline } from './runs/pipeline.ts';
+export type { PipelineSummary } from './runs/pipeline.ts';
+/** Evaluates a saved model of any kind on the test set (`fmnist evaluate`). */
+export { evaluateSavedModel } from './runs/evaluate.ts';
+/** Builds report.html and charts/ for a run, pipeline or search folder (`fmnist report`). */
+export { buildReport } from './reports/report.ts';
+/** A hyperparameter search (`fmnist search`): its settings, the search, and the test figures of its best model. */
+export { searchSettings, runSearch, evaluateBest } from './search/search.ts';
+export type { SearchSettings, SearchResult } from './search/search.ts';
 
-export { Adam, Sgd, type AdamOptions, type Optimizer, type SgdOptions } from './training/optimizers.ts';
-export { learningRateAt, type Schedule, type ScheduleName } from './training/schedules.ts';
-export { fit, type EpochRecord, type FitOptions, type FitResult, type ProgressEvent } from './training/fit.ts';
+// ---- Configuration ----
 
-export { evaluate, type Evaluation } from './evaluation/predict.ts';
-export {
-  classificationReport,
-  confusionMatrix,
-  formatClassificationReport,
-  formatConfusionMatrix,
-  type ClassificationReport,
-  type ConfusionMatrix,
-} from './evaluation/metrics.ts';
+/** The default configurations (chosen on the validation split; see docs/results.md). */
+export { DEFAULT_MLP_CONFIG, DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG } from './runs/configs.ts';
+export type { MlpConfig, CnnConfig, TrainingConfig } from './runs/configs.ts';
+/** Reads and writes a run folder's files (config, history, metrics, model, split) with their types. */
+export { RunFolder } from './runs/run-folder.ts';
+export type { RunMetrics } from './runs/run-folder.ts';
 
-export { loadModel, saveModel, type ModelDescription } from './io/model-file.ts';
-export { decodeSafetensors, encodeSafetensors } from './io/safetensors.ts';
+// ---- Data ----
 
-export {
-  DEFAULT_CNN_CONFIG,
-  DEFAULT_FEATURES_MLP_CONFIG,
-  DEFAULT_MLP_CONFIG,
-  type CnnConfig,
-  type MlpConfig,
-  type TrainingConfig,
-} from './runs/configs.ts';
-export { trainMlp, mlpArchitecture, type RunOptions } from './runs/train-mlp.ts';
-export { trainCnn } from './runs/train-cnn.ts';
-export { extractFeatures, saveFeatures, trainFeaturesMlp } from './runs/features.ts';
-export { runPipeline, pipelineConfig, formatSummary, type PipelineConfig, type PipelineSummary } from './runs/pipeline.ts';
-export { trainModel, testMetrics, type ModelKind, type ModelRunResult, type TestMetrics } from './runs/train-model.ts';
-export { cnnArchitecture, type CnnShape } from './models/cnn.ts';
-export { loadNpy, saveNpy, type NpyArray } from './io/npy.ts';
-export { evaluateSavedModel, type SavedEvaluation } from './runs/evaluate-saved.ts';
-export { summarizeData, type DataSummary } from './runs/data-summary.ts';
-export { pca, type Pca } from './evaluation/pca.ts';
-export { buildReport, type ReportOptions, type ReportResult } from './reports/report.ts';
-export {
-  runSearch,
-  searchSettings,
-  evaluateBest,
-  rungEpochs,
-  type SearchSettings,
-  type SearchOptions,
-  type SearchResult,
-  type TrialSummary,
-  type FinalEvaluation,
-} from './search/search.ts';
-export { DEFAULT_SPACES, validateSpace, type SearchSpace, type ParameterSpec, type SearchModel } from './search/space.ts';
+/** The ten class names, in label order. */
+export { CLASS_NAMES } from './data/manifest.ts';
+/** Finds the four official files (a folder, the Debian package, the cache, or a download). */
+export { locateData } from './data/locate.ts';
+/** The official training (60,000) and test (10,000) images, checksum-verified. */
+export { loadTrainingSet, loadTestSet } from './data/load.ts';
+export type { LabelledImages } from './data/load.ts';
+
+// ---- Building blocks ----
+
+/** The kernel backends (js reference, wasm, native) behind one interface. */
+export { loadKernels } from './kernels/index.ts';
+export type { Kernels, BackendName } from './kernels/index.ts';
+/** A stack of layers over one flat parameter buffer, and the architectures of the project's models. */
+export { Sequential } from './models/sequential.ts';
+export type { Architecture } from './models/sequential.ts';
+export { mlpArchitecture } from './models/mlp.ts';
+export { cnnArchitecture } from './models/cnn.ts';
+/** Saves and loads a model folder (model.json and model.safetensors). */
+export { saveModel, loadModel } from './models/model-file.ts';
+/** The training loop (mini-batches, validation, early stopping, checkpoints) and the optimisers. */
+export { fit } from './training/fit.ts';
+export { Adam, Sgd } from './training/optimizers.ts';
+/** Predictions, loss and accuracy of a model over examples; a confusion matrix and its per-class report. */
+export { evaluate } from './evaluation/predict.ts';
+export { confusionMatrix, classificationReport } from './evaluation/metrics.ts';
+/** The one seeded random generator every random choice draws from. */
+export { Rng } from './random/rng.ts';
+/** NumPy .npy files (the pipeline's features). */
+export { loadNpy, saveNpy } from './io/npy.ts';
+/** A user's mistake (a bad flag, file or value): one sentence, no stack trace; a run whose loss diverged. */
+export { UserError, TrainingDiverged } from './errors.ts';

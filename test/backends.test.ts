@@ -40,7 +40,7 @@ test(
       const inp = kernels.allocate(4 * 64 * 8), weight = kernels.allocate(9 * 64), out = kernels.allocate(4 * 64 * 8);
       for (let i = 0; i < 1000; i++) {
         kernels = loadNativeKernels({ threads: 2 + (i % 2) });
-        kernels.conv2d(out, inp, weight, shape);
+        kernels.conv2d({ out, inp, weight, ...shape });
       }
       console.log('done');
     `;

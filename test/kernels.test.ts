@@ -57,10 +57,10 @@ for (const kernels of backends) {
           const product = transA ? kernels.matmulTransA : transB ? kernels.matmulTransB : kernels.matmul;
           const expected = matmulDefinition(a, b, m, k, n, transA, transB);
           c.fill(123);
-          product.call(kernels, c, a, b, m, k, n, false);
+          product({ c, a, b, m, k, n, accumulate: false });
           assert.ok(maxRelativeError(c, expected) < 1e-4, `${m}x${k}x${n} transA=${transA} transB=${transB}`);
           c.set(start);
-          product.call(kernels, c, a, b, m, k, n, true);
+          product({ c, a, b, m, k, n, accumulate: true });
           assert.ok(maxRelativeError(c, expected.map((value, i) => value + start[i])) < 1e-4, `accumulate ${m}x${k}x${n}`);
         }
       }
@@ -72,28 +72,28 @@ for (const kernels of backends) {
         const x = randomArray(rng, rows * cols);
         const bias = randomArray(rng, cols);
         const out = Float32Array.from(x);
-        kernels.addBias(out, bias, rows, cols);
+        kernels.addBias({ out, bias, rows, cols });
         assert.deepEqual([...out], [...x].map((v, i) => Math.fround(v + bias[i % cols])));
 
         const dbias = Float32Array.from(bias);
-        kernels.sumRows(dbias, x, rows, cols);
+        kernels.sumRows({ dbias, dout: x, rows, cols });
         const sums = [...bias].map((v, c) => v + x.filter((_, i) => i % cols === c).reduce((s, e) => s + e, 0));
         assert.ok(maxRelativeError(dbias, sums) < 1e-6);
 
         const relu = kernels.allocate(rows * cols);
-        kernels.relu(relu, x, rows * cols);
+        kernels.relu({ out: relu, inp: x, n: rows * cols });
         assert.deepEqual([...relu], [...x].map((v) => Math.max(v, 0)));
         const dout = randomArray(rng, rows * cols);
         const dinp = kernels.allocate(rows * cols);
-        kernels.reluBackward(dinp, dout, relu, rows * cols);
+        kernels.reluBackward({ dinp, dout, out: relu, n: rows * cols });
         assert.deepEqual([...dinp], [...dout].map((g, i) => (x[i] > 0 ? g : 0)));
 
         const product = kernels.allocate(rows * cols);
-        kernels.multiply(product, x, dout, rows * cols);
+        kernels.multiply({ out: product, a: x, b: dout, n: rows * cols });
         assert.deepEqual([...product], [...x].map((v, i) => Math.fround(v * dout[i])));
 
         const zeroed = Float32Array.from(x);
-        kernels.zero(zeroed, rows * cols - 1);
+        kernels.zero({ out: zeroed, n: rows * cols - 1 });
         assert.deepEqual([...zeroed], [...x].map((v, i) => (i < rows * cols - 1 ? 0 : v)));
       }
     });
@@ -105,8 +105,8 @@ for (const kernels of backends) {
           const [key0, key1] = [rng.bits(), rng.bits()];
           const mask = kernels.allocate(n + 1).fill(7);
           const expected = new Float32Array(n + 1).fill(7);
-          kernels.dropoutMask(mask, n, threshold, 65536 / threshold, key0, key1);
-          jsKernels.dropoutMask(expected, n, threshold, 65536 / threshold, key0, key1);
+          kernels.dropoutMask({ mask, n, threshold, scale: 65536 / threshold, key0, key1 });
+          jsKernels.dropoutMask({ mask: expected, n, threshold, scale: 65536 / threshold, key0, key1 });
           assert.deepEqual(mask, expected, `n ${n}, threshold ${threshold}`);
         }
       }
@@ -119,11 +119,49 @@ for (const kernels of backends) {
         const pixels = Uint8Array.from({ length: rows * rowLength }, (_, i) => (i < 256 ? i : rng.int(256)));
         const indices = Int32Array.from({ length: count + 7 }, (_, i) => (i === 7 ? 0 : rng.int(rows)));
         const out = kernels.allocate(count * rowLength);
-        kernels.gatherPixels(out, pixels, indices, 7, count, rowLength);
+        kernels.gatherPixels({ out, pixels, indices, start: 7, count, rowLength });
         for (let b = 0; b < count; b++) {
           const row = indices[7 + b] * rowLength;
           const expected = Float32Array.from(pixels.subarray(row, row + rowLength), (p) => p / 255);
           assert.deepEqual(out.subarray(b * rowLength, (b + 1) * rowLength), expected, `row ${b}`);
+        }
+      }
+    });
+
+    test('batch normalisation kernels match the reference on odd shapes, large ones split between threads', () => {
+      const rng = Rng.fromSeed(16);
+      // [rows, channels]: a single element, odd sizes, more channels than the wasm kernels sum at a time, and enough rows to split.
+      for (const [rows, channels] of [[1, 1], [7, 3], [33, 5], [5, 2051], [4099, 36]]) {
+        const n = rows * channels;
+        const inp = randomArray(rng, n);
+        for (let i = 0; i < n; i++) inp[i] = 3 + 2 * inp[i];
+        const [gamma, beta, invStd, scale, shift, givenMean, sums, sumsNormalized] = Array.from({ length: 8 }, () => randomArray(rng, channels));
+        const [dout, x] = [randomArray(rng, n), randomArray(rng, n)];
+        // Each kernel gets the same inputs on every backend (not another kernel's float32 rounding).
+        const run = (k: Kernels) => {
+          const [mean, variance, sumDout, sumDoutNormalized] = Array.from({ length: 4 }, () => k.allocate(channels));
+          k.batchNormStatistics({ mean, variance, inp, rows, channels });
+          const [out, normalized, dinp, affine] = Array.from({ length: 4 }, () => k.allocate(n));
+          k.batchNormForward({ out, normalized, inp, mean: givenMean, invStd, gamma, beta, rows, channels });
+          k.batchNormBackwardSums({ sumDout, sumDoutNormalized, dout, normalized: x, rows, channels });
+          k.batchNormBackward({ dinp, dout, normalized: x, doutScale: scale, offset: sums, normalizedScale: sumsNormalized, rows, channels });
+          k.channelAffine({ out: affine, inp, scale, shift, rows, channels });
+          return { mean, variance, out, normalized, sumDout, sumDoutNormalized, dinp, affine };
+        };
+        const got = run(kernels);
+        const expected = run(jsKernels);
+        for (const [name, values] of Object.entries(got)) {
+          assert.ok(maxRelativeError(values, expected[name as keyof typeof expected]) < 1e-5, `${name} of [${rows}, ${channels}]`);
+        }
+        // The statistics against float64 definitions.
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let r = 0; r < rows; r++) sum += inp[r * channels + c];
+          const mean = sum / rows;
+          let squares = 0;
+          for (let r = 0; r < rows; r++) squares += (inp[r * channels + c] - mean) ** 2;
+          assert.ok(Math.abs(got.mean[c] - mean) <= 1e-6 * Math.abs(mean) + 1e-7, `mean ${c} of [${rows}, ${channels}]`);
+          assert.ok(Math.abs(got.variance[c] - squares / rows) <= 1e-6 * (squares / rows) + 1e-7, `variance ${c} of [${rows}, ${channels}]`);
         }
       }
     });
@@ -137,24 +175,24 @@ for (const kernels of backends) {
       const bias = randomArray(rng, cols);
       const run = (k: Kernels) => {
         const biased = Float32Array.from(x);
-        k.addBias(biased, bias, rows, cols);
+        k.addBias({ out: biased, bias, rows, cols });
         const relu = k.allocate(n);
-        k.relu(relu, x, n);
+        k.relu({ out: relu, inp: x, n });
         const dinp = k.allocate(n);
-        k.reluBackward(dinp, dout, relu, n);
+        k.reluBackward({ dinp, dout, out: relu, n });
         const product = k.allocate(n);
-        k.multiply(product, x, dout, n);
+        k.multiply({ out: product, a: x, b: dout, n });
         const zeroed = Float32Array.from(x);
-        k.zero(zeroed, n - 5);
+        k.zero({ out: zeroed, n: n - 5 });
         const [param, m, v] = [Float32Array.from(x), new Float32Array(n), new Float32Array(n)];
-        k.adamStep(param, dout, m, v, n, { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.001, step: 1 });
+        k.adamStep({ param, grad: dout, m, v, n, learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.001, step: 1 });
         // 6 images of 28x28x32: pooling is split by image.
         const [B, H, W, C] = [6, 28, 28, 32];
         const images = x.subarray(0, B * H * W * C);
         const pooled = k.allocate(B * 14 * 14 * C);
-        k.maxPool2x2(pooled, images, B, H, W, C);
+        k.maxPool2x2({ out: pooled, inp: images, batch: B, height: H, width: W, channels: C });
         const dimages = k.allocate(B * H * W * C);
-        k.maxPool2x2Backward(dimages, dout.subarray(0, pooled.length), images, pooled, B, H, W, C);
+        k.maxPool2x2Backward({ dinp: dimages, dout: dout.subarray(0, pooled.length), inp: images, out: pooled, batch: B, height: H, width: W, channels: C });
         return { biased, relu, dinp, product, zeroed, param, m, v, pooled, dimages };
       };
       const got = run(kernels);
@@ -164,7 +202,7 @@ for (const kernels of backends) {
       }
       // Column sums of 4,099 rows, against float64 sums: float32 sums in any order stay within 1e-4.
       const sums = Float32Array.from(bias);
-      kernels.sumRows(sums, x, rows, cols);
+      kernels.sumRows({ dbias: sums, dout: x, rows, cols });
       const exact = [...bias].map((b, c) => {
         let sum = b;
         for (let r = 0; r < rows; r++) sum += x[r * cols + c];
@@ -179,7 +217,7 @@ for (const kernels of backends) {
         const logits = randomArray(rng, rows * cols, 5);
         const labels = Uint8Array.from({ length: rows }, () => rng.int(cols));
         const probs = kernels.allocate(rows * cols);
-        const loss = kernels.softmaxCrossEntropy(probs, logits, labels, rows, cols);
+        const loss = kernels.softmaxCrossEntropy({ probs, logits, labels, rows, cols });
         let expectedLoss = 0;
         const expectedProbs: number[] = [];
         for (let r = 0; r < rows; r++) {
@@ -191,13 +229,13 @@ for (const kernels of backends) {
         assert.ok(Math.abs(loss - expectedLoss) < 1e-5 * Math.max(1, expectedLoss));
         assert.ok(maxRelativeError(probs, expectedProbs) < 1e-6);
         const dlogits = kernels.allocate(rows * cols);
-        kernels.softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols);
+        kernels.softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols });
         const expectedGrad = expectedProbs.map((p, i) => (p - (i % cols === labels[Math.floor(i / cols)] ? 1 : 0)) / rows);
         assert.ok(maxRelativeError(dlogits, expectedGrad) < 1e-6);
       }
       const huge = Float32Array.from([1000, -1000, 0, 3e38]);
       const probs = kernels.allocate(4);
-      const loss = kernels.softmaxCrossEntropy(probs, huge, Uint8Array.from([1]), 1, 4);
+      const loss = kernels.softmaxCrossEntropy({ probs, logits: huge, labels: Uint8Array.from([1]), rows: 1, cols: 4 });
       assert.ok(Number.isFinite(loss) && loss > 1e38, `loss ${loss}`);
       assert.deepEqual([...probs], [0, 0, 0, 1]);
     });
@@ -216,7 +254,7 @@ for (const kernels of backends) {
         const v = new Float64Array(n);
         for (let step = 0; step < 3; step++) {
           const grad = randomArray(rng, n);
-          kernels.sgdStep(param, grad, velocity, n, hyper);
+          kernels.sgdStep({ param, grad, velocity, n, ...hyper });
           for (let i = 0; i < n; i++) {
             const g = grad[i] + hyper.weightDecay * p[i];
             v[i] = hyper.momentum * v[i] + g;
@@ -240,7 +278,7 @@ for (const kernels of backends) {
       const [lr, b1, b2, eps, wd] = [0.01, 0.9, 0.999, 1e-8, 0.001];
       for (let step = 1; step <= 4; step++) {
         const grad = randomArray(rng, n);
-        kernels.adamStep(param, grad, m, v, n, { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd, step });
+        kernels.adamStep({ param, grad, m, v, n, learningRate: lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd, step });
         for (let i = 0; i < n; i++) {
           const g = grad[i] + wd * p[i];
           m64[i] = b1 * m64[i] + (1 - b1) * g;
@@ -301,7 +339,7 @@ for (const kernels of backends) {
         const weight = randomArray(rng, K * K * C * O);
         const out = kernels.allocate(B * H * W * O);
         out.fill(7);
-        kernels.conv2d(out, inp, weight, shape);
+        kernels.conv2d({ out, inp, weight, ...shape });
         assert.ok(maxRelativeError(out, convDefinition(inp, weight, B, H, W, C, O, K)) < CONV_TOLERANCE, JSON.stringify(shape));
       }
     });
@@ -316,15 +354,15 @@ for (const kernels of backends) {
         const start = randomArray(rng, K * K * C * O);
         const dinp = kernels.allocate(B * H * W * C);
         dinp.fill(3);
-        kernels.conv2dBackwardInput(dinp, dout, weight, shape);
+        kernels.conv2dBackwardInput({ dinp, dout, weight, ...shape });
         const expectedDinp = new Float32Array(B * H * W * C);
-        jsKernels.conv2dBackwardInput(expectedDinp, dout, weight, shape);
+        jsKernels.conv2dBackwardInput({ dinp: expectedDinp, dout, weight, ...shape });
         assert.ok(maxRelativeError(dinp, expectedDinp) < CONV_TOLERANCE, `input gradient ${JSON.stringify(shape)}`);
         const dweight = kernels.allocate(K * K * C * O);
         dweight.set(start);
-        kernels.conv2dBackwardWeight(dweight, inp, dout, shape);
+        kernels.conv2dBackwardWeight({ dweight, inp, dout, ...shape });
         const expectedDweight = Float32Array.from(start);
-        jsKernels.conv2dBackwardWeight(expectedDweight, inp, dout, shape);
+        jsKernels.conv2dBackwardWeight({ dweight: expectedDweight, inp, dout, ...shape });
         assert.ok(maxRelativeError(dweight, expectedDweight) < 1e-4, `weight gradient (accumulated) ${JSON.stringify(shape)}`);
       }
     });
@@ -339,11 +377,11 @@ for (const kernels of backends) {
         const oh = Math.floor(H / 2);
         const ow = Math.floor(W / 2);
         const out = kernels.allocate(B * oh * ow * C);
-        kernels.maxPool2x2(out, inp, B, H, W, C);
+        kernels.maxPool2x2({ out, inp, batch: B, height: H, width: W, channels: C });
         const dout = randomArray(rng, B * oh * ow * C);
         const dinp = kernels.allocate(B * H * W * C);
         dinp.fill(9);
-        kernels.maxPool2x2Backward(dinp, dout, inp, out, B, H, W, C);
+        kernels.maxPool2x2Backward({ dinp, dout, inp, out, batch: B, height: H, width: W, channels: C });
         const expectedDinp = new Float64Array(B * H * W * C);
         for (let b = 0; b < B; b++)
           for (let y = 0; y < oh; y++)
@@ -367,7 +405,7 @@ test("dropout's generator keeps each element with the asked probability, indepen
   const rng = Rng.fromSeed(15);
   const masks = [0, 1].map(() => {
     const mask = new Float32Array(n);
-    jsKernels.dropoutMask(mask, n, 52429, 1, rng.bits(), rng.bits());
+    jsKernels.dropoutMask({ mask, n, threshold: 52429, scale: 1, key0: rng.bits(), key1: rng.bits() });
     return mask;
   });
   const keep = 52429 / 65536;

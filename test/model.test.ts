@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jsKernels } from '../src/kernels/index.ts';
 import { Sequential } from '../src/models/sequential.ts';
-import { mlpArchitecture } from '../src/runs/train-mlp.ts';
+import { mlpArchitecture } from '../src/models/mlp.ts';
 import { learningRateAt } from '../src/training/schedules.ts';
 import { Rng } from './helpers/random.ts';
 

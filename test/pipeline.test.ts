@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadNpy } from '../src/io/npy.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
-import { evaluateSavedModel } from '../src/runs/evaluate-saved.ts';
+import { evaluateSavedModel } from '../src/runs/evaluate.ts';
 import { tempDir } from './helpers/idx-files.ts';
 
 // Tiny models: the whole pipeline in seconds, on the real data.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { trainMlp } from '../src/runs/train-mlp.ts';
+import { trainMlp } from '../src/runs/train.ts';
 import { tempDir } from './helpers/idx-files.ts';
 
 const quick = { trainLimit: 2000, epochs: 2, hidden: 16, dropout: 0.3, seed: 123 };

@@ -49,7 +49,7 @@ test('a search space is validated, sampled reproducibly within its bounds, and e
   const bad: [unknown, RegExp][] = [
     [{ momentum: { type: 'choice', values: [0.9] } }, /"momentum" is not a parameter of the mlp search/],
     [{ hidden: { type: 'choice', values: [64.5] } }, /hidden: value 64.5 must be a whole number/],
-    [{ learningRate: { type: 'log-uniform', min: 0, max: 1 } }, /min 0 must be a number above 0|log-uniform needs "min" above 0/],
+    [{ learningRate: { type: 'log-uniform', min: 0, max: 1 } }, /min 0 must be a number greater than 0|log-uniform needs "min" above 0/],
     [{ dropout: { type: 'uniform', min: 0.5, max: 0.1 } }, /needs numbers "min" <= "max"/],
     [{ dropout: { type: 'normal' } }, /"type" must be/],
     [{}, /names no parameter/],

@@ -1,62 +1,36 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { OptionSpec, OptionTable, ValueType } from '../runs/options.ts';
 
-/** Commander argument parsers: each rejects a bad value with one sentence (exit code 2). */
-
-export function positiveInteger(value: string): number {
-  const number = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
-    throw new InvalidArgumentError('Expected a whole number of at least 1.');
-  }
-  return number;
+/** A Commander argument parser for a value type: a bad value is one sentence, exit code 2. */
+export function parser<T>(type: ValueType<T>): (text: string) => T {
+  return (text) => {
+    const value = type.parse(text);
+    if (value === undefined) throw new InvalidArgumentError(`Expected ${type.describe}.`);
+    return value;
+  };
 }
 
-export function nonNegativeInteger(value: string): number {
-  const number = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number)) {
-    throw new InvalidArgumentError('Expected a whole number of at least 0.');
-  }
-  return number;
+/** The Commander option of a declared training option, with its default (none where it is null). */
+function commanderOption<T>(spec: OptionSpec<T>, defaultValue: T): Option {
+  const option = new Option(spec.flag, spec.help);
+  if (spec.type.choices) option.choices(spec.type.choices);
+  else if (option.required) option.argParser(parser(spec.type));
+  if (defaultValue !== null && defaultValue !== undefined) option.default(defaultValue);
+  return option;
 }
 
-export function positiveNumber(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number <= 0) {
-    throw new InvalidArgumentError('Expected a number greater than 0.');
-  }
-  return number;
+/** Adds a flag for every option of the table, each with its default from `defaults`. */
+export function addConfigOptions<C>(command: Command, table: OptionTable<C>, defaults: Readonly<C>): Command {
+  for (const key of Object.keys(table) as (keyof C)[]) command.addOption(commanderOption(table[key], defaults[key]));
+  return command;
 }
 
-export function nonNegativeNumber(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0) {
-    throw new InvalidArgumentError('Expected a number of at least 0.');
+/** The configuration the parsed flags give: each field from its option's flag; an absent nullable one is null. */
+export function configFromFlags<C>(table: OptionTable<C>, flags: Record<string, unknown>): C {
+  const config: Partial<Record<keyof C, unknown>> = {};
+  for (const key of Object.keys(table) as (keyof C)[]) {
+    const attribute = new Option(table[key].flag).attributeName();
+    config[key] = flags[attribute] ?? null;
   }
-  return number;
-}
-
-/** A probability-like rate in [0, 1). */
-export function rate(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number < 0 || number >= 1) {
-    throw new InvalidArgumentError('Expected a number from 0 up to (not including) 1.');
-  }
-  return number;
-}
-
-/** A fraction strictly between 0 and 1. */
-export function openFraction(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number <= 0 || number >= 1) {
-    throw new InvalidArgumentError('Expected a number strictly between 0 and 1.');
-  }
-  return number;
-}
-
-/** A seed: a whole number 0 .. 2^32 - 1. */
-export function seed(value: string): number {
-  const number = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(number) || number > 0xffffffff) {
-    throw new InvalidArgumentError('Expected a whole number from 0 to 4294967295.');
-  }
-  return number;
+  return config as C;
 }

@@ -26,7 +26,7 @@ export function pixelExamples(images: LabelledImages): Examples {
     featureSize: PIXELS,
     labels: images.labels,
     gather(out, indices, start, batch, kernels) {
-      kernels.gatherPixels(out, images.pixels, indices, start, batch, PIXELS);
+      kernels.gatherPixels({ out, pixels: images.pixels, indices, start, count: batch, rowLength: PIXELS });
     },
   };
 }
@@ -76,6 +76,13 @@ export function augmentedPixelExamples(images: LabelledImages, augmentation: Aug
       }
     },
   };
+}
+
+/** Feature vectors x [count, size] with their labels y [count] (a pipeline's saved CNN features). */
+export interface FeaturePart {
+  x: Float32Array;
+  size: number;
+  y: Uint8Array;
 }
 
 /** Float feature vectors [count, size], standardised as gathered: (x - mean) / std per feature. */

@@ -7,6 +7,12 @@ export interface TrainValidationSplit {
   validation: LabelledImages;
 }
 
+/** Which examples of a set a run uses, by index into the set, each list ascending. */
+export interface SplitIndices {
+  train: number[];
+  validation: number[];
+}
+
 /**
  * Splits labelled images into training and validation parts, stratified by class: each
  * class gives the same fraction of its examples to validation (1,200 of each class's 6,000
@@ -14,14 +20,45 @@ export interface TrainValidationSplit {
  * state gives the same split.
  */
 export function stratifiedSplit(data: LabelledImages, validationFraction: number, rng: Rng): TrainValidationSplit {
-  const [trainIndices, validationIndices] = stratifiedIndices(data.labels, validationFraction, rng);
-  return { train: selectExamples(data, trainIndices), validation: selectExamples(data, validationIndices) };
+  const indices = splitIndices(data.labels, validationFraction, null, rng, rng);
+  return { train: selectExamples(data, indices.train), validation: selectExamples(data, indices.validation) };
+}
+
+/**
+ * The indices of a stratified split (see stratifiedSplit), the training part then cut to a
+ * stratified sample of about `trainLimit` examples when it is not null. The split draws from
+ * `splitRng`, the sample from `sampleRng`.
+ */
+export function splitIndices(labels: Uint8Array, validationFraction: number, trainLimit: number | null, splitRng: Rng, sampleRng: Rng): SplitIndices {
+  const [train, validation] = stratifiedIndices(labels, validationFraction, splitRng);
+  if (trainLimit === null || trainLimit >= train.length) return { train, validation };
+  const trainLabels = Uint8Array.from(train, (index) => labels[index]);
+  const sample = stratifiedIndices(trainLabels, trainLimit / train.length, sampleRng)[1];
+  return { train: sample.map((i) => train[i]), validation };
 }
 
 /** A stratified random sample of about `count` examples (every class in its share), for quick runs. */
 export function stratifiedSample(data: LabelledImages, count: number, rng: Rng): LabelledImages {
   if (count >= data.count) return data;
   return selectExamples(data, stratifiedIndices(data.labels, count / data.count, rng)[1]);
+}
+
+/** What each of `count` examples is to a run: 0 unused, 1 training, 2 validation (split.npy). */
+export function splitRoles(count: number, indices: SplitIndices): Uint8Array {
+  const roles = new Uint8Array(count);
+  for (const i of indices.train) roles[i] = 1;
+  for (const i of indices.validation) roles[i] = 2;
+  return roles;
+}
+
+/** The split that splitRoles recorded. */
+export function indicesFromRoles(roles: Uint8Array): SplitIndices {
+  const indices: SplitIndices = { train: [], validation: [] };
+  roles.forEach((role, i) => {
+    if (role === 1) indices.train.push(i);
+    else if (role === 2) indices.validation.push(i);
+  });
+  return indices;
 }
 
 /**

@@ -1,3 +1,6 @@
+import { NUM_CLASSES } from '../data/idx.ts';
+import { CLASS_NAMES } from '../data/manifest.ts';
+
 /** counts[true][predicted]. */
 export type ConfusionMatrix = number[][];
 
@@ -83,4 +86,18 @@ export function formatConfusionMatrix(matrix: ConfusionMatrix, classNames: reado
     (row, r) => `${`${r} ${classNames[r]}`.padEnd(nameWidth)}${row.map((count) => String(count).padStart(width)).join('')}`,
   );
   return [header, ...rows].join('\n');
+}
+
+/** A model's figures on the test set, as metrics.json holds them. */
+export interface TestMetrics {
+  accuracy: number;
+  loss: number;
+  confusionMatrix: ConfusionMatrix;
+  report: ClassificationReport;
+}
+
+/** Test figures of a model's predictions against the labels. */
+export function testMetrics(labels: Uint8Array, predictions: Uint8Array, accuracy: number, loss: number): TestMetrics {
+  const matrix = confusionMatrix(labels, predictions, NUM_CLASSES);
+  return { accuracy, loss, confusionMatrix: matrix, report: classificationReport(matrix, CLASS_NAMES) };
 }

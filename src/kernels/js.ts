@@ -1,4 +1,4 @@
-import type { AdamHyper, ConvShape, Kernels, SgdHyper } from './types.ts';
+import type { Kernels } from './types.ts';
 
 /** Chris Wellons's "lowbias32" integer hash: a bijection of 32-bit words with little bias. */
 function lowbias32(x: number): number {
@@ -32,7 +32,7 @@ export const jsKernels: Kernels = {
   },
 
   // c[m,n] (+)= a[m,k] · b[k,n]
-  matmul(c, a, b, m, k, n, accumulate) {
+  matmul({ c, a, b, m, k, n, accumulate }) {
     if (!accumulate) c.fill(0, 0, m * n);
     for (let i = 0; i < m; i++) {
       const cRow = i * n;
@@ -46,7 +46,7 @@ export const jsKernels: Kernels = {
   },
 
   // c[m,n] (+)= a[k,m]ᵀ · b[k,n]
-  matmulTransA(c, a, b, m, k, n, accumulate) {
+  matmulTransA({ c, a, b, m, k, n, accumulate }) {
     if (!accumulate) c.fill(0, 0, m * n);
     for (let p = 0; p < k; p++) {
       const bRow = p * n;
@@ -60,7 +60,7 @@ export const jsKernels: Kernels = {
   },
 
   // c[m,n] (+)= a[m,k] · b[n,k]ᵀ
-  matmulTransB(c, a, b, m, k, n, accumulate) {
+  matmulTransB({ c, a, b, m, k, n, accumulate }) {
     for (let i = 0; i < m; i++) {
       const aRow = i * k;
       for (let j = 0; j < n; j++) {
@@ -72,30 +72,30 @@ export const jsKernels: Kernels = {
     }
   },
 
-  addBias(out, bias, rows, cols) {
+  addBias({ out, bias, rows, cols }) {
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
       for (let c = 0; c < cols; c++) out[row + c] += bias[c];
     }
   },
 
-  sumRows(dbias, dout, rows, cols) {
+  sumRows({ dbias, dout, rows, cols }) {
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
       for (let c = 0; c < cols; c++) dbias[c] += dout[row + c];
     }
   },
 
-  relu(out, inp, n) {
+  relu({ out, inp, n }) {
     for (let i = 0; i < n; i++) out[i] = inp[i] > 0 ? inp[i] : 0;
   },
 
-  reluBackward(dinp, dout, out, n) {
+  reluBackward({ dinp, dout, out, n }) {
     for (let i = 0; i < n; i++) dinp[i] = out[i] > 0 ? dout[i] : 0;
   },
 
   // A double division rounded to float gives the float division's result for all 256 bytes.
-  gatherPixels(out, pixels, indices, start, count, rowLength) {
+  gatherPixels({ out, pixels, indices, start, count, rowLength }) {
     for (let b = 0; b < count; b++) {
       const row = indices[start + b] * rowLength;
       const target = b * rowLength;
@@ -103,7 +103,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  dropoutMask(mask, n, threshold, scale, key0, key1) {
+  dropoutMask({ mask, n, threshold, scale, key0, key1 }) {
     for (let block = 0; 8 * block < n; block++) {
       for (let r = 0; r < 4 && 8 * block + r < n; r++) {
         const word = dropoutWord(4 * block + r, key0, key1);
@@ -114,15 +114,15 @@ export const jsKernels: Kernels = {
     }
   },
 
-  zero(out, n) {
+  zero({ out, n }) {
     out.fill(0, 0, n);
   },
 
-  multiply(out, a, b, n) {
+  multiply({ out, a, b, n }) {
     for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
   },
 
-  softmaxCrossEntropy(probs, logits, labels, rows, cols) {
+  softmaxCrossEntropy({ probs, logits, labels, rows, cols }) {
     let totalLoss = 0;
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
@@ -141,7 +141,7 @@ export const jsKernels: Kernels = {
     return totalLoss / rows;
   },
 
-  softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols) {
+  softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols }) {
     const scale = 1 / rows;
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
@@ -151,8 +151,7 @@ export const jsKernels: Kernels = {
   },
 
   // Convolutions as direct loops over the definition; `valid` skips taps in the zero padding.
-  conv2d(out, inp, weight, shape: ConvShape) {
-    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+  conv2d({ out, inp, weight, batch, height, width, inChannels: C, outChannels: O, kernelSize: K }) {
     const pad = (K - 1) / 2;
     out.fill(0, 0, batch * height * width * O);
     for (let b = 0; b < batch; b++) {
@@ -178,8 +177,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  conv2dBackwardInput(dinp, dout, weight, shape: ConvShape) {
-    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+  conv2dBackwardInput({ dinp, dout, weight, batch, height, width, inChannels: C, outChannels: O, kernelSize: K }) {
     const pad = (K - 1) / 2;
     dinp.fill(0, 0, batch * height * width * C);
     for (let b = 0; b < batch; b++) {
@@ -206,8 +204,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  conv2dBackwardWeight(dweight, inp, dout, shape: ConvShape) {
-    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
+  conv2dBackwardWeight({ dweight, inp, dout, batch, height, width, inChannels: C, outChannels: O, kernelSize: K }) {
     const pad = (K - 1) / 2;
     for (let b = 0; b < batch; b++) {
       for (let y = 0; y < height; y++) {
@@ -233,7 +230,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  maxPool2x2(out, inp, batch, height, width, channels) {
+  maxPool2x2({ out, inp, batch, height, width, channels }) {
     const outH = Math.floor(height / 2);
     const outW = Math.floor(width / 2);
     for (let b = 0; b < batch; b++) {
@@ -252,7 +249,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  maxPool2x2Backward(dinp, dout, inp, out, batch, height, width, channels) {
+  maxPool2x2Backward({ dinp, dout, inp, out, batch, height, width, channels }) {
     const outH = Math.floor(height / 2);
     const outW = Math.floor(width / 2);
     dinp.fill(0, 0, batch * height * width * channels);
@@ -271,8 +268,65 @@ export const jsKernels: Kernels = {
     }
   },
 
-  sgdStep(param, grad, velocity, n, hyper: SgdHyper) {
-    const { learningRate, momentum, nesterov, weightDecay } = hyper;
+  // Batch normalisation: statistics and the backward pass's sums in float64, rows in order.
+  batchNormStatistics({ mean, variance, inp, rows, channels }) {
+    const sum = new Float64Array(channels);
+    const squares = new Float64Array(channels);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < channels; c++) sum[c] += inp[r * channels + c];
+    for (let c = 0; c < channels; c++) sum[c] /= rows;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < channels; c++) {
+        const d = inp[r * channels + c] - sum[c];
+        squares[c] += d * d;
+      }
+    }
+    for (let c = 0; c < channels; c++) {
+      mean[c] = sum[c];
+      variance[c] = squares[c] / rows;
+    }
+  },
+
+  batchNormForward({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < channels; c++) {
+        const i = r * channels + c;
+        const x = (inp[i] - mean[c]) * invStd[c];
+        normalized[i] = x;
+        out[i] = gamma[c] * x + beta[c];
+      }
+    }
+  },
+
+  batchNormBackwardSums({ sumDout, sumDoutNormalized, dout, normalized, rows, channels }) {
+    const dy = new Float64Array(channels);
+    const dyx = new Float64Array(channels);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < channels; c++) {
+        const i = r * channels + c;
+        dy[c] += dout[i];
+        dyx[c] += dout[i] * normalized[i];
+      }
+    }
+    sumDout.set(dy.subarray(0, channels));
+    sumDoutNormalized.set(dyx.subarray(0, channels));
+  },
+
+  batchNormBackward({ dinp, dout, normalized, doutScale, offset, normalizedScale, rows, channels }) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < channels; c++) {
+        const i = r * channels + c;
+        dinp[i] = doutScale[c] * dout[i] - offset[c] - normalized[i] * normalizedScale[c];
+      }
+    }
+  },
+
+  channelAffine({ out, inp, scale, shift, rows, channels }) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < channels; c++) out[r * channels + c] = inp[r * channels + c] * scale[c] + shift[c];
+    }
+  },
+
+  sgdStep({ param, grad, velocity, n, learningRate, momentum, nesterov, weightDecay }) {
     for (let i = 0; i < n; i++) {
       let g = grad[i] + weightDecay * param[i];
       if (momentum !== 0) {
@@ -283,8 +337,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  adamStep(param, grad, m, v, n, hyper: AdamHyper) {
-    const { learningRate, beta1, beta2, epsilon, weightDecay, step } = hyper;
+  adamStep({ param, grad, m, v, n, learningRate, beta1, beta2, epsilon, weightDecay, step }) {
     const correction1 = 1 - beta1 ** step;
     const correction2 = 1 - beta2 ** step;
     for (let i = 0; i < n; i++) {

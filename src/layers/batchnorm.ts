@@ -5,11 +5,13 @@ import type { ForwardContext, Layer, LayerSpec, ParameterSpec, Shape } from './l
  * Batch normalisation over the last dimension (the channels of [H, W, C] images, the units of
  * [F] vectors), every other position of the batch counting as a sample:
  * y = gamma · (x - mean) / sqrt(var + eps) + beta. Training normalises with the batch's own
- * statistics and updates running averages; evaluation uses the running averages.
+ * statistics and updates running averages; evaluation uses the running averages, as one
+ * scale and shift per channel.
  *
  * The running mean and variance are stored as parameter tensors whose gradient is always zero,
  * so no optimiser changes them, and model files and checkpoints save them like the weights.
- * Plain TypeScript over the layer's buffers, so it runs on every backend.
+ * The passes over the batch are kernels; only per-channel arithmetic is done here.
+ * Shapes: inp, out [rows, channels] with rows = batch · H · W (or batch); the rest [channels].
  */
 export class BatchNorm implements Layer {
   readonly spec: LayerSpec;
@@ -23,9 +25,17 @@ export class BatchNorm implements Layer {
   private runningVar: Float32Array = new Float32Array(0);
   private dgamma: Float32Array = new Float32Array(0);
   private dbeta: Float32Array = new Float32Array(0);
-  /** x̂ of the last training batch, and 1 / sqrt(var + eps) per channel. */
+  /** x̂ of the last training batch [rows, channels]. */
   private normalized: Float32Array = new Float32Array(0);
-  private inverseStd: Float64Array;
+  /** Per channel: the batch's mean and variance, 1 / sqrt(var + eps); the scale and shift of a pass; the backward pass's sums and factors. */
+  private readonly mean: Float32Array;
+  private readonly variance: Float32Array;
+  private readonly invStd: Float32Array;
+  private readonly scale: Float32Array;
+  private readonly shift: Float32Array;
+  private readonly sumDout: Float32Array;
+  private readonly sumDoutNormalized: Float32Array;
+  private readonly normalizedScale: Float32Array;
   private lastTraining = false;
 
   constructor(
@@ -42,7 +52,9 @@ export class BatchNorm implements Layer {
     const c = this.channels;
     const spec = (name: string, init: 'ones' | 'zeros'): ParameterSpec => ({ name, shape: [c], init, fanIn: c, fanOut: c, decay: false });
     this.parameters = [spec('gamma', 'ones'), spec('beta', 'zeros'), spec('runningMean', 'zeros'), spec('runningVar', 'ones')];
-    this.inverseStd = new Float64Array(c);
+    [this.mean, this.variance, this.invStd, this.scale, this.shift, this.sumDout, this.sumDoutNormalized, this.normalizedScale] = Array.from({ length: 8 }, () =>
+      kernels.allocate(c),
+    );
   }
 
   bind(values: Float32Array[], grads: Float32Array[]): void {
@@ -50,74 +62,50 @@ export class BatchNorm implements Layer {
     [this.dgamma, this.dbeta] = grads;
   }
 
+  private rows(batch: number): number {
+    return (batch * this.inputShape.reduce((a, b) => a * b, 1)) / this.channels;
+  }
+
   forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void {
-    const c = this.channels;
-    const rows = (batch * this.inputShape.reduce((a, b) => a * b, 1)) / c;
+    const { channels, kernels } = this;
+    const rows = this.rows(batch);
     this.lastTraining = context.training;
     if (!context.training) {
-      for (let r = 0; r < rows; r++) {
-        for (let j = 0; j < c; j++) {
-          const i = r * c + j;
-          out[i] = (this.gamma[j] * (inp[i] - this.runningMean[j])) / Math.sqrt(this.runningVar[j] + this.epsilon) + this.beta[j];
-        }
+      for (let j = 0; j < channels; j++) {
+        this.scale[j] = this.gamma[j] / Math.sqrt(this.runningVar[j] + this.epsilon);
+        this.shift[j] = this.beta[j] - this.runningMean[j] * this.scale[j];
       }
+      kernels.channelAffine({ out, inp, scale: this.scale, shift: this.shift, rows, channels });
       return;
     }
-    const mean = new Float64Array(c);
-    const variance = new Float64Array(c);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) mean[j] += inp[r * c + j];
-    for (let j = 0; j < c; j++) mean[j] /= rows;
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < c; j++) {
-        const d = inp[r * c + j] - mean[j];
-        variance[j] += d * d;
-      }
-    }
-    for (let j = 0; j < c; j++) {
-      variance[j] /= rows;
-      this.inverseStd[j] = 1 / Math.sqrt(variance[j] + this.epsilon);
+    kernels.batchNormStatistics({ mean: this.mean, variance: this.variance, inp, rows, channels });
+    for (let j = 0; j < channels; j++) {
+      this.invStd[j] = 1 / Math.sqrt(this.variance[j] + this.epsilon);
       // Running variance with the unbiased estimate, as PyTorch keeps it.
-      const unbiased = rows > 1 ? (variance[j] * rows) / (rows - 1) : variance[j];
-      this.runningMean[j] = (1 - this.momentum) * this.runningMean[j] + this.momentum * mean[j];
+      const unbiased = rows > 1 ? (this.variance[j] * rows) / (rows - 1) : this.variance[j];
+      this.runningMean[j] = (1 - this.momentum) * this.runningMean[j] + this.momentum * this.mean[j];
       this.runningVar[j] = (1 - this.momentum) * this.runningVar[j] + this.momentum * unbiased;
     }
-    if (this.normalized.length < rows * c) this.normalized = this.kernels.allocate(rows * c);
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < c; j++) {
-        const i = r * c + j;
-        const x = (inp[i] - mean[j]) * this.inverseStd[j];
-        this.normalized[i] = x;
-        out[i] = this.gamma[j] * x + this.beta[j];
-      }
-    }
+    if (this.normalized.length < rows * channels) this.normalized = kernels.allocate(rows * channels);
+    kernels.batchNormForward({ out, normalized: this.normalized, inp, mean: this.mean, invStd: this.invStd, gamma: this.gamma, beta: this.beta, rows, channels });
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {
     if (!this.lastTraining) throw new Error('batch normalisation backward needs a training-mode forward pass');
-    const c = this.channels;
-    const rows = (batch * this.inputShape.reduce((a, b) => a * b, 1)) / c;
+    const { channels, kernels } = this;
+    const rows = this.rows(batch);
     // Σ dy and Σ dy·x̂ per channel give both parameter gradients and the input gradient:
-    // dx = gamma · invstd / N · (N·dy - Σdy - x̂·Σ(dy·x̂)).
-    const sumDy = new Float64Array(c);
-    const sumDyX = new Float64Array(c);
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < c; j++) {
-        const i = r * c + j;
-        sumDy[j] += dout[i];
-        sumDyX[j] += dout[i] * this.normalized[i];
-      }
-    }
-    for (let j = 0; j < c; j++) {
-      this.dbeta[j] += sumDy[j];
-      this.dgamma[j] += sumDyX[j];
+    // dx = gamma · invstd · dy - gamma · invstd · Σdy / N - x̂ · gamma · invstd · Σ(dy·x̂) / N.
+    kernels.batchNormBackwardSums({ sumDout: this.sumDout, sumDoutNormalized: this.sumDoutNormalized, dout, normalized: this.normalized, rows, channels });
+    for (let j = 0; j < channels; j++) {
+      this.dbeta[j] += this.sumDout[j];
+      this.dgamma[j] += this.sumDoutNormalized[j];
+      const doutScale = this.gamma[j] * this.invStd[j];
+      this.scale[j] = doutScale;
+      this.shift[j] = (doutScale * this.sumDout[j]) / rows;
+      this.normalizedScale[j] = (doutScale * this.sumDoutNormalized[j]) / rows;
     }
     if (!dinp) return;
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < c; j++) {
-        const i = r * c + j;
-        const scale = (this.gamma[j] * this.inverseStd[j]) / rows;
-        dinp[i] = scale * (rows * dout[i] - sumDy[j] - this.normalized[i] * sumDyX[j]);
-      }
-    }
+    kernels.batchNormBackward({ dinp, dout, normalized: this.normalized, doutScale: this.scale, offset: this.shift, normalizedScale: this.normalizedScale, rows, channels });
   }
 }

@@ -1,4 +1,4 @@
-import type { ConvShape, Kernels } from '../kernels/index.ts';
+import type { KernelArgs, Kernels } from '../kernels/index.ts';
 import { formatShape, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /**
@@ -10,7 +10,7 @@ export class Conv2D implements Layer {
   readonly inputShape: Shape;
   readonly outputShape: Shape;
   readonly parameters: readonly ParameterSpec[];
-  private readonly geometry: Omit<ConvShape, 'batch'>;
+  private readonly geometry: Pick<KernelArgs<'conv2d'>, 'height' | 'width' | 'inChannels' | 'outChannels' | 'kernelSize'>;
   private weight: Float32Array = new Float32Array(0);
   private bias: Float32Array = new Float32Array(0);
   private dweight: Float32Array = new Float32Array(0);
@@ -47,15 +47,15 @@ export class Conv2D implements Layer {
 
   forward(out: Float32Array, inp: Float32Array, batch: number): void {
     const { height, width, outChannels } = this.geometry;
-    this.kernels.conv2d(out, inp, this.weight, { ...this.geometry, batch });
-    this.kernels.addBias(out, this.bias, batch * height * width, outChannels);
+    this.kernels.conv2d({ out, inp, weight: this.weight, ...this.geometry, batch });
+    this.kernels.addBias({ out, bias: this.bias, rows: batch * height * width, cols: outChannels });
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, _out: Float32Array, batch: number): void {
     const { height, width, outChannels } = this.geometry;
     const shape = { ...this.geometry, batch };
-    this.kernels.conv2dBackwardWeight(this.dweight, inp, dout, shape);
-    this.kernels.sumRows(this.dbias, dout, batch * height * width, outChannels);
-    if (dinp) this.kernels.conv2dBackwardInput(dinp, dout, this.weight, shape);
+    this.kernels.conv2dBackwardWeight({ dweight: this.dweight, inp, dout, ...shape });
+    this.kernels.sumRows({ dbias: this.dbias, dout, rows: batch * height * width, cols: outChannels });
+    if (dinp) this.kernels.conv2dBackwardInput({ dinp, dout, weight: this.weight, ...shape });
   }
 }

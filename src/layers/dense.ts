@@ -44,14 +44,14 @@ export class Dense implements Layer {
   }
 
   forward(out: Float32Array, inp: Float32Array, batch: number): void {
-    this.kernels.matmul(out, inp, this.weight, batch, this.inputs, this.units, false);
-    this.kernels.addBias(out, this.bias, batch, this.units);
+    this.kernels.matmul({ c: out, a: inp, b: this.weight, m: batch, k: this.inputs, n: this.units, accumulate: false });
+    this.kernels.addBias({ out, bias: this.bias, rows: batch, cols: this.units });
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, _out: Float32Array, batch: number): void {
     // dW[in, units] += inpᵀ · dout ; db[units] += Σ_batch dout ; dinp[B, in] = dout · Wᵀ
-    this.kernels.matmulTransA(this.dweight, inp, dout, this.inputs, batch, this.units, true);
-    this.kernels.sumRows(this.dbias, dout, batch, this.units);
-    if (dinp) this.kernels.matmulTransB(dinp, dout, this.weight, batch, this.units, this.inputs, false);
+    this.kernels.matmulTransA({ c: this.dweight, a: inp, b: dout, m: this.inputs, k: batch, n: this.units, accumulate: true });
+    this.kernels.sumRows({ dbias: this.dbias, dout, rows: batch, cols: this.units });
+    if (dinp) this.kernels.matmulTransB({ c: dinp, a: dout, b: this.weight, m: batch, k: this.units, n: this.inputs, accumulate: false });
   }
 }

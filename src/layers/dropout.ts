@@ -43,14 +43,15 @@ export class Dropout implements Layer {
     // few). Each element compares a 16-bit draw, so the keep probability is rounded to a multiple
     // of 2^-16, and the survivors are scaled by its inverse.
     const threshold = Math.max(1, Math.round((1 - this.rate) * 65536));
-    this.kernels.dropoutMask(this.mask, n, threshold, 65536 / threshold, context.rng.bits(), context.rng.bits());
-    this.kernels.multiply(out, inp, this.mask, n);
+    // key0 is drawn before key1 (properties are evaluated in order).
+    this.kernels.dropoutMask({ mask: this.mask, n, threshold, scale: 65536 / threshold, key0: context.rng.bits(), key1: context.rng.bits() });
+    this.kernels.multiply({ out, a: inp, b: this.mask, n });
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {
     if (!dinp) return;
     const n = batch * this.size;
-    if (this.masked) this.kernels.multiply(dinp, dout, this.mask, n);
+    if (this.masked) this.kernels.multiply({ out: dinp, a: dout, b: this.mask, n });
     else dinp.set(dout.subarray(0, n));
   }
 }

@@ -24,12 +24,12 @@ export class MaxPool2D implements Layer {
 
   forward(out: Float32Array, inp: Float32Array, batch: number): void {
     const [height, width, channels] = this.inputShape;
-    this.kernels.maxPool2x2(out, inp, batch, height, width, channels);
+    this.kernels.maxPool2x2({ out, inp, batch, height, width, channels });
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, out: Float32Array, batch: number): void {
     const [height, width, channels] = this.inputShape;
-    if (dinp) this.kernels.maxPool2x2Backward(dinp, dout, inp, out, batch, height, width, channels);
+    if (dinp) this.kernels.maxPool2x2Backward({ dinp, dout, inp, out, batch, height, width, channels });
   }
 }
 

@@ -21,11 +21,11 @@ export class ReLU implements Layer {
   bind(): void {}
 
   forward(out: Float32Array, inp: Float32Array, batch: number): void {
-    this.kernels.relu(out, inp, batch * this.size);
+    this.kernels.relu({ out, inp, n: batch * this.size });
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, out: Float32Array, batch: number): void {
     // The gradient passes where the output is positive, i.e. where the input was.
-    if (dinp) this.kernels.reluBackward(dinp, dout, out, batch * this.size);
+    if (dinp) this.kernels.reluBackward({ dinp, dout, out, n: batch * this.size });
   }
 }

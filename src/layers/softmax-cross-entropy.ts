@@ -21,11 +21,11 @@ export class SoftmaxCrossEntropy {
   forward(logits: Float32Array, labels: Uint8Array, batch: number): number {
     const n = batch * this.classes;
     if (this.probabilities.length < n) this.probabilities = this.kernels.allocate(n);
-    return this.kernels.softmaxCrossEntropy(this.probabilities, logits, labels, batch, this.classes);
+    return this.kernels.softmaxCrossEntropy({ probs: this.probabilities, logits, labels, rows: batch, cols: this.classes });
   }
 
   /** dlogits = (p - onehot(labels)) / batch. */
   backward(dlogits: Float32Array, labels: Uint8Array, batch: number): void {
-    this.kernels.softmaxCrossEntropyBackward(dlogits, this.probabilities, labels, batch, this.classes);
+    this.kernels.softmaxCrossEntropyBackward({ dlogits, probs: this.probabilities, labels, rows: batch, cols: this.classes });
   }
 }

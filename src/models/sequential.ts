@@ -115,7 +115,7 @@ export class Sequential {
   }
 
   zeroGrad(): void {
-    this.kernels.zero(this.grads, this.grads.length);
+    this.kernels.zero({ out: this.grads, n: this.grads.length });
   }
 
   /** Runs the batch through every layer; returns the output buffer ([batch, outputSize] at its start). */

@@ -8,13 +8,12 @@ import { UserError } from '../errors.ts';
 import { argmax } from '../evaluation/predict.ts';
 import { pca } from '../evaluation/pca.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { loadModel, readModelDescription, type ModelDescription } from '../io/model-file.ts';
-import { loadNpy } from '../io/npy.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
-import { evaluateSavedModel } from '../runs/evaluate-saved.ts';
-import { extractFeatures } from '../runs/features.ts';
+import { extractFeatures } from '../models/features.ts';
+import type { ModelDescription } from '../models/model-file.ts';
+import { evaluateSavedModel } from '../runs/evaluate.ts';
 import type { PipelineSummary } from '../runs/pipeline.ts';
-import { TEST_PROBABILITIES_FILE, type ModelKind, type TestMetrics } from '../runs/train-model.ts';
+import { PipelineFolder, RunFolder, type ModelKind, type RunMetrics } from '../runs/run-folder.ts';
 import type { EpochRecord } from '../training/fit.ts';
 import type { FinalEvaluation, SearchSettings, TrialSummary } from '../search/search.ts';
 import { barSpec, confusionSpec, curveSpec, hyperparameterSpec, scatterSpec, trialCurvesSpec } from './charts.ts';
@@ -46,17 +45,9 @@ interface ModelRun {
   dir: string;
   /** File-name prefix of its charts. */
   slug: string;
+  folder: RunFolder;
   history: EpochRecord[];
-  metrics: {
-    test: TestMetrics;
-    validation: { accuracy: number; loss: number };
-    bestEpoch: number;
-    epochsRun: number;
-    stoppedEarly: boolean;
-    trainingSeconds: number;
-    parameterCount: number;
-    backend: string;
-  };
+  metrics: RunMetrics;
   config: Record<string, unknown>;
   description: ModelDescription;
 }
@@ -76,20 +67,18 @@ function readJson<T>(path: string): T {
 }
 
 function readModelRun(dir: string, slug: string): ModelRun {
-  if (!existsSync(join(dir, 'metrics.json'))) {
-    throw new UserError(`${dir} holds no finished model (no metrics.json); finish the run (--resume) before building its report.`);
-  }
-  const metrics = readJson<ModelRun['metrics'] & { kind: ModelKind }>(join(dir, 'metrics.json'));
-  const config = readJson<{ config: Record<string, unknown> }>(join(dir, 'config.json')).config ?? {};
+  const folder = new RunFolder(dir);
+  const metrics = folder.readMetrics();
   return {
     kind: metrics.kind,
     title: TITLES[metrics.kind] ?? metrics.kind,
     dir,
     slug,
-    history: readJson<EpochRecord[]>(join(dir, 'history.json')),
+    folder,
+    history: folder.readHistory(),
     metrics,
-    config,
-    description: readModelDescription(dir),
+    config: folder.readConfig<Record<string, unknown>>().config ?? {},
+    description: folder.modelDescription(),
   };
 }
 
@@ -100,14 +89,10 @@ function kernelSource(options: ReportOptions): () => Promise<Kernels> {
 }
 
 /** The test images' softmax probabilities, [10000, 10]: saved by training, else computed again. */
-async function testProbabilities(run: ModelRun, options: ReportOptions, kernels: () => Promise<Kernels>): Promise<Float32Array> {
-  const path = join(run.dir, TEST_PROBABILITIES_FILE);
-  if (existsSync(path)) {
-    const array = loadNpy(path);
-    if (array.dtype !== 'float32' || array.shape[1] !== NUM_CLASSES) throw new UserError(`${path} does not hold [N, ${NUM_CLASSES}] float32 probabilities; delete it to have them computed again.`);
-    return array.data;
-  }
-  options.log?.(`${run.dir}: no ${TEST_PROBABILITIES_FILE}; evaluating the model on the test set again`);
+async function testProbabilities(run: ModelRun, count: number, options: ReportOptions, kernels: () => Promise<Kernels>): Promise<Float32Array> {
+  const saved = run.folder.readTestProbabilities(count);
+  if (saved) return saved;
+  options.log?.(`${run.dir}: no saved test probabilities; evaluating the model on the test set again`);
   const evaluation = await evaluateSavedModel(run.dir, { data: options.data, allowModifiedData: options.allowModifiedData, kernels: await kernels() });
   return evaluation.probabilities;
 }
@@ -164,10 +149,7 @@ interface SectionContext {
 async function modelSection(run: ModelRun, { images, charts, options, kernels, features }: SectionContext): Promise<ModelSection> {
   const { metrics, history, slug } = run;
   const classNames = run.description.classNames;
-  const probabilities = await testProbabilities(run, options, kernels);
-  if (probabilities.length !== images.count * NUM_CLASSES) {
-    throw new UserError(`${run.dir}/${TEST_PROBABILITIES_FILE} holds ${probabilities.length / NUM_CLASSES} predictions for ${images.count} test images; delete it to have them computed again.`);
-  }
+  const probabilities = await testProbabilities(run, images.count, options, kernels);
   const predicted = Uint8Array.from({ length: images.count }, (_, i) => argmax(probabilities, i * NUM_CLASSES, NUM_CLASSES));
   const probabilityOf = (i: number) => probabilities[i * NUM_CLASSES + predicted[i]];
 
@@ -247,13 +229,10 @@ async function modelSection(run: ModelRun, { images, charts, options, kernels, f
 /** Features of the test images for the PCA: the pipeline's saved ones, else computed by the CNN. */
 function featureSource(runDir: string, cnnRun: ModelRun | undefined, images: LabelledImages, kernels: () => Promise<Kernels>): () => Promise<Float32Array | null> {
   return async () => {
-    const saved = join(runDir, 'features', 'test_x.npy');
-    if (existsSync(saved)) {
-      const array = loadNpy(saved);
-      if (array.dtype === 'float32' && array.shape[0] === images.count) return array.data;
-    }
+    const saved = new PipelineFolder(runDir).features.readX('test');
+    if (saved && saved.length % images.count === 0) return saved;
     if (cnnRun?.description.featureLayer === undefined) return null;
-    const { model } = loadModel(cnnRun.dir, await kernels());
+    const { model } = cnnRun.folder.loadModel(await kernels());
     return extractFeatures(await kernels(), model, cnnRun.description.featureLayer, pixelExamples(images));
   };
 }
@@ -336,7 +315,7 @@ async function searchSection(dir: string, charts: ChartWriter): Promise<SearchSe
  */
 export async function buildReport(runDir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const dir = resolve(runDir);
-  const pipeline = existsSync(join(dir, 'summary.json'));
+  const pipeline = PipelineFolder.isPipeline(dir);
   if (existsSync(join(dir, 'trials.json'))) {
     const charts = new ChartWriter(dir);
     const search = await searchSection(dir, charts);
@@ -344,7 +323,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
     writeFileAtomic(path, reportHtml({ title: `Fashion-MNIST hyperparameter search: ${basename(dir)}`, runDir: dir, summary: null, search, sections: [] }));
     return { path, charts: charts.files };
   }
-  if (!pipeline && !existsSync(join(dir, 'metrics.json'))) {
+  if (!pipeline && new RunFolder(dir).state() !== 'done') {
     throw new UserError(`${runDir} holds no finished run (no summary.json, metrics.json or trials.json); pass a folder written by fmnist pipeline, train or search.`);
   }
   const runs = pipeline
@@ -356,7 +335,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   const charts = new ChartWriter(dir);
   const features = featureSource(dir, runs.find((run) => run.kind === 'cnn'), images, kernels);
 
-  const summary = pipeline ? await summarySection(readJson<PipelineSummary>(join(dir, 'summary.json')), runs, charts) : null;
+  const summary = pipeline ? await summarySection(new PipelineFolder(dir).readSummary<PipelineSummary>(), runs, charts) : null;
   const sections: ModelSection[] = [];
   for (const run of runs) {
     options.log?.(`report: ${run.title}`);

@@ -1,9 +1,9 @@
 import { NUM_CLASSES } from '../data/idx.ts';
-import { loadTestSet, loadTrainingSet, type FileCheck } from '../data/load.ts';
-import { locateData, type DataLocation, type LocateOptions } from '../data/locate.ts';
-import { stratifiedSplit } from '../data/split.ts';
+import { loadTestSet, type FileCheck } from '../data/load.ts';
+import type { DataLocation, LocateOptions } from '../data/locate.ts';
+import { loadData, prepareData } from '../data/prepare.ts';
+import { forkStreams } from '../random/streams.ts';
 import { DEFAULT_MLP_CONFIG } from './configs.ts';
-import { forkStreams } from './data-prep.ts';
 
 export interface DataSummary {
   location: DataLocation;
@@ -18,17 +18,18 @@ function countPerClass(labels: Uint8Array): number[] {
   return counts;
 }
 
-/** Where the data is, whether each file is the official one, and the per-class counts of the default split. */
+/**
+ * Where the data is, whether each file is the official one, and the per-class counts of the
+ * split that a training run with this seed (and the default validation fraction) uses.
+ */
 export async function summarizeData(options: { data?: LocateOptions; allowModifiedData?: boolean; seed?: number } = {}): Promise<DataSummary> {
-  const location = await locateData(options.data);
-  const loadOptions = { allowModified: options.allowModifiedData };
-  const training = loadTrainingSet(location.dir, loadOptions);
-  const test = loadTestSet(location.dir, loadOptions);
-  // The split stream of a training run with this seed, so these are the counts that run uses.
-  const split = stratifiedSplit(training.data, DEFAULT_MLP_CONFIG.validationFraction, forkStreams(options.seed ?? DEFAULT_MLP_CONFIG.seed).split);
+  const loaded = await loadData(options);
+  const test = loadTestSet(loaded.location.dir, { allowModified: options.allowModifiedData });
+  const config = { ...DEFAULT_MLP_CONFIG, seed: options.seed ?? DEFAULT_MLP_CONFIG.seed };
+  const split = prepareData(loaded, config, forkStreams(config.seed));
   return {
-    location,
-    checks: [...training.checks, ...test.checks],
+    location: loaded.location,
+    checks: [...loaded.training.checks, ...test.checks],
     counts: {
       train: countPerClass(split.train.labels),
       validation: countPerClass(split.validation.labels),

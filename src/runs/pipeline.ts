@@ -1,11 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadTrainingSet } from '../data/load.ts';
-import { locateData } from '../data/locate.ts';
+import { pixelExamples } from '../data/dataset.ts';
+import { loadData, prepareData, type DataOptions, type LoadedData } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
-import { writeJsonAtomic } from '../io/atomic.ts';
-import { loadModel } from '../io/model-file.ts';
-import { loadKernels } from '../kernels/index.ts';
+import { loadKernels, type Kernels } from '../kernels/index.ts';
+import { extractFeatures } from '../models/features.ts';
+import { forkStreams } from '../random/streams.ts';
 import type { ProgressEvent } from '../training/fit.ts';
 import { VERSION } from '../version.ts';
 import {
@@ -16,11 +14,8 @@ import {
   type MlpConfig,
   type TrainingConfig,
 } from './configs.ts';
-import { forkStreams, prepareData, type DataOptions } from './data-prep.ts';
-import { featuresComplete, saveFeatures, trainFeaturesMlp } from './features.ts';
-import { trainCnn } from './train-cnn.ts';
-import { trainMlp } from './train-mlp.ts';
-import type { ModelKind } from './train-model.ts';
+import { FEATURE_PARTS, PipelineFolder, type ModelKind, type RunFolder } from './run-folder.ts';
+import { trainCnn, trainFeaturesMlp, trainMlp } from './train.ts';
 
 /** Everything a pipeline run does, saved as pipeline.json so --resume repeats it exactly. */
 export interface PipelineConfig {
@@ -79,7 +74,7 @@ export interface PipelineSummary {
   seed: number;
 }
 
-export interface PipelineRunOptions extends DataOptions {
+export interface PipelineRunOptions extends Omit<DataOptions, 'loaded'> {
   outDir: string;
   /** Continue the pipeline in outDir: finished steps are kept, an interrupted one resumes. */
   resume?: boolean;
@@ -91,22 +86,39 @@ export interface PipelineRunOptions extends DataOptions {
 
 const STEPS = ['MLP on pixels', 'CNN', 'feature extraction', 'MLP on CNN features'] as const;
 
-function readStep(dir: string): StepSummary {
-  const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+function readStep(folder: RunFolder): StepSummary {
+  const metrics = folder.readMetrics();
   return {
     testAccuracy: metrics.test.accuracy,
     validationAccuracy: metrics.validation.accuracy,
     bestEpoch: metrics.bestEpoch,
     trainingSeconds: metrics.trainingSeconds,
     parameterCount: metrics.parameterCount,
-    folder: dir,
+    folder: folder.dir,
   };
 }
 
-/** A step is finished when its metrics.json exists; it was started when its config.json does. */
-function stepState(dir: string): 'done' | 'started' | 'new' {
-  if (existsSync(join(dir, 'metrics.json'))) return 'done';
-  return existsSync(join(dir, 'config.json')) ? 'started' : 'new';
+/**
+ * Writes the CNN's features of the images it trained, validated and was tested on, read back
+ * from its folder: its model, and its split (split.npy). A CNN folder written before split.npy
+ * existed gets its split from its configuration's streams, as it was drawn.
+ */
+function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: LoadedData, options: PipelineRunOptions): void {
+  const { model, description } = pipeline.cnn.loadModel(kernels);
+  const featureLayer = description.featureLayer;
+  if (featureLayer === undefined) throw new UserError(`${pipeline.cnn.dir}/model.json names no feature layer; the CNN folder is damaged.`);
+  const config = pipeline.cnn.readConfig<CnnConfig>().config;
+  const indices = pipeline.cnn.readSplit(loaded.training.data.count);
+  const data = prepareData(loaded, config, indices ? { indices } : forkStreams(config.seed), { allowModifiedData: options.allowModifiedData });
+  const parts = { train: data.train, val: data.validation, test: data.test() };
+  for (const part of FEATURE_PARTS) {
+    const started = performance.now();
+    const images = parts[part];
+    const features = extractFeatures(kernels, model, featureLayer, pixelExamples(images));
+    const size = features.length / images.count;
+    pipeline.features.write(part, { x: features, size, y: images.labels });
+    options.log?.(`features: ${part} ${images.count}x${size} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
 }
 
 /**
@@ -117,49 +129,40 @@ function stepState(dir: string): 'done' | 'started' | 'new' {
 export async function runPipeline(options: PipelineOptions, run: PipelineRunOptions): Promise<PipelineSummary> {
   const started = performance.now();
   const { outDir } = run;
-  const configPath = join(outDir, 'pipeline.json');
+  const pipeline = new PipelineFolder(outDir);
   let config: PipelineConfig;
   if (run.resume) {
-    if (!existsSync(configPath)) throw new UserError(`${outDir} holds no pipeline to resume (no pipeline.json); check the folder.`);
-    config = JSON.parse(readFileSync(configPath, 'utf8')).config as PipelineConfig;
+    if (!pipeline.hasConfig()) throw new UserError(`${outDir} holds no pipeline to resume (no pipeline.json); check the folder.`);
+    config = pipeline.readConfig<PipelineConfig>();
   } else {
-    if (existsSync(configPath)) throw new UserError(`${outDir} already holds a pipeline run; pass --resume ${outDir} to continue it, or choose another --out.`);
+    if (pipeline.hasConfig()) throw new UserError(`${outDir} already holds a pipeline run; pass --resume ${outDir} to continue it, or choose another --out.`);
     config = pipelineConfig(options);
-    mkdirSync(outDir, { recursive: true });
-    writeJsonAtomic(configPath, { config, version: VERSION });
+    pipeline.writeConfig({ config, version: VERSION });
   }
 
-  const location = await locateData(run.data);
-  run.log?.(`data: ${location.dir} (${location.origin})`);
-  const loaded = { location, training: loadTrainingSet(location.dir, { allowModified: run.allowModifiedData }) };
+  const loaded = await loadData(run);
   // One backend for every step: the models share its memory and threads.
   const kernels = await loadKernels(config.cnn.backend, { threads: config.cnn.threads ?? undefined, onFallback: run.log });
   const common = { ...run, loaded, kernels };
-  const dirs = { mlp: join(outDir, 'mlp'), cnn: join(outDir, 'cnn'), features: join(outDir, 'features'), featuresMlp: join(outDir, 'cnn-features-mlp') };
-  const step = async (index: number, dir: string, train: (resume: boolean) => Promise<unknown>): Promise<StepSummary> => {
-    const state = stepState(dir);
+  const step = async (index: number, folder: RunFolder, train: (resume: boolean) => Promise<unknown>): Promise<StepSummary> => {
+    const state = folder.state();
     run.onStep?.(index + 1, STEPS.length, `${STEPS[index]}${state === 'done' ? ' (done before, kept)' : state === 'started' ? ' (resuming)' : ''}`);
     if (state !== 'done') await train(state === 'started');
-    return readStep(dir);
+    return readStep(folder);
   };
 
-  const mlp = await step(0, dirs.mlp, (resume) => trainMlp(config.mlp, { ...common, outDir: dirs.mlp, resume }));
-  const cnn = await step(1, dirs.cnn, (resume) => trainCnn(config.cnn, { ...common, outDir: dirs.cnn, resume }));
+  const mlp = await step(0, pipeline.mlp, (resume) => trainMlp(config.mlp, { ...common, outDir: pipeline.mlp.dir, resume }));
+  const cnn = await step(1, pipeline.cnn, (resume) => trainCnn(config.cnn, { ...common, outDir: pipeline.cnn.dir, resume }));
 
-  run.onStep?.(3, STEPS.length, `${STEPS[2]}${featuresComplete(dirs.features) ? ' (done before, kept)' : ''}`);
-  const { model: cnnModel, description } = loadModel(dirs.cnn, kernels);
-  const featureLayer = description.featureLayer;
-  if (featureLayer === undefined) throw new Error(`${dirs.cnn}/model.json does not name its feature layer`);
+  run.onStep?.(3, STEPS.length, `${STEPS[2]}${pipeline.features.complete() ? ' (done before, kept)' : ''}`);
   const featuresStarted = performance.now();
-  if (!featuresComplete(dirs.features)) {
-    // The CNN's own split and sample: the features of exactly the images it trained and validated on.
-    const data = await prepareData(config.cnn, forkStreams(config.cnn.seed), common);
-    saveFeatures(kernels, cnnModel, featureLayer, { train: data.train, val: data.validation, test: data.test() }, dirs.features, run.log);
-  }
+  if (!pipeline.features.complete()) saveFeatures(pipeline, kernels, loaded, run);
   const featureSeconds = (performance.now() - featuresStarted) / 1000;
 
-  const cnnFeaturesMlp = await step(3, dirs.featuresMlp, (resume) =>
-    trainFeaturesMlp(config.featuresMlp, { ...common, outDir: dirs.featuresMlp, resume, featuresDir: dirs.features, extractorDir: dirs.cnn, featureLayer }),
+  const featureLayer = pipeline.cnn.modelDescription().featureLayer!;
+  const features = { dir: pipeline.features.dir, extractorDir: pipeline.cnn.dir, featureLayer };
+  const cnnFeaturesMlp = await step(3, pipeline.featuresMlp, (resume) =>
+    trainFeaturesMlp(config.featuresMlp, { ...common, outDir: pipeline.featuresMlp.dir, resume, features }),
   );
 
   const summary: PipelineSummary = {
@@ -170,7 +173,7 @@ export async function runPipeline(options: PipelineOptions, run: PipelineRunOpti
     quick: config.quick,
     seed: config.seed,
   };
-  writeJsonAtomic(join(outDir, 'summary.json'), summary);
+  pipeline.writeSummary(summary);
   return summary;
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import type { Rng } from '../random/rng.ts';
 import { DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from '../runs/configs.ts';
+import { CNN_CONFIG_OPTIONS, MLP_CONFIG_OPTIONS, positiveNumber, type OptionSpec, type ValueType } from '../runs/options.ts';
 
 /** The models a search can tune. */
 export type SearchModel = 'mlp' | 'cnn' | 'features-mlp';
@@ -21,38 +22,22 @@ export type SearchSpace = Record<string, ParameterSpec>;
 /** One trial's hyperparameters, by name. */
 export type TrialParams = Record<string, number | string>;
 
-type Check = (value: number | string) => string | null;
-const positiveNumber: Check = (v) => (typeof v === 'number' && v > 0 && Number.isFinite(v) ? null : 'a number above 0');
-const nonNegativeNumber: Check = (v) => (typeof v === 'number' && v >= 0 && Number.isFinite(v) ? null : 'a number of at least 0');
-const positiveInteger: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? null : 'a whole number of at least 1');
-const rate: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'a rate from 0 up to (not including) 1');
-const optimizer: Check = (v) => (v === 'adam' || v === 'sgd' ? null : '"adam" or "sgd"');
+/** A parameter a search may vary: its value type and what it is. */
+interface Parameter {
+  type: ValueType<unknown>;
+  help: string;
+}
 
-type Parameters = Record<string, { check: Check; help: string }>;
+/** The options declared searchable in runs/options.ts. */
+function searchable(options: Record<string, OptionSpec<unknown>>): Record<string, Parameter> {
+  return Object.fromEntries(Object.entries(options).filter(([, option]) => option.searchable).map(([name, option]) => [name, { type: option.type, help: option.help }]));
+}
 
-const MLP_PARAMETERS: Parameters = {
-  learningRate: { check: positiveNumber, help: 'peak learning rate' },
-  hidden: { check: positiveInteger, help: 'hidden ReLU units' },
-  dropout: { check: rate, help: 'dropout after the hidden layer' },
-  batchSize: { check: positiveInteger, help: 'examples per mini-batch' },
-  optimizer: { check: optimizer, help: 'adam or sgd (momentum 0.9)' },
-  weightDecay: { check: nonNegativeNumber, help: 'L2 penalty on the weights' },
-};
-
-/** The hyperparameters each model's search may vary, with what a valid value is. */
-const PARAMETERS: Record<SearchModel, Parameters> = {
-  mlp: MLP_PARAMETERS,
-  'features-mlp': MLP_PARAMETERS,
-  cnn: {
-    learningRate: { check: positiveNumber, help: 'peak learning rate' },
-    batchSize: { check: positiveInteger, help: 'examples per mini-batch' },
-    optimizer: { check: optimizer, help: 'adam or sgd (momentum 0.9)' },
-    weightDecay: { check: nonNegativeNumber, help: 'L2 penalty on the weights' },
-    widthMultiplier: { check: positiveNumber, help: 'scales the filters of every convolution' },
-    features: { check: positiveInteger, help: 'size of the feature layer' },
-    convDropout: { check: rate, help: 'dropout after the last pooling' },
-    featureDropout: { check: rate, help: 'dropout after the feature layer' },
-  },
+/** The hyperparameters each model's search may vary: the searchable training options, and the CNN's width. */
+const PARAMETERS: Record<SearchModel, Record<string, Parameter>> = {
+  mlp: searchable(MLP_CONFIG_OPTIONS),
+  'features-mlp': searchable(MLP_CONFIG_OPTIONS),
+  cnn: { ...searchable(CNN_CONFIG_OPTIONS), widthMultiplier: { type: positiveNumber, help: 'scales the filters of every convolution' } },
 };
 
 /** Each model's default search space. */
@@ -96,8 +81,7 @@ export function validateSpace(model: SearchModel, space: unknown, source: string
     if (!parameter) fail(`"${name}" is not a parameter of the ${model} search; use ${Object.keys(allowed).join(', ')}`);
     const spec = raw as Partial<ParameterSpec> & Record<string, unknown>;
     const check = (value: number | string, what: string) => {
-      const problem = parameter.check(value);
-      if (problem) fail(`${name}: ${what} ${JSON.stringify(value)} must be ${problem}`);
+      if (!parameter.type.check(value)) fail(`${name}: ${what} ${JSON.stringify(value)} must be ${parameter.type.describe}`);
     };
     if (spec?.type === 'choice') {
       if (!Array.isArray(spec.values) || spec.values.length === 0) fail(`${name}: a choice needs a non-empty "values" list`);

@@ -1,20 +1,12 @@
-import { join, relative } from 'node:path';
-import { featureExamples, featureStatistics, pixelExamples, type Examples } from '../data/dataset.ts';
-import { NUM_CLASSES } from '../data/idx.ts';
+import { join } from 'node:path';
 import { CLASS_NAMES } from '../data/manifest.ts';
-import { UserError } from '../errors.ts';
-import { fileCheckpointer } from '../io/checkpoint.ts';
-import { readModelDescription, saveModel, type InputTransform } from '../io/model-file.ts';
+import { loadData, type DataOptions, type LoadedData } from '../data/prepare.ts';
+import { TrainingDiverged, UserError } from '../errors.ts';
 import type { Kernels } from '../kernels/index.ts';
-import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
-import { cnnArchitecture } from '../models/cnn.ts';
-import { Sequential, type Architecture } from '../models/sequential.ts';
+import { forkStreams } from '../random/streams.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
-import { forkStreams, prepareData, type DataOptions } from '../runs/data-prep.ts';
-import { readFeaturePart } from '../runs/features.ts';
-import { mlpArchitecture } from '../runs/train-mlp.ts';
-import { makeOptimizer } from '../runs/train-model.ts';
-import { fit } from '../training/fit.ts';
+import { jobData, recipe, trainJob, type JobData, type JobSpec } from '../runs/job.ts';
+import { RunFolder } from '../runs/run-folder.ts';
 import type { RungResult } from './journal.ts';
 import type { SearchModel } from './space.ts';
 
@@ -31,18 +23,15 @@ export interface TrialJob {
   pipelineDir?: string;
 }
 
-function cnnFeatureLayer(pipelineDir: string): number {
-  const cnnDir = join(pipelineDir, 'cnn');
-  const { featureLayer } = readModelDescription(cnnDir);
-  if (featureLayer === undefined) throw new UserError(`${cnnDir}/model.json names no feature layer; pass the folder of a finished fmnist pipeline run.`);
-  return featureLayer;
-}
-
-/** The training and validation examples of a search: never the test set. */
-interface SearchData {
-  train: Examples;
-  validation: Examples;
-  input: InputTransform;
+/** The training job a trial is: the same one `fmnist train` runs for its configuration. */
+export function trialSpec(job: TrialJob): JobSpec {
+  if (job.model === 'cnn') return { kind: 'cnn', config: job.config as CnnConfig };
+  if (job.model === 'mlp') return { kind: 'mlp', config: job.config as MlpConfig };
+  if (!job.pipelineDir) throw new Error('a features-mlp trial needs the pipeline folder of its features');
+  const cnn = new RunFolder(join(job.pipelineDir, 'cnn'));
+  const { featureLayer } = cnn.modelDescription();
+  if (featureLayer === undefined) throw new UserError(`${cnn.dir}/model.json names no feature layer; pass the folder of a finished fmnist pipeline run.`);
+  return { kind: 'cnn-features-mlp', config: job.config as MlpConfig, features: { dir: join(job.pipelineDir, 'features'), extractorDir: cnn.dir, featureLayer } };
 }
 
 /**
@@ -51,87 +40,52 @@ interface SearchData {
  * on validation alone, and never sees the test images.
  */
 export class TrialRunner {
-  private readonly cache = new Map<string, SearchData>();
+  private loaded: Promise<LoadedData> | undefined;
+  private readonly cache = new Map<string, JobData>();
 
   constructor(
     private readonly kernels: Kernels,
     private readonly dataOptions: DataOptions,
   ) {}
 
-  private async data(job: TrialJob): Promise<SearchData> {
-    const { config } = job;
-    const key = JSON.stringify([job.model, config.seed, config.validationFraction, config.trainLimit, job.pipelineDir]);
-    const cached = this.cache.get(key);
-    if (cached) return cached;
-    let data: SearchData;
-    if (job.model === 'features-mlp') {
-      if (!job.pipelineDir) throw new Error('a features-mlp trial needs the pipeline folder of its features');
-      const featuresDir = join(job.pipelineDir, 'features');
-      const train = readFeaturePart(featuresDir, 'train');
-      const validation = readFeaturePart(featuresDir, 'val');
-      const { mean, std } = featureStatistics(train.x, train.size);
-      data = {
-        train: featureExamples(train.x, train.size, train.y, mean, std),
-        validation: featureExamples(validation.x, validation.size, validation.y, mean, std),
-        // Absolute here; made relative to the trial's folder when its model is saved.
-        input: { type: 'cnn-features', extractor: join(job.pipelineDir, 'cnn'), featureLayer: cnnFeatureLayer(job.pipelineDir), mean: [...mean], std: [...std] },
-      };
-    } else {
-      const prepared = await prepareData(config, forkStreams(config.seed), this.dataOptions);
-      data = { train: pixelExamples(prepared.train), validation: pixelExamples(prepared.validation), input: { type: 'pixels', scale: 1 / 255 } };
+  /** The job's data: split afresh for each seed, validation fraction, limit and features folder. */
+  private async data(spec: JobSpec): Promise<JobData> {
+    const { config } = spec;
+    const key = JSON.stringify([spec.kind, config.seed, config.validationFraction, config.trainLimit, spec.kind === 'cnn-features-mlp' ? spec.features.dir : null]);
+    let data = this.cache.get(key);
+    if (!data) {
+      const loaded = spec.kind === 'cnn-features-mlp' ? undefined : await (this.loaded ??= loadData(this.dataOptions));
+      data = jobData(spec, forkStreams(config.seed), { loaded, allowModifiedData: this.dataOptions.allowModifiedData });
+      this.cache.set(key, data);
     }
-    this.cache.set(key, data);
     return data;
   }
 
   async run(job: TrialJob): Promise<RungResult> {
-    const { config } = job;
-    const data = await this.data(job);
-    let architecture: Architecture;
-    let featureLayer: number | undefined;
-    if (job.model === 'cnn') ({ architecture, featureLayer } = cnnArchitecture(config as CnnConfig));
-    else architecture = mlpArchitecture(config as MlpConfig, data.train.featureSize);
-    const model = new Sequential(this.kernels, architecture);
-    const streams = forkStreams(config.seed);
-    model.initialize(streams.init);
+    const spec = trialSpec(job);
+    const data = await this.data(spec);
+    const streams = forkStreams(spec.config.seed);
+    const plan = recipe(spec, data, streams);
+    const folder = new RunFolder(job.dir);
     const started = performance.now();
     try {
-      const result = fit({
-        kernels: this.kernels,
-        model,
-        loss: new SoftmaxCrossEntropy(this.kernels, NUM_CLASSES),
-        optimizer: makeOptimizer(this.kernels, config, model.parameterCount),
-        train: data.train,
-        validation: data.validation,
-        epochs: config.epochs,
-        batchSize: config.batchSize,
-        learningRate: config.learningRate,
-        schedule: { name: config.schedule },
-        patience: 0,
-        shuffleRng: streams.shuffle,
-        dropoutRng: streams.dropout,
-        checkpoint: fileCheckpointer(join(job.dir, 'checkpoint')),
-        stopAfterEpoch: job.stopAfterEpoch,
-      });
-      if (!result.paused) {
-        const input: InputTransform = data.input.type === 'cnn-features' ? { ...data.input, extractor: relative(job.dir, data.input.extractor) } : data.input;
-        saveModel(job.dir, model, { kind: job.model === 'features-mlp' ? 'cnn-features-mlp' : job.model, input, classNames: CLASS_NAMES, featureLayer });
-      }
-      const best = result.history[result.bestEpoch - 1];
+      const { model, fit } = trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint: folder.checkpointer(), stopAfterEpoch: job.stopAfterEpoch });
+      if (!fit.paused) folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });
+      const best = fit.history[fit.bestEpoch - 1];
       return {
         trial: job.trial,
         rung: job.rung,
-        epochs: result.history.length,
-        valAccuracy: result.bestAccuracy,
+        epochs: fit.history.length,
+        valAccuracy: fit.bestAccuracy,
         valLoss: best.valLoss,
-        bestEpoch: result.bestEpoch,
+        bestEpoch: fit.bestEpoch,
         seconds: (performance.now() - started) / 1000,
-        history: result.history,
+        history: fit.history,
         failure: null,
       };
     } catch (error) {
       // A diverging trial is a result of the search (its learning rate is too high), not a crash.
-      if (!(error instanceof UserError) || !/diverged/.test(error.message)) throw error;
+      if (!(error instanceof TrainingDiverged)) throw error;
       return {
         trial: job.trial,
         rung: job.rung,

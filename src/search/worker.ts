@@ -4,7 +4,7 @@
  */
 import { UserError } from '../errors.ts';
 import { loadKernels, type BackendName } from '../kernels/index.ts';
-import type { DataOptions } from '../runs/data-prep.ts';
+import type { DataOptions } from '../data/prepare.ts';
 import type { RungResult } from './journal.ts';
 import { TrialRunner, type TrialJob } from './trial.ts';
 

@@ -1,6 +1,6 @@
 import type { Examples } from '../data/dataset.ts';
 import { identityOrder } from '../data/dataset.ts';
-import { UserError } from '../errors.ts';
+import { TrainingDiverged } from '../errors.ts';
 import { argmax, evaluate } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
@@ -137,11 +137,7 @@ export function fit(options: FitOptions): FitResult {
 
       const logits = model.forward(input, batch, context);
       const batchLoss = loss.forward(logits, labels, batch);
-      if (!Number.isFinite(batchLoss)) {
-        throw new UserError(
-          `Training diverged: the loss became ${batchLoss} at epoch ${epoch}, batch ${b + 1}; lower the learning rate (--lr) and run again.`,
-        );
-      }
+      if (!Number.isFinite(batchLoss)) throw new TrainingDiverged(epoch, b + 1, batchLoss);
       for (let i = 0; i < batch; i++) if (argmax(logits, i * classes, classes) === labels[i]) correct++;
       model.zeroGrad();
       loss.backward(model.outputGradient, labels, batch);

@@ -63,7 +63,11 @@ export class Sgd implements Optimizer {
   step(parameters: readonly ParameterTensor[], learningRate: number): void {
     for (const p of parameters) {
       const velocity = this.velocity.subarray(p.offset, p.offset + p.value.length);
-      this.kernels.sgdStep(p.value, p.grad, velocity, p.value.length, {
+      this.kernels.sgdStep({
+        param: p.value,
+        grad: p.grad,
+        velocity,
+        n: p.value.length,
         learningRate,
         momentum: this.momentum,
         nesterov: this.nesterov,
@@ -120,7 +124,12 @@ export class Adam implements Optimizer {
     this.steps++;
     for (const p of parameters) {
       const end = p.offset + p.value.length;
-      this.kernels.adamStep(p.value, p.grad, this.m.subarray(p.offset, end), this.v.subarray(p.offset, end), p.value.length, {
+      this.kernels.adamStep({
+        param: p.value,
+        grad: p.grad,
+        m: this.m.subarray(p.offset, end),
+        v: this.v.subarray(p.offset, end),
+        n: p.value.length,
         learningRate,
         beta1: this.beta1,
         beta2: this.beta2,
@@ -130,4 +139,14 @@ export class Adam implements Optimizer {
       });
     }
   }
+}
+
+/** The optimiser a training configuration names, over `parameterCount` parameters. */
+export function createOptimizer(
+  kernels: Kernels,
+  config: { optimizer: 'adam' | 'sgd'; momentum: number; nesterov: boolean; weightDecay: number },
+  parameterCount: number,
+): Optimizer {
+  if (config.optimizer === 'adam') return new Adam(kernels, parameterCount, { weightDecay: config.weightDecay });
+  return new Sgd(kernels, parameterCount, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay });
 }

@@ -1,5 +1,6 @@
 /** Learning-rate schedules, as functions of training progress measured in epochs. */
-export type ScheduleName = 'constant' | 'step' | 'cosine';
+export const SCHEDULE_NAMES = ['constant', 'step', 'cosine'] as const;
+export type ScheduleName = (typeof SCHEDULE_NAMES)[number];
 
 export interface Schedule {
   name: ScheduleName;

@@ -1,60 +1,7 @@
-import type { AdamHyper, ConvShape, Kernels, SgdHyper } from '../types.ts';
+import { KERNELS, WASM_RAW, parseArgs, type Arg, type ArgType, type Split, type StrideTerm } from '../spec.ts';
+import type { KernelArgs, Kernels, WasmExports } from '../types.ts';
 import { MemoryArena } from './memory.ts';
-import { CONTROL_BYTES, Op, ThreadPool, type SpawnWorker, type ThreadBuffers } from './pool.ts';
-
-/** The functions the AssemblyScript module exports (src/kernels/wasm/assembly/kernels.ts). */
-interface KernelExports {
-  heapBase(): number;
-  gemmScratchFloats(): number;
-  gemm(
-    n: number, k: number,
-    a: number, rsA: number, csA: number,
-    b: number, rsB: number, csB: number,
-    c: number, ldc: number, accumulate: number,
-    rowStart: number, rowEnd: number, scratch: number,
-  ): void;
-  addBias(out: number, bias: number, rows: number, cols: number): void;
-  sumRows(dbias: number, dout: number, rows: number, cols: number): void;
-  relu(out: number, inp: number, n: number): void;
-  reluBackward(dinp: number, dout: number, out: number, n: number): void;
-  zero(out: number, n: number): void;
-  scalePixels(out: number, bytes: number, n: number): void;
-  dropoutMask(mask: number, n: number, threshold: number, scale: number, key0: number, key1: number): void;
-  multiply(out: number, a: number, b: number, n: number): void;
-  conv2dForward(
-    out: number, inp: number, weight: number, b0: number, b1: number,
-    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
-  ): void;
-  conv2dBackwardInput(
-    dinp: number, dout: number, weight: number, b0: number, b1: number,
-    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
-  ): void;
-  conv2dBackwardWeight(
-    dweightT: number, inp: number, dout: number, b0: number, b1: number,
-    height: number, width: number, channels: number, filters: number, kernel: number, col: number, scratch: number,
-  ): void;
-  addTransposed(dst: number, src: number, rows: number, cols: number): void;
-  winogradBufferFloats(height: number, width: number, inC: number, outC: number): number;
-  winogradFilters(u: number, weight: number, inC: number, outC: number, flip: number): void;
-  winogradForward(
-    dst: number, src: number, u: number, b0: number, b1: number,
-    height: number, width: number, inC: number, outC: number, buffer: number, scratch: number, zeros: number,
-  ): void;
-  winogradWeight(
-    du: number, src: number, dout: number, b0: number, b1: number,
-    height: number, width: number, inC: number, outC: number, buffer: number, scratch: number, zeros: number,
-  ): void;
-  winogradFilterGradient(dweight: number, du: number, partBytes: number, parts: number, inC: number, outC: number): void;
-  maxPool2x2(out: number, inp: number, batch: number, height: number, width: number, channels: number): void;
-  maxPool2x2Backward(dinp: number, dout: number, inp: number, out: number, batch: number, height: number, width: number, channels: number): void;
-  softmaxCrossEntropy(probs: number, logits: number, labels: number, rows: number, cols: number): number;
-  softmaxCrossEntropyBackward(dlogits: number, probs: number, labels: number, rows: number, cols: number): void;
-  sgdStep(param: number, grad: number, velocity: number, n: number, lr: number, momentum: number, nesterov: number, decay: number): void;
-  adamStep(
-    param: number, grad: number, m: number, v: number, n: number,
-    stepSize: number, beta1: number, beta2: number, epsilon: number, decay: number, correction2: number,
-  ): void;
-}
+import { CONTROL_BYTES, ThreadPool, type SpawnWorker, type ThreadCall } from './pool.ts';
 
 /** Rows and columns of C per register tile in the module's gemm: thread ranges are multiples of them. */
 const GEMM_ROWS_PER_TILE = 4;
@@ -66,7 +13,7 @@ const GEMM_MIN_DEPTH_PER_THREAD = 64;
  * Winograd F(2x2, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
  */
 const WINOGRAD_MIN_CHANNELS = 8;
-/** Elementwise kernels, bias, pooling and Adam split over the threads from this many floats on. */
+/** Kernels split over the threads from this many floats on. */
 const PARALLEL_MIN_FLOATS = 32_768;
 /** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
 const PARALLEL_MIN_MACS = 200_000;
@@ -89,32 +36,63 @@ export interface WasmKernels extends Kernels {
   close(): void;
 }
 
+const isArray = (type: ArgType): boolean => type === 'floats' || type === 'floats out' || type === 'bytes' || type === 'ints' || type === 'ints counted';
+const elementBytes = (type: ArgType): number => (type === 'bytes' ? 1 : 4);
+
+/** Which of a function's arguments are floats, as the pool's bit mask. */
+const floatMask = (args: Arg[]): number => args.reduce((mask, arg, i) => (arg.type === 'float' ? mask | (1 << i) : mask), 0);
+
+/** Every function the module exports that a thread may call, with its argument types. */
+const FUNCTIONS: Record<string, Arg[]> = Object.fromEntries([
+  ...Object.entries(KERNELS)
+    .filter(([, spec]) => spec.wasm !== 'custom')
+    .map(([name, spec]) => [name, parseArgs(spec.args)]),
+  ...Object.entries(WASM_RAW).map(([name, spec]) => [name, parseArgs(spec.args)]),
+]);
+
+/** Adam's update split like an elementwise kernel: the four arrays advance together. */
+const ADAM_SPLIT: Split = { over: 'n', stride: { param: [1], grad: [1], m: [1], v: [1] }, align: 4 };
+
 /**
  * The WebAssembly backend. Buffers from `allocate` live in the module's memory and are used in
  * place; any other array is copied in (and, when written, back out) around the call, so the
- * backend accepts whatever the reference accepts. Uses no Node-only API.
+ * backend accepts whatever the reference accepts. The kernels the module exports under their
+ * own names (spec.ts) are called generically, split over the threads as their declaration
+ * says; the products, convolutions, batch gathering and Adam are written out below. Uses no
+ * Node-only API.
  */
 export async function createWasmKernels(options: WasmKernelsOptions): Promise<WasmKernels> {
   const { module, memory, threads } = options;
-  const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmExports;
+  const missing = Object.keys(FUNCTIONS).filter((name) => typeof (wasm as unknown as Record<string, unknown>)[name] !== 'function');
+  if (missing.length > 0) throw new Error(`the kernel module lacks ${missing.join(', ')}; rebuild it with npm run build`);
+  const callable = wasm as unknown as Record<string, (...args: (number | boolean)[]) => number | undefined>;
   const scratchBytes = wasm.gemmScratchFloats() * 4;
   if (wasm.heapBase() < CONTROL_BYTES) throw new Error('the kernel module was built without room for the control block');
   const arena = new MemoryArena(memory, wasm.heapBase());
   const scratch = arena.reserve(scratchBytes * threads);
+  const scratchOf = (thread: number) => scratch + thread * scratchBytes;
   let pool: ThreadPool | null = null;
   if (threads > 1) {
     if (!options.spawnWorker) throw new Error('the wasm backend needs a way to start workers for more than one thread');
-    pool = await ThreadPool.start(threads, { module, memory }, options.spawnWorker);
+    pool = await ThreadPool.start(threads, { module, memory, functions: Object.keys(FUNCTIONS) }, options.spawnWorker);
   }
-  // Per-thread column matrices (convolution) and workers' private weight-gradient sums: grown on demand.
-  const buffers: ThreadBuffers = { scratch, scratchBytes, columns: 0, columnsBytes: 0, partials: 0, partialsBytes: 0 };
-  const ensure = (kind: 'columns' | 'partials', bytesPerThread: number, count: number): void => {
-    const bytesKey = kind === 'columns' ? 'columnsBytes' : 'partialsBytes';
-    if (buffers[bytesKey] >= bytesPerThread) return;
-    if (buffers[bytesKey] > 0) arena.release(buffers[kind], buffers[bytesKey] * count);
-    buffers[kind] = arena.reserve(bytesPerThread * count);
-    buffers[bytesKey] = bytesPerThread;
+
+  /** A block of the arena per thread, grown on demand: column matrices, partial sums. */
+  const perThread = () => {
+    const block = { offset: 0, bytes: 0 };
+    return {
+      reserve(bytesPerThread: number): void {
+        if (block.bytes >= bytesPerThread) return;
+        if (block.bytes > 0) arena.release(block.offset, block.bytes * threads);
+        block.offset = arena.reserve(bytesPerThread * threads);
+        block.bytes = bytesPerThread;
+      },
+      of: (thread: number) => block.offset + thread * block.bytes,
+    };
   };
+  const columns = perThread();
+  const partials = perThread();
 
   // The calling thread's Winograd buffers: transformed filters, and zeros that pad the images.
   const winogradFilters = { offset: 0, bytes: 0 };
@@ -132,7 +110,7 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
 
   // Copies of arrays that live outside the memory, made for one kernel call.
   const staged: { array: ArrayBufferView; offset: number; writeBack: boolean }[] = [];
-  const ptr = (array: Float32Array | Uint8Array, writeBack: boolean): number => {
+  const ptr = (array: ArrayBufferView, writeBack: boolean): number => {
     if (arena.owns(array)) return array.byteOffset;
     const offset = arena.reserve(array.byteLength);
     arena.bytes().set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset);
@@ -153,196 +131,215 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
    * repeats exactly; addBias over one row of `floats` columns is that sum.
    */
   const addWorkerPartials = (target: number, floats: number): void => {
-    for (let thread = 1; thread < threads; thread++) wasm.addBias(target, buffers.partials + thread * buffers.partialsBytes, 1, floats);
+    for (let thread = 1; thread < threads; thread++) wasm.addBias(target, partials.of(thread), 1, floats);
+  };
+
+  /** A stride's elements for these arguments: the product of its terms. */
+  const strideOf = (terms: StrideTerm[], values: Record<string, number>): number =>
+    terms.reduce<number>((product, term) => product * (typeof term === 'number' ? term : typeof term === 'string' ? values[term] : values[term.half] >> 1), 1);
+
+  /**
+   * Calls `name` with `raw` (its arguments in order, arrays as pointers), split over the threads
+   * as `split` says when the call touches at least PARALLEL_MIN_FLOATS floats.
+   */
+  const callSplit = (name: string, args: Arg[], raw: (number | boolean)[], split: Split): number | undefined => {
+    const values = Object.fromEntries(args.map((arg, i) => [arg.name, raw[i] as number]));
+    const total = values[split.over];
+    const strides = args.map((arg) => (split.stride[arg.name] ? strideOf(split.stride[arg.name], values) * elementBytes(arg.type) : 0));
+    const floats = total * Math.max(1, ...args.map((arg) => (split.stride[arg.name] ? strideOf(split.stride[arg.name], values) : 0)));
+    if (!pool || total < 2 || floats < PARALLEL_MIN_FLOATS) return callable[name](...raw);
+    const align = split.align ?? 1;
+    const chunk = Math.ceil(total / pool.threads / align) * align;
+    const reduced = split.reduce === undefined ? -1 : args.findIndex((arg) => arg.name === split.reduce);
+    const reduceFloats = split.reduceSize ? strideOf(split.reduceSize, values) : 0;
+    if (reduced >= 0) {
+      partials.reserve(reduceFloats * 4);
+      for (let thread = 1; thread < pool.threads; thread++) wasm.zero(partials.of(thread), reduceFloats);
+    }
+    const mask = floatMask(args);
+    const part = (thread: number): (number | boolean)[] | null => {
+      const start = Math.min(total, thread * chunk);
+      const end = Math.min(total, start + chunk);
+      if (end <= start) return null;
+      return raw.map((value, i) => {
+        if (i === reduced && thread > 0) return partials.of(thread);
+        if (args[i].name === split.over) return end - start;
+        return strides[i] > 0 ? (value as number) + start * strides[i] : value;
+      });
+    };
+    pool.run(
+      name,
+      (thread) => {
+        const call = part(thread);
+        return call && ({ args: call.map(Number), floatMask: mask } satisfies ThreadCall);
+      },
+      () => {
+        const own = part(0);
+        if (own) callable[name](...own);
+      },
+    );
+    if (reduced >= 0) addWorkerPartials(raw[reduced] as number, reduceFloats);
+    return undefined;
+  };
+
+  /** A kernel the module exports under its own name: arrays become pointers, split as declared. */
+  const direct = (name: string, spec: { args: string; wasm: unknown }) => {
+    const args = parseArgs(spec.args);
+    const split = typeof spec.wasm === 'object' ? (spec.wasm as Split) : null;
+    return (named: Record<string, unknown>): number | undefined => {
+      const raw = args.map(({ name: arg, type }) => (isArray(type) ? ptr(named[arg] as ArrayBufferView, type === 'floats out') : (named[arg] as number | boolean)));
+      const result = split ? callSplit(name, args, raw, split) : callable[name](...raw);
+      finish();
+      return result;
+    };
   };
 
   // C[m,n] (+)= A · B with A(i,p) at a + 4(i·rsA + p·csA) and B(p,j) at b + 4(p·rsB + j·csB).
   const gemm = (
-    c: Float32Array, a: Float32Array, b: Float32Array,
-    m: number, k: number, n: number,
+    { c, a, b, m, k, n, accumulate }: KernelArgs<'matmul'>,
     rsA: number, csA: number, rsB: number, csB: number,
-    accumulate: boolean,
   ): void => {
-    const args = [n, k, ptr(a, false), rsA, csA, ptr(b, false), rsB, csB, ptr(c, true), n, accumulate ? 1 : 0];
-    const [, , pa, , , pb, , , pc, , acc] = args;
+    const [pa, pb, pc] = [ptr(a, false), ptr(b, false), ptr(c, true)];
+    const call = (args: number[]): ThreadCall => ({ args, floatMask: 0 });
+    const acc = accumulate ? 1 : 0;
     if (!pool || m * n * k < PARALLEL_MIN_MACS) {
-      wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, n, acc, 0, m, scratch);
+      wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, n, accumulate, 0, m, scratch);
     } else if (m < n && n < k && k >= GEMM_MIN_DEPTH_PER_THREAD * pool.threads) {
       // Thin and deep (the MLP's 64 x 784 x 128 forward pass): split k. Each thread then reads
       // only its rows of the weights, the rows its part of the weight gradient (split by rows)
       // and of the optimiser step (split by ranges) last wrote, so they stay in its core's
       // cache. The workers' partial products are added to C in thread order.
       const chunk = Math.ceil(k / pool.threads / 4) * 4;
-      ensure('partials', m * n * 4, pool.threads);
-      pool.run(Op.GemmDeep, [...args, m], k, chunk, buffers, (start, end) =>
-        wasm.gemm(n, end - start, pa + 4 * start * csA, rsA, csA, pb + 4 * start * rsB, rsB, csB, pc, n, acc, 0, m, scratch),
+      const range = (thread: number) => [Math.min(k, thread * chunk), Math.min(k, (thread + 1) * chunk)];
+      partials.reserve(m * n * 4);
+      pool.run(
+        'gemm',
+        (thread) => {
+          const [start, end] = range(thread);
+          return call([n, end - start, pa + 4 * start * csA, rsA, csA, pb + 4 * start * rsB, rsB, csB, partials.of(thread), n, 0, 0, m, scratchOf(thread)]);
+        },
+        () => {
+          const [start, end] = range(0);
+          wasm.gemm(n, end - start, pa + 4 * start * csA, rsA, csA, pb + 4 * start * rsB, rsB, csB, pc, n, accumulate, 0, m, scratch);
+        },
       );
       addWorkerPartials(pc, m * n);
     } else if (m >= n) {
       // Split the rows: every thread packs all of B, which costs k·n against A's m·k.
       const chunk = Math.ceil(m / pool.threads / GEMM_ROWS_PER_TILE) * GEMM_ROWS_PER_TILE;
-      pool.run(Op.Gemm, args, m, chunk, buffers, (start, end) => wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, n, acc, start, end, scratch));
+      const rows = (thread: number) => [Math.min(m, thread * chunk), Math.min(m, (thread + 1) * chunk)];
+      pool.run(
+        'gemm',
+        (thread) => call([n, k, pa, rsA, csA, pb, rsB, csB, pc, n, acc, ...rows(thread), scratchOf(thread)]),
+        () => wasm.gemm(n, k, pa, rsA, csA, pb, rsB, csB, pc, n, accumulate, rows(0)[0], rows(0)[1], scratch),
+      );
     } else {
       // Fewer rows than columns: split the columns, so every thread packs only its part of B.
       const chunk = Math.ceil(n / pool.threads / GEMM_COLUMNS_PER_TILE) * GEMM_COLUMNS_PER_TILE;
-      pool.run(Op.GemmColumns, [...args, m], n, chunk, buffers, (start, end) =>
-        wasm.gemm(end - start, k, pa, rsA, csA, pb + 4 * start * csB, rsB, csB, pc + 4 * start, n, acc, 0, m, scratch),
+      const range = (thread: number) => [Math.min(n, thread * chunk), Math.min(n, (thread + 1) * chunk)];
+      pool.run(
+        'gemm',
+        (thread) => {
+          const [start, end] = range(thread);
+          return call([end - start, k, pa, rsA, csA, pb + 4 * start * csB, rsB, csB, pc + 4 * start, n, acc, 0, m, scratchOf(thread)]);
+        },
+        () => {
+          const [start, end] = range(0);
+          wasm.gemm(end - start, k, pa, rsA, csA, pb + 4 * start * csB, rsB, csB, pc + 4 * start, n, accumulate, 0, m, scratch);
+        },
       );
     }
     finish();
   };
 
   /**
-   * Runs `own(start, end)` over [0, total) on every thread (parts a multiple of `align` long)
-   * when the kernel touches at least PARALLEL_MIN_FLOATS floats, else on this thread alone; the
-   * workers run `op` with `args` (and `floatArgs`) on their parts.
+   * Convolutions split the batch: each thread calls `name` with `argsOf(thread, start, end)` on
+   * whole images (with its own buffers). Returns the threads used.
    */
-  const split = (
-    op: Op, args: readonly number[], total: number, floats: number, align: number,
-    own: (start: number, end: number) => void, floatArgs: readonly number[] = [],
-  ): void => {
-    if (pool && total >= 2 && floats >= PARALLEL_MIN_FLOATS) {
-      pool.run(op, args, total, Math.ceil(total / pool.threads / align) * align, buffers, own, floatArgs);
-    } else {
-      own(0, total);
-    }
-  };
-
-  /**
-   * Convolutions split the batch: each thread takes whole images (with its own buffers), the
-   * workers running `op` with `args`. Returns the threads used.
-   */
-  const byImages = (op: Op, args: readonly number[], batch: number, own: (start: number, end: number) => void): number => {
+  const byImages = (name: string, batch: number, argsOf: (thread: number, start: number, end: number) => number[]): number => {
     if (!pool || batch < 2) {
-      own(0, batch);
+      callable[name](...argsOf(0, 0, batch));
       return 1;
     }
-    pool.run(op, args, batch, Math.ceil(batch / pool.threads), buffers, own);
+    const chunk = Math.ceil(batch / pool.threads);
+    const range = (thread: number): [number, number] => [Math.min(batch, thread * chunk), Math.min(batch, (thread + 1) * chunk)];
+    pool.run(
+      name,
+      (thread) => ({ args: argsOf(thread, ...range(thread)), floatMask: 0 }),
+      () => callable[name](...argsOf(0, ...range(0))),
+    );
     return pool.threads;
   };
 
-  const winogradApplies = ({ kernelSize, inChannels, outChannels }: ConvShape): boolean =>
+  type Convolution = 'forward' | 'input' | 'weight';
+
+  const winogradApplies = ({ kernelSize, inChannels, outChannels }: KernelArgs<'conv2d'>): boolean =>
     kernelSize === 3 &&
     inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS &&
     inChannels % 4 === 0 && outChannels % 4 === 0;
 
   // Winograd convolutions: each thread transforms and multiplies its images in its own V and M buffer.
-  const winogradConvolution = (
-    op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
-    target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
-  ): void => {
+  const winogradConvolution = (kind: Convolution, target: Float32Array, first: Float32Array, second: Float32Array, shape: KernelArgs<'conv2d'>): void => {
     const { batch, height, width, inChannels, outChannels } = shape;
     // The input gradient is the forward convolution of the output gradient with flipped filters.
-    const [inC, outC] = op === Op.ConvBackwardInput ? [outChannels, inChannels] : [inChannels, outChannels];
+    const [inC, outC] = kind === 'input' ? [outChannels, inChannels] : [inChannels, outChannels];
     const transformedBytes = 16 * inC * outC * 4;
     grow(winogradFilters, transformedBytes);
     grow(winogradZeros, Math.max(inC, outC) * 4, true);
-    ensure('columns', wasm.winogradBufferFloats(height, width, inC, outC) * 4, threads);
-    if (op === Op.ConvBackwardWeight) ensure('partials', transformedBytes, threads);
+    columns.reserve(wasm.winogradBufferFloats(height, width, inC, outC) * 4);
+    if (kind === 'weight') partials.reserve(transformedBytes);
     const pt = ptr(target, true);
     const p1 = ptr(first, false);
     const p2 = ptr(second, false);
     const [filters, zeros] = [winogradFilters.offset, winogradZeros.offset];
-    if (op !== Op.ConvBackwardWeight) wasm.winogradFilters(filters, p2, inC, outC, op === Op.ConvBackwardInput ? 1 : 0);
-    const geometry = [height, width, inC, outC] as const;
-    const own = (start: number, end: number): void => {
-      if (op === Op.ConvBackwardWeight) wasm.winogradWeight(buffers.partials, p1, p2, start, end, ...geometry, buffers.columns, scratch, zeros);
-      else wasm.winogradForward(pt, p1, filters, start, end, ...geometry, buffers.columns, scratch, zeros);
-    };
-    const used = op === Op.ConvBackwardWeight
-      ? byImages(Op.WinogradWeight, [pt, p1, p2, ...geometry, zeros], batch, own)
-      : byImages(Op.WinogradForward, [pt, p1, filters, ...geometry, zeros], batch, own);
-    if (op === Op.ConvBackwardWeight) wasm.winogradFilterGradient(pt, buffers.partials, buffers.partialsBytes, used, inC, outC);
+    if (kind === 'weight') {
+      const used = byImages('winogradWeight', batch, (thread, start, end) => [partials.of(thread), p1, p2, start, end, height, width, inC, outC, columns.of(thread), scratchOf(thread), zeros]);
+      wasm.winogradFilterGradient(pt, partials.of(0), partials.of(1) - partials.of(0), used, inC, outC);
+    } else {
+      wasm.winogradFilters(filters, p2, inC, outC, kind === 'input');
+      byImages('winogradForward', batch, (thread, start, end) => [pt, p1, filters, start, end, height, width, inC, outC, columns.of(thread), scratchOf(thread), zeros]);
+    }
     finish();
   };
 
   // im2col convolutions: each thread takes whole images, with its own column matrix.
-  const convolution = (
-    op: typeof Op.ConvForward | typeof Op.ConvBackwardInput | typeof Op.ConvBackwardWeight,
-    target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape,
-  ): void => {
+  const convolution = (kind: Convolution, target: Float32Array, first: Float32Array, second: Float32Array, shape: KernelArgs<'conv2d'>): void => {
     if (winogradApplies(shape)) {
-      winogradConvolution(op, target, first, second, shape);
+      winogradConvolution(kind, target, first, second, shape);
       return;
     }
     const { batch, height, width, inChannels, outChannels, kernelSize } = shape;
     const taps = kernelSize * kernelSize * inChannels;
-    ensure('columns', height * width * taps * 4, threads);
+    columns.reserve(height * width * taps * 4);
     const pt = ptr(target, true);
     const p1 = ptr(first, false);
     const p2 = ptr(second, false);
-    const geometry = [height, width, inChannels, outChannels, kernelSize] as const;
-    const weightFloats = taps * outChannels;
-    // The weight gradient: each thread sums its images into a private transposed buffer.
-    if (op === Op.ConvBackwardWeight) ensure('partials', weightFloats * 4, threads);
-    const own = (start: number, end: number): void => {
-      if (op === Op.ConvForward) wasm.conv2dForward(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
-      else if (op === Op.ConvBackwardInput) wasm.conv2dBackwardInput(pt, p1, p2, start, end, ...geometry, buffers.columns, scratch);
-      else wasm.conv2dBackwardWeight(buffers.partials, p1, p2, start, end, ...geometry, buffers.columns, scratch);
-    };
-    const used = byImages(op, [pt, p1, p2, ...geometry], batch, own);
-    if (op === Op.ConvBackwardWeight) {
-      for (let i = 0; i < used; i++) wasm.addTransposed(pt, buffers.partials + i * buffers.partialsBytes, taps, outChannels);
+    const geometry = [height, width, inChannels, outChannels, kernelSize];
+    if (kind === 'weight') {
+      // Each thread sums its images into a private transposed buffer, added in thread order.
+      partials.reserve(taps * outChannels * 4);
+      const used = byImages('conv2dBackwardWeight', batch, (thread, start, end) => [partials.of(thread), p1, p2, start, end, ...geometry, columns.of(thread), scratchOf(thread)]);
+      for (let thread = 0; thread < used; thread++) wasm.addTransposed(pt, partials.of(thread), taps, outChannels);
+    } else {
+      const name = kind === 'forward' ? 'conv2dForward' : 'conv2dBackwardInput';
+      byImages(name, batch, (thread, start, end) => [pt, p1, p2, start, end, ...geometry, columns.of(thread), scratchOf(thread)]);
     }
     finish();
   };
 
-  return {
-    name: 'wasm',
-    description: `wasm (${options.variant}, ${threads} thread${threads === 1 ? '' : 's'})`,
-    threads,
+  const directKernels = Object.fromEntries(Object.entries(KERNELS).filter(([, spec]) => spec.wasm !== 'custom').map(([name, spec]) => [name, direct(name, spec)]));
 
-    allocate(length) {
-      return arena.allocateFloats(length);
-    },
-
-    matmul(c, a, b, m, k, n, accumulate) {
-      gemm(c, a, b, m, k, n, k, 1, n, 1, accumulate);
-    },
-
-    matmulTransA(c, a, b, m, k, n, accumulate) {
-      gemm(c, a, b, m, k, n, 1, m, n, 1, accumulate);
-    },
-
-    matmulTransB(c, a, b, m, k, n, accumulate) {
-      gemm(c, a, b, m, k, n, k, 1, 1, k, accumulate);
-    },
-
-    addBias(out, bias, rows, cols) {
-      const [po, pb] = [ptr(out, true), ptr(bias, false)];
-      split(Op.AddBias, [po, pb, cols], rows, rows * cols, 1, (start, end) => wasm.addBias(po + 4 * start * cols, pb, end - start, cols));
-      finish();
-    },
-
-    // Split by rows (a convolution's bias gradient sums 50,176 rows): the first part adds into
-    // dbias, the others into the workers' partials, added after in thread order.
-    sumRows(dbias, dout, rows, cols) {
-      const [pb, pd] = [ptr(dbias, true), ptr(dout, false)];
-      if (pool && rows >= 2 && rows * cols >= PARALLEL_MIN_FLOATS) {
-        ensure('partials', cols * 4, pool.threads);
-        pool.run(Op.SumRows, [pd, cols], rows, Math.ceil(rows / pool.threads), buffers, (start, end) => wasm.sumRows(pb, pd + 4 * start * cols, end - start, cols));
-        addWorkerPartials(pb, cols);
-      } else {
-        wasm.sumRows(pb, pd, rows, cols);
-      }
-      finish();
-    },
-
-    relu(out, inp, n) {
-      const [po, pi] = [ptr(out, true), ptr(inp, false)];
-      split(Op.Relu, [po, pi], n, n, 4, (start, end) => wasm.relu(po + 4 * start, pi + 4 * start, end - start));
-      finish();
-    },
-
-    reluBackward(dinp, dout, out, n) {
-      const [pd, pg, po] = [ptr(dinp, true), ptr(dout, false), ptr(out, false)];
-      split(Op.ReluBackward, [pd, pg, po], n, n, 4, (start, end) => wasm.reluBackward(pd + 4 * start, pg + 4 * start, po + 4 * start, end - start));
-      finish();
-    },
+  const custom: Pick<Kernels, 'matmul' | 'matmulTransA' | 'matmulTransB' | 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight' | 'gatherPixels' | 'adamStep'> = {
+    matmul: (args) => gemm(args, args.k, 1, args.n, 1),
+    matmulTransA: (args) => gemm(args, 1, args.m, args.n, 1),
+    matmulTransB: (args) => gemm(args, args.k, 1, 1, args.k),
+    conv2d: (args) => convolution('forward', args.out, args.inp, args.weight, args),
+    conv2dBackwardInput: (args) => convolution('input', args.dinp, args.dout, args.weight, args),
+    conv2dBackwardWeight: (args) => convolution('weight', args.dweight, args.inp, args.dout, args),
 
     // The dataset lies outside the memory: JavaScript copies the batch's rows of bytes in (a
     // quarter of what floats would be), and the module scales them.
-    gatherPixels(out, pixels, indices, start, count, rowLength) {
+    gatherPixels({ out, pixels, indices, start, count, rowLength }) {
       const size = count * rowLength;
       grow(pixelStage, size);
       const bytes = arena.bytes();
@@ -354,83 +351,22 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
       finish();
     },
 
-    dropoutMask(mask, n, threshold, scale, key0, key1) {
-      wasm.dropoutMask(ptr(mask, true), n, threshold, scale, key0, key1);
+    // The bias corrections in float64 once, then the update split like an elementwise kernel
+    // (ranges at multiples of 4 floats take the same vector code as one call: the same result).
+    adamStep({ param, grad, m, v, n, learningRate, beta1, beta2, epsilon, weightDecay, step }) {
+      const raw = [ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true), n, learningRate / (1 - beta1 ** step), beta1, beta2, epsilon, weightDecay, 1 - beta2 ** step];
+      callSplit('adamUpdate', FUNCTIONS.adamUpdate, raw, ADAM_SPLIT);
       finish();
     },
+  };
 
-    // On this thread alone: the step's gradients (400 KB for the MLP) clear in about 7 us, less
-    // than waking a worker that has gone to sleep costs.
-    zero(out, n) {
-      wasm.zero(ptr(out, true), n);
-      finish();
-    },
-
-    multiply(out, a, b, n) {
-      const [po, pa, pb] = [ptr(out, true), ptr(a, false), ptr(b, false)];
-      split(Op.Multiply, [po, pa, pb], n, n, 4, (start, end) => wasm.multiply(po + 4 * start, pa + 4 * start, pb + 4 * start, end - start));
-      finish();
-    },
-
-    softmaxCrossEntropy(probs, logits, labels, rows, cols) {
-      const loss = wasm.softmaxCrossEntropy(ptr(probs, true), ptr(logits, false), ptr(labels, false), rows, cols);
-      finish();
-      return loss;
-    },
-
-    softmaxCrossEntropyBackward(dlogits, probs, labels, rows, cols) {
-      wasm.softmaxCrossEntropyBackward(ptr(dlogits, true), ptr(probs, false), ptr(labels, false), rows, cols);
-      finish();
-    },
-
-    conv2d(out, inp, weight, shape) {
-      convolution(Op.ConvForward, out, inp, weight, shape);
-    },
-
-    conv2dBackwardInput(dinp, dout, weight, shape) {
-      convolution(Op.ConvBackwardInput, dinp, dout, weight, shape);
-    },
-
-    conv2dBackwardWeight(dweight, inp, dout, shape) {
-      convolution(Op.ConvBackwardWeight, dweight, inp, dout, shape);
-    },
-
-    maxPool2x2(out, inp, batch, height, width, channels) {
-      const [po, pi] = [ptr(out, true), ptr(inp, false)];
-      const [image, pooled] = [height * width * channels, (height >> 1) * (width >> 1) * channels];
-      split(Op.MaxPool, [po, pi, height, width, channels], batch, batch * image, 1, (start, end) =>
-        wasm.maxPool2x2(po + 4 * start * pooled, pi + 4 * start * image, end - start, height, width, channels),
-      );
-      finish();
-    },
-
-    maxPool2x2Backward(dinp, dout, inp, out, batch, height, width, channels) {
-      const [pd, pg, pi, po] = [ptr(dinp, true), ptr(dout, false), ptr(inp, false), ptr(out, false)];
-      const [image, pooled] = [height * width * channels, (height >> 1) * (width >> 1) * channels];
-      split(Op.MaxPoolBackward, [pd, pg, pi, po, height, width, channels], batch, batch * image, 1, (start, end) =>
-        wasm.maxPool2x2Backward(pd + 4 * start * image, pg + 4 * start * pooled, pi + 4 * start * image, po + 4 * start * pooled, end - start, height, width, channels),
-      );
-      finish();
-    },
-
-    sgdStep(param, grad, velocity, n, hyper: SgdHyper) {
-      wasm.sgdStep(ptr(param, true), ptr(grad, false), ptr(velocity, true), n, hyper.learningRate, hyper.momentum, hyper.nesterov ? 1 : 0, hyper.weightDecay);
-      finish();
-    },
-
-    adamStep(param, grad, m, v, n, hyper: AdamHyper) {
-      const stepSize = hyper.learningRate / (1 - hyper.beta1 ** hyper.step);
-      const correction2 = 1 - hyper.beta2 ** hyper.step;
-      const pointers = [ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true)];
-      const hypers = [stepSize, hyper.beta1, hyper.beta2, hyper.epsilon, hyper.weightDecay, correction2];
-      // Ranges split at multiples of 4 floats take the same vector code as one call would: the same result.
-      split(Op.Adam, pointers, n, n, 4, (start, end) =>
-        wasm.adamStep(...(pointers.map((p) => p + 4 * start) as [number, number, number, number]), end - start, ...(hypers as [number, number, number, number, number, number])),
-        hypers,
-      );
-      finish();
-    },
-
+  return {
+    name: 'wasm',
+    description: `wasm (${options.variant}, ${threads} thread${threads === 1 ? '' : 's'})`,
+    threads,
+    allocate: (length) => arena.allocateFloats(length),
+    ...(directKernels as unknown as Omit<Kernels, keyof typeof custom | 'name' | 'description' | 'allocate'>),
+    ...custom,
     close() {
       pool?.stop();
       pool = null;

@@ -1,15 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { featureExamples, pixelExamples, type Examples } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
 import { loadTestSet, type LabelledImages } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
+import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
 import { evaluate } from '../evaluation/predict.ts';
-import { loadModel, type ModelDescription } from '../io/model-file.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
-import { extractFeatures } from './features.ts';
-import { testMetrics, type TestMetrics } from './train-model.ts';
+import { extractFeatures } from '../models/features.ts';
+import { loadModel, type ModelDescription } from '../models/model-file.ts';
+import { RunFolder } from './run-folder.ts';
 
 export interface SavedEvaluation {
   description: ModelDescription;
@@ -21,7 +21,7 @@ export interface SavedEvaluation {
 }
 
 /** The model's input for the images, as its saved input transform says. */
-function inputFor(kernels: Kernels, dir: string, description: ModelDescription, images: LabelledImages): Examples {
+export function inputFor(kernels: Kernels, dir: string, description: ModelDescription, images: LabelledImages): Examples {
   const input = description.input;
   if (input.type === 'pixels') return pixelExamples(images);
   const { model: extractor } = loadModel(resolve(dir, input.extractor), kernels);
@@ -42,20 +42,15 @@ export async function evaluateSavedModel(
   } = {},
 ): Promise<SavedEvaluation> {
   const kernels = options.kernels ?? (await loadKernels(options.backend ?? 'auto', { threads: options.threads }));
-  const { model, description } = loadModel(dir, kernels);
+  const folder = new RunFolder(dir);
+  const { model, description } = folder.loadModel(kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
   const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), inputFor(kernels, dir, description, images));
-  const metricsPath = join(dir, 'metrics.json');
-  let recordedAccuracy: number | null = null;
-  if (existsSync(metricsPath)) {
-    const recorded = JSON.parse(readFileSync(metricsPath, 'utf8')) as { test?: { accuracy?: number } };
-    recordedAccuracy = recorded.test?.accuracy ?? null;
-  }
   return {
     description,
     test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),
     probabilities: evaluation.probabilities,
-    recordedAccuracy,
+    recordedAccuracy: folder.recordedTestAccuracy(),
   };
 }

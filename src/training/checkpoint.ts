@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Checkpointer, FitState } from '../training/fit.ts';
-import { writeFileAtomic, writeJsonAtomic } from './atomic.ts';
-import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
+import type { Checkpointer, FitState } from './fit.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.ts';
 
 const STATE_FILE = 'checkpoint.json';
 

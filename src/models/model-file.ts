@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { Kernels } from '../kernels/index.ts';
-import { Sequential, type Architecture } from '../models/sequential.ts';
-import { writeFileAtomic, writeJsonAtomic } from './atomic.ts';
-import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
+import { Sequential, type Architecture } from './sequential.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.ts';
 
 export const MODEL_JSON = 'model.json';
 export const MODEL_WEIGHTS = 'model.safetensors';

@@ -1,0 +1,30 @@
+// The fused softmax and cross-entropy, forward and backward, in double where the sums are formed.
+#include <math.h>
+
+#include "kernels.h"
+
+double fm_softmax_cross_entropy(float *probs, const float *logits, const uint8_t *labels, int32_t rows, int32_t cols) {
+  double total = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *in = logits + (size_t)r * cols;
+    float *out = probs + (size_t)r * cols;
+    double max = -INFINITY, sum = 0;
+    for (int c = 0; c < cols; c++) max = fmax(max, (double)in[c]);
+    for (int c = 0; c < cols; c++) {
+      double e = exp((double)in[c] - max);
+      out[c] = (float)e;
+      sum += e;
+    }
+    for (int c = 0; c < cols; c++) out[c] = (float)((double)out[c] / sum);
+    total -= (double)in[labels[r]] - max - log(sum);
+  }
+  return total / rows;
+}
+
+void fm_softmax_cross_entropy_backward(float *dlogits, const float *probs, const uint8_t *labels, int32_t rows, int32_t cols) {
+  float scale = (float)(1.0 / rows);
+  for (int r = 0; r < rows; r++) {
+    for (int c = 0; c < cols; c++) dlogits[(size_t)r * cols + c] = probs[(size_t)r * cols + c] * scale;
+    dlogits[(size_t)r * cols + labels[r]] -= scale;
+  }
+}

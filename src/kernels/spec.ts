@@ -1,0 +1,264 @@
+/**
+ * Every kernel, declared once: its name, its arguments (by name, in order, with their types),
+ * its result, and how the WebAssembly backend splits it over threads. From this table come the
+ * `Kernels` interface that layers call (./types.ts), the exports that the WebAssembly module
+ * must have and the functions the native addon must implement: scripts/generate-kernels.ts
+ * writes the AssemblyScript export list, the C prototypes (kernels.h) and the Node-API
+ * bindings from it at build time, so a kernel whose implementation does not match its
+ * declaration fails to compile.
+ *
+ * Adding a kernel: one entry here, then its implementation in src/kernels/js.ts (the
+ * reference), in src/kernels/wasm/assembly/ and in native/ (named fm_<snake_case name>).
+ *
+ * Arrays are row-major typed arrays from the backend's `allocate` (or any typed array of the
+ * type, which the WebAssembly backend copies in and out). A kernel writes only the arrays typed
+ * `out`; parameter gradients accumulate (`+=`), everything else is overwritten.
+ */
+
+/**
+ * An argument's type. `floats` a Float32Array the kernel reads, `floats out` one it writes (and
+ * may read); `bytes` a Uint8Array; `ints` an Int32Array (`ints counted`: the native addon also
+ * gets its length); `int` a 32-bit integer, `uint` an unsigned one, `float` a number the fast
+ * backends round to float32, `bool` a boolean; `ptr` (the module's own functions) a byte offset
+ * into the WebAssembly memory.
+ */
+export type ArgType = 'floats' | 'floats out' | 'bytes' | 'ints' | 'ints counted' | 'int' | 'uint' | 'float' | 'bool' | 'ptr';
+
+/** A stride term: a number, an integer argument, or half of one (rounded down). */
+export type StrideTerm = number | string | { half: string };
+
+/**
+ * How the WebAssembly backend splits a kernel over its threads: the integer argument `over`
+ * counts items; thread t takes items [start, end), with `over` set to end - start and each
+ * array in `stride` advanced by start times its stride (a product of terms, in elements).
+ * Arrays not in `stride` are shared whole. With `reduce`, the named array is summed into: the
+ * calling thread sums into it, each other thread into a zeroed buffer of its own of
+ * `reduceSize` elements, added in thread order after (so a run repeats exactly). A split
+ * kernel computes each item from that item's data alone: `over` is a count, not a value the
+ * formula may use (a kernel that needs the whole count takes it as a factor computed outside).
+ */
+export interface Split {
+  over: string;
+  stride: Record<string, StrideTerm[]>;
+  /** Range boundaries are multiples of this many items (4: whole SIMD vectors). */
+  align?: number;
+  reduce?: string;
+  reduceSize?: StrideTerm[];
+}
+
+export interface KernelSpec {
+  /** `name: type, ...` in call order (see ArgType). */
+  args: string;
+  /** `number`: the kernel returns a float64; `status`: the native function returns 0 when out of memory. */
+  result?: 'number' | 'status';
+  /**
+   * WebAssembly: the module exports the kernel under its name with these arguments, run on the
+   * calling thread, or split over the threads as given; `custom`: backend.ts implements it over
+   * the module's raw functions (WASM_RAW).
+   */
+  wasm: 'direct' | Split | 'custom';
+  /** Native: the addon exports it and native/ implements fm_<name>; `custom`: node.ts implements it over NATIVE_RAW. */
+  native: 'direct' | 'custom';
+}
+
+const elementwise = (over: string, arrays: string[]): Split => ({ over, stride: Object.fromEntries(arrays.map((name) => [name, [1]])), align: 4 });
+/** A convolution's geometry: NHWC images [batch, height, width, channels], square kernels. */
+const CONV = 'batch: int, height: int, width: int, inChannels: int, outChannels: int, kernelSize: int';
+
+export const KERNELS = {
+  /** c[m,n] = a[m,k] · b[k,n]; adds to c when `accumulate`. Forward pass of a dense layer. */
+  matmul: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct' },
+  /** c[m,n] = a[k,m]ᵀ · b[k,n]; adds to c when `accumulate`. Weight gradient: dW = xᵀ · dy. */
+  matmulTransA: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct' },
+  /** c[m,n] = a[m,k] · b[n,k]ᵀ; adds to c when `accumulate`. Input gradient: dx = dy · Wᵀ. */
+  matmulTransB: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct' },
+
+  /** out[r,c] += bias[c] for r < rows, c < cols. */
+  addBias: { args: 'out: floats out, bias: floats, rows: int, cols: int', wasm: { over: 'rows', stride: { out: ['cols'] } }, native: 'direct' },
+  /** dbias[c] += Σ_r dout[r,c]: the bias gradient. */
+  sumRows: {
+    args: 'dbias: floats out, dout: floats, rows: int, cols: int',
+    wasm: { over: 'rows', stride: { dout: ['cols'] }, reduce: 'dbias', reduceSize: ['cols'] },
+    native: 'direct',
+  },
+  /** out[i] = max(inp[i], 0) for i < n. */
+  relu: { args: 'out: floats out, inp: floats, n: int', wasm: elementwise('n', ['out', 'inp']), native: 'direct' },
+  /** dinp[i] = out[i] > 0 ? dout[i] : 0, where out is the ReLU's output. */
+  reluBackward: { args: 'dinp: floats out, dout: floats, out: floats, n: int', wasm: elementwise('n', ['dinp', 'dout', 'out']), native: 'direct' },
+  /** out[i] = a[i] * b[i] for i < n (dropout's mask, forward and backward). */
+  multiply: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: elementwise('n', ['out', 'a', 'b']), native: 'direct' },
+  /** out[i] = 0 for i < n: clears the parameter gradients before each step. */
+  zero: { args: 'out: floats out, n: int', wasm: 'direct', native: 'direct' },
+
+  /**
+   * out[b, j] = pixels[indices[start + b] · rowLength + j] / 255 (float division: the float
+   * nearest to each pixel's fraction) for b < count, j < rowLength: a batch of images assembled
+   * from a dataset's bytes (`pixels` need not come from the backend).
+   */
+  gatherPixels: {
+    args: 'out: floats out, pixels: bytes, indices: ints counted, start: int, count: int, rowLength: int',
+    wasm: 'custom',
+    native: 'direct',
+  },
+  /**
+   * Dropout's mask, drawn inside the kernel: mask[i] = scale when draw(i) < threshold, else 0, for
+   * i < n. The 16-bit draws come from a counter-based generator keyed by (key0, key1): word j =
+   * dropoutWord(j, key0, key1) (see js.ts); each block of 8 elements takes the low halves of 4
+   * words, then their high halves: draw(8b + r) = low half of word 4b + r for r < 4, the high
+   * half of word 4b + r - 4 for r >= 4. Every backend gives the same mask for the same keys.
+   */
+  dropoutMask: { args: 'mask: floats out, n: int, threshold: int, scale: float, key0: uint, key1: uint', wasm: 'direct', native: 'direct' },
+
+  /**
+   * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability); returns the mean over
+   * the rows of -log probs[r, labels[r]].
+   */
+  softmaxCrossEntropy: { args: 'probs: floats out, logits: floats, labels: bytes, rows: int, cols: int', result: 'number', wasm: 'direct', native: 'direct' },
+  /** dlogits[r,c] = (probs[r,c] - [c == labels[r]]) / rows: the gradient of the mean loss. */
+  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: bytes, rows: int, cols: int', wasm: 'direct', native: 'direct' },
+
+  /**
+   * out = conv(inp, weight), no bias, over NHWC images (channels last): inp [batch, height, width,
+   * inChannels], weight [kernelSize, kernelSize, inChannels, outChannels], out [batch, height,
+   * width, outChannels]; stride 1, "same" zero padding of (kernelSize - 1) / 2 (kernelSize odd):
+   * out[b,y,x,o] = Σ_{dy,dx,c} inp[b, y+dy-p, x+dx-p, c] · weight[dy,dx,c,o].
+   */
+  conv2d: { args: `out: floats out, inp: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct' },
+  /** dinp = the input gradient of conv2d for output gradient dout (overwrites dinp). */
+  conv2dBackwardInput: { args: `dinp: floats out, dout: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct' },
+  /** dweight += the weight gradient of conv2d for input inp and output gradient dout. */
+  conv2dBackwardWeight: { args: `dweight: floats out, inp: floats, dout: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct' },
+
+  /**
+   * 2x2 max pooling, stride 2, NHWC: out[b, y, x, c] = max of inp[b, 2y..2y+1, 2x..2x+1, c];
+   * an odd last row or column is dropped (output height = floor(height / 2)).
+   */
+  maxPool2x2: {
+    args: 'out: floats out, inp: floats, batch: int, height: int, width: int, channels: int',
+    wasm: { over: 'batch', stride: { out: [{ half: 'height' }, { half: 'width' }, 'channels'], inp: ['height', 'width', 'channels'] } },
+    native: 'direct',
+  },
+  /**
+   * Routes each output gradient to the first element of its window equal to the output (the
+   * forward pass's maximum); every other element of dinp is zero (overwrites dinp).
+   */
+  maxPool2x2Backward: {
+    args: 'dinp: floats out, dout: floats, inp: floats, out: floats, batch: int, height: int, width: int, channels: int',
+    wasm: {
+      over: 'batch',
+      stride: { dinp: ['height', 'width', 'channels'], dout: [{ half: 'height' }, { half: 'width' }, 'channels'], inp: ['height', 'width', 'channels'], out: [{ half: 'height' }, { half: 'width' }, 'channels'] },
+    },
+    native: 'direct',
+  },
+
+  /**
+   * Batch normalisation's statistics over the rows of inp [rows, channels] (every position of a
+   * batch of images is a row): mean[c] and the biased variance[c], summed in float64.
+   */
+  batchNormStatistics: { args: 'mean: floats out, variance: floats out, inp: floats, rows: int, channels: int', wasm: 'direct', native: 'direct' },
+  /** normalized[r,c] = (inp[r,c] - mean[c]) · invStd[c]; out[r,c] = gamma[c] · normalized[r,c] + beta[c]. */
+  batchNormForward: {
+    args: 'out: floats out, normalized: floats out, inp: floats, mean: floats, invStd: floats, gamma: floats, beta: floats, rows: int, channels: int',
+    wasm: { over: 'rows', stride: { out: ['channels'], normalized: ['channels'], inp: ['channels'] } },
+    native: 'direct',
+  },
+  /** sumDout[c] = Σ_r dout[r,c] and sumDoutNormalized[c] = Σ_r dout[r,c] · normalized[r,c], in float64 (overwritten). */
+  batchNormBackwardSums: {
+    args: 'sumDout: floats out, sumDoutNormalized: floats out, dout: floats, normalized: floats, rows: int, channels: int',
+    wasm: 'direct',
+    native: 'direct',
+  },
+  /**
+   * The input gradient of batch normalisation in training mode, with per-channel factors the
+   * layer computes from the sums: dinp[r,c] = doutScale[c] · dout[r,c] - offset[c] -
+   * normalized[r,c] · normalizedScale[c] (doutScale = gamma · invStd, offset = doutScale ·
+   * sumDout / rows, normalizedScale = doutScale · sumDoutNormalized / rows).
+   */
+  batchNormBackward: {
+    args: 'dinp: floats out, dout: floats, normalized: floats, doutScale: floats, offset: floats, normalizedScale: floats, rows: int, channels: int',
+    wasm: { over: 'rows', stride: { dinp: ['channels'], dout: ['channels'], normalized: ['channels'] } },
+    native: 'direct',
+  },
+  /** out[r,c] = inp[r,c] · scale[c] + shift[c]: batch normalisation with fixed statistics (evaluation). */
+  channelAffine: {
+    args: 'out: floats out, inp: floats, scale: floats, shift: floats, rows: int, channels: int',
+    wasm: { over: 'rows', stride: { out: ['channels'], inp: ['channels'] } },
+    native: 'direct',
+  },
+
+  /** One SGD step on n parameters (PyTorch's momentum convention): g = grad + weightDecay · param; v = momentum · v + g; param -= learningRate · (nesterov ? g + momentum · v : v). */
+  sgdStep: {
+    args: 'param: floats out, grad: floats, velocity: floats out, n: int, learningRate: float, momentum: float, nesterov: bool, weightDecay: float',
+    wasm: 'direct',
+    native: 'direct',
+  },
+  /**
+   * One Adam step on n parameters with bias-corrected moments; `step` is 1-based. The L2 penalty
+   * weightDecay · param is added to the gradient.
+   */
+  adamStep: {
+    args: 'param: floats out, grad: floats, m: floats out, v: floats out, n: int, learningRate: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, step: int',
+    wasm: 'custom',
+    native: 'custom',
+  },
+} as const satisfies Record<string, KernelSpec>;
+
+/**
+ * The WebAssembly module's functions that backend.ts's custom kernels call: the packed matrix
+ * product over a row range, the convolutions over an image range, Winograd's transforms, and
+ * Adam with its bias corrections folded in (computed once in JavaScript).
+ */
+export const WASM_RAW = {
+  heapBase: { args: '', result: 'ptr' },
+  gemmScratchFloats: { args: '', result: 'int' },
+  gemm: {
+    args: 'n: int, k: int, a: ptr, rsA: int, csA: int, b: ptr, rsB: int, csB: int, c: ptr, ldc: int, accumulate: bool, rowStart: int, rowEnd: int, scratch: ptr',
+  },
+  scalePixels: { args: 'out: ptr, bytes: ptr, n: int' },
+  conv2dForward: { args: 'out: ptr, inp: ptr, weight: ptr, b0: int, b1: int, height: int, width: int, channels: int, filters: int, kernel: int, col: ptr, scratch: ptr' },
+  conv2dBackwardInput: { args: 'dinp: ptr, dout: ptr, weight: ptr, b0: int, b1: int, height: int, width: int, channels: int, filters: int, kernel: int, col: ptr, scratch: ptr' },
+  conv2dBackwardWeight: { args: 'dweightT: ptr, inp: ptr, dout: ptr, b0: int, b1: int, height: int, width: int, channels: int, filters: int, kernel: int, col: ptr, scratch: ptr' },
+  addTransposed: { args: 'dst: ptr, src: ptr, rows: int, cols: int' },
+  winogradBufferFloats: { args: 'height: int, width: int, inC: int, outC: int', result: 'int' },
+  winogradFilters: { args: 'u: ptr, weight: ptr, inC: int, outC: int, flip: bool' },
+  winogradForward: { args: 'dst: ptr, src: ptr, u: ptr, b0: int, b1: int, height: int, width: int, inC: int, outC: int, buffer: ptr, scratch: ptr, zeros: ptr' },
+  winogradWeight: { args: 'du: ptr, src: ptr, dout: ptr, b0: int, b1: int, height: int, width: int, inC: int, outC: int, buffer: ptr, scratch: ptr, zeros: ptr' },
+  winogradFilterGradient: { args: 'dweight: ptr, du: ptr, partBytes: int, parts: int, inC: int, outC: int' },
+  adamUpdate: {
+    args: 'param: ptr, grad: ptr, m: ptr, v: ptr, n: int, stepSize: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, correction2: float',
+  },
+} as const satisfies Record<string, RawSpec>;
+
+/** The native addon's function behind its custom kernels: Adam with its bias corrections folded in. */
+export const NATIVE_RAW = {
+  adamUpdate: {
+    args: 'param: floats out, grad: floats, m: floats out, v: floats out, n: int, stepSize: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, correction2: float',
+  },
+} as const satisfies Record<string, RawSpec>;
+
+/** A backend's own function: arguments as for kernels (pointers into the wasm memory are `int`). */
+export interface RawSpec {
+  /** `name: type, ...` in call order. */
+  args: string;
+  result?: 'int' | 'ptr' | 'number';
+}
+
+export type KernelName = keyof typeof KERNELS;
+
+/** One argument of a declaration. */
+export interface Arg {
+  name: string;
+  type: ArgType;
+}
+
+const ARG_TYPES: readonly ArgType[] = ['floats', 'floats out', 'bytes', 'ints', 'ints counted', 'int', 'uint', 'float', 'bool', 'ptr'];
+
+/** The arguments of a declaration, in call order. */
+export function parseArgs(args: string): Arg[] {
+  if (args === '') return [];
+  return args.split(', ').map((pair) => {
+    const [name, type] = pair.split(': ');
+    if (!ARG_TYPES.includes(type as ArgType)) throw new Error(`kernel argument "${pair}" has no known type`);
+    return { name, type: type as ArgType };
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * Training runs: one model trained as a job (see job.ts) into a run folder, then evaluated on
+ * the test set. `fmnist train` and each step of the pipeline call these.
+ */
+import { CLASS_NAMES } from '../data/manifest.ts';
+import { loadData, type DataOptions } from '../data/prepare.ts';
+import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
+import { evaluate } from '../evaluation/predict.ts';
+import { loadKernels, type Kernels } from '../kernels/index.ts';
+import { NUM_CLASSES } from '../data/idx.ts';
+import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
+import { describeWidths } from '../models/mlp.ts';
+import type { Sequential } from '../models/sequential.ts';
+import { forkStreams } from '../random/streams.ts';
+import type { EpochRecord, ProgressEvent } from '../training/fit.ts';
+import { VERSION } from '../version.ts';
+import { DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from './configs.ts';
+import { jobData, recipe, trainJob, type FeatureSource, type JobData, type JobSpec, type Recipe } from './job.ts';
+import { openTrainingRun, type ModelKind, type RunConfigFile, type RunFolder } from './run-folder.ts';
+
+export interface RunOptions extends DataOptions {
+  /** Folder the run writes; created if needed. */
+  outDir: string;
+  /** Continue the run in outDir from its last checkpoint, with the configuration it was started with. */
+  resume?: boolean;
+  /** Kernels to use instead of loading the configured backend (a pipeline shares one). */
+  kernels?: Kernels;
+  onProgress?: (event: ProgressEvent) => void;
+  /** One-line messages about what the run is doing. */
+  log?: (message: string) => void;
+}
+
+/** What a finished training run reports. */
+export interface ModelRunResult {
+  kind: ModelKind;
+  history: EpochRecord[];
+  bestEpoch: number;
+  test: TestMetrics;
+  parameterCount: number;
+  /** Sum of the epochs' seconds: the same whether or not the run was interrupted. */
+  trainingSeconds: number;
+  outDir: string;
+}
+
+/** Trains the from-scratch MLP on pixels and evaluates it on the test set. */
+export async function trainMlp(overrides: Partial<MlpConfig>, options: RunOptions): Promise<ModelRunResult> {
+  return (await runTraining({ kind: 'mlp', config: { ...DEFAULT_MLP_CONFIG, ...overrides } }, options)).result;
+}
+
+/** Trains the CNN (with its softmax head) on pixels, augmented as configured, and evaluates it on the test set. */
+export async function trainCnn(overrides: Partial<CnnConfig>, options: RunOptions): Promise<ModelRunResult> {
+  return (await runTraining({ kind: 'cnn', config: { ...DEFAULT_CNN_CONFIG, ...overrides } }, options)).result;
+}
+
+/**
+ * Trains the from-scratch MLP on a pipeline's saved CNN features, standardised with the
+ * training features' mean and standard deviation (saved in model.json with the CNN's folder,
+ * so the model can classify images).
+ */
+export async function trainFeaturesMlp(overrides: Partial<MlpConfig>, options: RunOptions & { features: FeatureSource }): Promise<ModelRunResult> {
+  return (await runTraining({ kind: 'cnn-features-mlp', config: { ...DEFAULT_FEATURES_MLP_CONFIG, ...overrides }, features: options.features }, options)).result;
+}
+
+/** config.json of a run: everything needed to repeat it. */
+function configFile(spec: JobSpec, data: JobData): RunConfigFile {
+  if (spec.kind === 'cnn-features-mlp') {
+    return { model: spec.kind, config: spec.config, features: spec.features.dir, extractor: spec.features.extractorDir, version: VERSION };
+  }
+  const { images } = data as Extract<JobData, { type: 'images' }>;
+  return {
+    model: spec.kind,
+    config: spec.config,
+    version: VERSION,
+    data: { dir: images.location.dir, origin: images.location.origin, files: images.checks.map(({ file, sha256, status }) => ({ file, sha256, status })) },
+    software: { node: process.version },
+  };
+}
+
+function describeJob(spec: JobSpec, plan: Recipe, data: JobData): string[] {
+  if (spec.kind === 'mlp' && data.type === 'images') {
+    return [`split: ${data.images.train.count} training, ${data.images.validation.count} validation images`, `model: MLP ${describeWidths(plan.architecture)}`];
+  }
+  if (spec.kind === 'cnn') {
+    return [`model: CNN, channels ${spec.config.channels.join('-')}, ${spec.config.features} features; ${plan.train.count} training images`];
+  }
+  return [];
+}
+
+/**
+ * A training run: opens the folder (a resumed run takes its saved configuration), trains the
+ * job, checkpointing every epoch, then saves the model, evaluates it on the test set and writes
+ * history.json, metrics.json and test_probabilities.npy. The test images are read only then.
+ */
+export async function runTraining(given: JobSpec, options: RunOptions): Promise<{ result: ModelRunResult; model: Sequential; folder: RunFolder }> {
+  const { folder, config } = openTrainingRun(options.outDir, given.config, options.resume ?? false);
+  const spec = { ...given, config } as JobSpec;
+  const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
+  const streams = forkStreams(config.seed);
+  const loaded = spec.kind === 'cnn-features-mlp' ? undefined : await loadData(options);
+  const data = jobData(spec, streams, { loaded, allowModifiedData: options.allowModifiedData });
+  const plan = recipe(spec, data, streams);
+  for (const line of describeJob(spec, plan, data)) options.log?.(line);
+  folder.writeConfig(configFile(spec, data));
+  if (data.type === 'images') folder.writeSplit(data.images.indices, data.images.fileCount);
+
+  const { model, fit } = trainJob(spec, plan, streams, { kernels, checkpoint: folder.checkpointer(), onProgress: options.onProgress, log: options.log });
+  const trainingSeconds = fit.history.reduce((sum, record) => sum + record.seconds, 0);
+  folder.writeHistory(fit.history);
+  folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });
+
+  const testExamples = plan.test();
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), testExamples);
+  const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
+  // The report's sample predictions and most confident mistakes are drawn from these.
+  folder.writeTestProbabilities(evaluation.probabilities, testExamples.count);
+  const best = fit.history[fit.bestEpoch - 1];
+  folder.writeMetrics({
+    kind: spec.kind,
+    test,
+    validation: { accuracy: best.valAccuracy, loss: best.valLoss },
+    bestEpoch: fit.bestEpoch,
+    epochsRun: fit.history.length,
+    stoppedEarly: fit.stoppedEarly,
+    trainingSeconds,
+    parameterCount: model.parameterCount,
+    backend: kernels.description,
+  });
+  folder.removeCheckpoint();
+  return {
+    model,
+    folder,
+    result: { kind: spec.kind, history: fit.history, bestEpoch: fit.bestEpoch, test, parameterCount: model.parameterCount, trainingSeconds, outDir: options.outDir },
+  };
+}
