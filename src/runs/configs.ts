@@ -75,7 +75,7 @@ const TRAINING_DEFAULTS: TrainingConfig = {
   threads: null,
 };
 
-/** The MLP on pixels: 784-128-10, chosen on the validation set (see README, "Results"). */
+/** The MLP on pixels: 784-128-10, chosen on the validation set (see docs/results.md). */
 export const DEFAULT_MLP_CONFIG: Readonly<MlpConfig> = {
   ...TRAINING_DEFAULTS,
   hidden: 128,
@@ -85,7 +85,7 @@ export const DEFAULT_MLP_CONFIG: Readonly<MlpConfig> = {
 
 /**
  * The CNN: dropout 0.1 / 0.3, learning rate 0.0015 and random shifts of up to 1 pixel gave the
- * best validation accuracy of the variants tried (see README, "Results"); 20 epochs beat 12 on
+ * best validation accuracy of the variants tried (see docs/results.md); 20 epochs beat 12 on
  * validation by 0.5 points for seeds 1 and 2 and tie for seed 42, and fit the pipeline's 15
  * minutes since the native backend computes 3x3 convolutions by Winograd.
  */

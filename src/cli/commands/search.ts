@@ -35,7 +35,7 @@ export function addSearchCommand(program: Command): void {
       .command('search')
       .description('hyperparameter search on the validation split (random or grid, with successive halving); the best model is then evaluated on the test set once')
       .addArgument(new Argument('<model>', 'model to tune').choices(SEARCH_MODELS))
-      .option('--space <file>', "JSON search space (default: the model's own; see docs/cli.md)")
+      .option('--space <file>', "JSON search space (default: the model's own; see docs/search.md)")
       .addOption(new Option('--strategy <name>', 'how trials are chosen').choices(['random', 'grid']).default('random'))
       .option('--trials <n>', 'random search: trials to draw (default: 30, cnn 9)', parser(positiveInteger))
       .option('--no-default-trial', 'random search: do not make the default configuration trial 0')

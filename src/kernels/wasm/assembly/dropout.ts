@@ -2,7 +2,7 @@
 
 import { at } from './addresses';
 
-// Dropout's generator (see dropoutMask in src/kernels/types.ts and dropoutWord in js.ts).
+// Dropout's generator (see dropoutMask in src/kernels/spec.ts and dropoutWord in js.ts).
 @inline function lowbias32(x: u32): u32 {
   x ^= x >>> 16;
   x *= 0x7feb352d;
