@@ -1,14 +1,12 @@
-import { resolve } from 'node:path';
-import { featureExamples, pixelExamples, type Examples } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
-import { loadTestSet, type LabelledImages } from '../data/load.ts';
+import { loadTestSet } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
 import { evaluate } from '../evaluation/predict.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
-import { extractFeatures } from '../models/features.ts';
-import { loadModel, type ModelDescription } from '../models/model-file.ts';
+import { modelInput } from '../inference/classifier.ts';
+import type { ModelDescription } from '../models/model-file.ts';
 import { RunFolder } from './run-folder.ts';
 
 export interface SavedEvaluation {
@@ -18,15 +16,6 @@ export interface SavedEvaluation {
   probabilities: Float32Array;
   /** Test accuracy recorded in the folder's metrics.json when the model was trained, if any. */
   recordedAccuracy: number | null;
-}
-
-/** The model's input for the images, as its saved input transform says. */
-export function inputFor(kernels: Kernels, dir: string, description: ModelDescription, images: LabelledImages): Examples {
-  const input = description.input;
-  if (input.type === 'pixels') return pixelExamples(images);
-  const { model: extractor } = loadModel(resolve(dir, input.extractor), kernels);
-  const features = extractFeatures(kernels, extractor, input.featureLayer, pixelExamples(images));
-  return featureExamples(features, input.mean.length, images.labels, Float32Array.from(input.mean), Float32Array.from(input.std));
 }
 
 /** Loads a saved model (any kind) and evaluates it on the official test set. */
@@ -46,7 +35,7 @@ export async function evaluateSavedModel(
   const { model, description } = folder.loadModel(kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), inputFor(kernels, dir, description, images));
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), modelInput(kernels, dir, description)(images));
   return {
     description,
     test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),

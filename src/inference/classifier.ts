@@ -1,0 +1,77 @@
+/**
+ * Trained models as image classifiers: what `fmnist predict`, `fmnist serve` and the exports'
+ * checks run. A classifier takes images in Fashion-MNIST's form (28x28 bytes, a light garment
+ * on a dark background) and gives each one's class probabilities, whatever the model's input
+ * transform (pixels, or the features of a CNN) and whichever runtime computes it.
+ */
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { featureExamples, pixelExamples, type Examples } from '../data/dataset.ts';
+import { NUM_CLASSES } from '../data/idx.ts';
+import type { LabelledImages } from '../data/load.ts';
+import { UserError } from '../errors.ts';
+import { evaluate } from '../evaluation/predict.ts';
+import type { Kernels } from '../kernels/index.ts';
+import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
+import { extractFeatures } from '../models/features.ts';
+import { loadModel, type ModelDescription } from '../models/model-file.ts';
+import { PipelineFolder, RunFolder, type ModelKind } from '../runs/run-folder.ts';
+
+export interface ImageClassifier {
+  /** The name it answers to: the model kind in a pipeline (mlp, cnn, cnn-features-mlp), else the folder's name. */
+  readonly name: string;
+  readonly kind: ModelKind;
+  readonly classNames: readonly string[];
+  /** What computes it, for messages: e.g. `native (OpenBLAS Cooperlake, 2 threads)` or `onnxruntime`. */
+  readonly runtime: string;
+  /** Softmax probabilities [count, classes] of `count` images, `pixels` [count, 28, 28] bytes. */
+  classify(pixels: Uint8Array, count: number): Promise<Float32Array>;
+}
+
+/**
+ * How a saved model's input is made from labelled images, as its input transform says: the
+ * pixels scaled, or the features of the CNN it names (loaded once), standardised.
+ */
+export function modelInput(kernels: Kernels, dir: string, description: ModelDescription): (images: LabelledImages) => Examples {
+  const input = description.input;
+  if (input.type === 'pixels') return pixelExamples;
+  const { model: extractor } = loadModel(resolve(dir, input.extractor), kernels);
+  const mean = Float32Array.from(input.mean);
+  const std = Float32Array.from(input.std);
+  return (images) => featureExamples(extractFeatures(kernels, extractor, input.featureLayer, pixelExamples(images)), input.mean.length, images.labels, mean, std);
+}
+
+/** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */
+export function ourClassifier(dir: string, kernels: Kernels, name = basename(resolve(dir))): ImageClassifier {
+  const { model, description } = new RunFolder(dir).loadModel(kernels);
+  const input = modelInput(kernels, dir, description);
+  const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
+  return {
+    name,
+    kind: description.kind as ModelKind,
+    classNames: description.classNames,
+    runtime: kernels.description,
+    async classify(pixels, count) {
+      return evaluate(kernels, model, loss, input({ count, pixels, labels: new Uint8Array(count) })).probabilities;
+    },
+  };
+}
+
+/** The model folders a folder holds: a pipeline's three (named by kind), or the one model of a training run. */
+export function modelFolders(dir: string): { name: string; dir: string }[] {
+  if (PipelineFolder.isPipeline(dir) || existsSync(join(dir, 'pipeline.json'))) {
+    const pipeline = new PipelineFolder(dir);
+    return [
+      { name: 'mlp', dir: pipeline.mlp.dir },
+      { name: 'cnn', dir: pipeline.cnn.dir },
+      { name: 'cnn-features-mlp', dir: pipeline.featuresMlp.dir },
+    ];
+  }
+  if (existsSync(join(dir, 'model.json'))) return [{ name: basename(resolve(dir)), dir }];
+  throw new UserError(`${dir} holds no model (no model.json) and no pipeline (no pipeline.json); pass the folder of fmnist train, fmnist pipeline or a search trial.`);
+}
+
+/** Every model of a folder (see modelFolders) as our engine's classifiers. */
+export function loadClassifiers(dir: string, kernels: Kernels): ImageClassifier[] {
+  return modelFolders(dir).map((folder) => ourClassifier(folder.dir, kernels, folder.name));
+}
