@@ -128,14 +128,14 @@ if (wants('train')) {
    * from a fresh model; timed from the fourth batch to the last (the first three warm up),
    * validation excluded.
    */
-  const epochSpeed = (kernels: Kernels, architecture: Architecture, count: number): number => {
+  const epochSpeed = async (kernels: Kernels, architecture: Architecture, count: number): Promise<number> => {
     const rng = Rng.fromSeed(3);
     const model = new Sequential(kernels, architecture);
     model.initialize(rng.fork());
     const images = pixelExamples(stratifiedSample(training, count, rng.fork()));
     let started = 0;
     let speed = 0;
-    fit({
+    await fit({
       kernels,
       model,
       loss: new SoftmaxCrossEntropy(kernels, 10),
@@ -173,7 +173,7 @@ if (wants('train')) {
         if (kernels.name === 'js' && model !== 'mlp') continue;
         const key = `${model} ${kernels.name} ${threads}`;
         if (!speeds.has(key)) speeds.set(key, { model, backend: kernels.name, threads, epochs: [] });
-        speeds.get(key)!.epochs.push(epochSpeed(kernels, architecture, kernels.name === 'js' ? 6400 : count));
+        speeds.get(key)!.epochs.push(await epochSpeed(kernels, architecture, kernels.name === 'js' ? 6400 : count));
       }
     }
   }

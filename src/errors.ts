@@ -37,3 +37,11 @@ export class TrainingDiverged extends UserError {
     this.name = 'TrainingDiverged';
   }
 }
+
+/** A signal (Ctrl-C's SIGINT, a container stop's SIGTERM) stopped the work: exit code 128 + its number. */
+export class Interrupted extends UserError {
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`, signal === 'SIGINT' ? 130 : 143);
+    this.name = 'Interrupted';
+  }
+}

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Interrupted, UserError } from '../src/errors.ts';
+import { lockFolder } from '../src/io/lock.ts';
 import { loadNpy } from '../src/io/npy.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
 import { evaluateSavedModel } from '../src/runs/evaluate.ts';
@@ -50,4 +52,36 @@ test('the pipeline trains all three models, saves the features and a summary; ev
   assert.deepEqual(again, ['1', '2', '3', '4']);
   assert.equal(resumed.models.cnnFeaturesMlp.testAccuracy, summary.models.cnnFeaturesMlp.testAccuracy);
   assert.ok(!existsSync(join(outDir, 'cnn', 'checkpoint')));
+});
+
+test('a pipeline interrupted in its CNN step resumes to the figures of one that never stopped; a second pipeline in its folder is refused', { timeout: 300_000 }, async () => {
+  const clean = await runPipeline({ seed: 4, overrides }, { outDir: join(tempDir(), 'clean') });
+  const outDir = join(tempDir(), 'interrupted');
+  const controller = new AbortController();
+  let cnnEpochs = 0;
+  let step = 0;
+  await assert.rejects(
+    runPipeline(
+      { seed: 4, overrides },
+      {
+        outDir,
+        signal: controller.signal,
+        onStep: (index) => (step = index),
+        onProgress: (event) => {
+          if (event.type === 'epoch-end' && step === 2 && ++cnnEpochs === 1) controller.abort(new Interrupted('SIGINT'));
+        },
+      },
+    ),
+    Interrupted,
+  );
+  assert.ok(existsSync(join(outDir, 'cnn', 'checkpoint', 'checkpoint.json')), 'the CNN step kept its checkpoint');
+  // While another writer holds the folder, a pipeline is refused and changes nothing.
+  const held = lockFolder(outDir, 'another writer');
+  await assert.rejects(runPipeline({}, { outDir, resume: true }), (error) => error instanceof UserError && /is in use by process \d+ .*another writer/.test(error.message));
+  held.release();
+  const resumed = await runPipeline({}, { outDir, resume: true });
+  for (const key of ['mlp', 'cnn', 'cnnFeaturesMlp'] as const) {
+    assert.equal(resumed.models[key].testAccuracy, clean.models[key].testAccuracy, key);
+    assert.equal(resumed.models[key].validationAccuracy, clean.models[key].validationAccuracy, key);
+  }
 });

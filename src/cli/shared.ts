@@ -3,7 +3,9 @@ import { Option, type Command } from 'commander';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import type { LocateOptions } from '../data/locate.ts';
+import { Interrupted, UserError } from '../errors.ts';
 import { formatClassificationReport, formatConfusionMatrix, type TestMetrics } from '../evaluation/metrics.ts';
+import { FileWriteError } from '../io/atomic.ts';
 import { BACKEND_NAMES, type BackendName } from '../kernels/index.ts';
 import { buildReport } from '../reports/report.ts';
 import { positiveInteger } from '../runs/options.ts';
@@ -95,5 +97,39 @@ export async function writeReport(outDir: string, flags: DataFlags & Partial<Bac
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     log(`fmnist: warning: the report was not written (${reason}); the models are saved, run fmnist report ${displayPath(outDir)} to try again.`);
+  }
+}
+
+/**
+ * Runs a job that writes a run folder so that a fault leaves it resumable and says so: the
+ * first Ctrl-C (SIGINT) or SIGTERM stops the training between two batches (the last finished
+ * epoch's checkpoint is what remains) and the command ends with exit code 130 or 143; a second
+ * one quits at once. A refused write (a full disk) and an interrupt end in one sentence with the
+ * command that continues: `resume`.
+ */
+export async function runResumable<T>(resume: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    log(`\nfmnist: ${signal}: stopping after this batch, keeping the last checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again quits at once)`);
+    controller.abort(new Interrupted(signal));
+  };
+  const onInterrupt = () => onSignal('SIGINT');
+  const onTerminate = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onTerminate);
+  try {
+    return await job(controller.signal);
+  } catch (error) {
+    if (error instanceof Interrupted) {
+      throw new UserError(`interrupted by ${error.signal}; the run's last checkpoint is kept, continue with: ${resume}`, error.exitCode);
+    }
+    if (error instanceof FileWriteError) {
+      throw new UserError(`${error.message}; what was saved before is kept: free some space, then continue with: ${resume}`);
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onTerminate);
   }
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
 import { findDataFile } from './files.ts';
 import { DATA_FILES, OFFICIAL_BASE_URL, type DataFileSpec } from './manifest.ts';
 
@@ -33,7 +32,7 @@ export function howToProvideData(cacheDir: string): string {
 export async function downloadFashionMnist(cacheDir: string, options: DownloadOptions = {}): Promise<void> {
   const baseUrl = options.baseUrl ?? OFFICIAL_BASE_URL;
   const timeoutMs = (options.timeoutSeconds ?? 120) * 1000;
-  mkdirSync(cacheDir, { recursive: true });
+  makeFolder(cacheDir);
   for (const file of DATA_FILES) {
     if (findDataFile(cacheDir, file.name) !== null) continue;
     const fileName = `${file.name}.gz`;

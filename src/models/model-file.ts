@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { Sequential, type Architecture } from './sequential.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.ts';
 
 export const MODEL_JSON = 'model.json';
@@ -41,7 +41,7 @@ export function saveModel(
   model: Sequential,
   details: { kind: string; input: InputTransform; classNames: readonly string[]; featureLayer?: number },
 ): void {
-  mkdirSync(dir, { recursive: true });
+  makeFolder(dir);
   const description: ModelDescription = {
     format: 'fmnist-model',
     version: 1,

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { pixelExamples } from '../data/dataset.ts';
 import { NUM_CLASSES, PIXELS } from '../data/idx.ts';
@@ -7,7 +7,7 @@ import { locateData, type LocateOptions } from '../data/locate.ts';
 import { UserError } from '../errors.ts';
 import { argmax } from '../evaluation/predict.ts';
 import { pca } from '../evaluation/pca.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import { extractFeatures } from '../models/features.ts';
 import type { ModelDescription } from '../models/model-file.ts';
@@ -103,7 +103,7 @@ class ChartWriter {
 
   constructor(runDir: string) {
     this.dir = join(runDir, 'charts');
-    mkdirSync(this.dir, { recursive: true });
+    makeFolder(this.dir);
   }
 
   /** Writes name.svg and name.png; returns the figure for the page. */

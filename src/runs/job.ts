@@ -109,6 +109,8 @@ export interface TrainJobOptions {
   stopAfterEpoch?: number;
   onProgress?: (event: ProgressEvent) => void;
   log?: (message: string) => void;
+  /** Stops the training between two batches (see fit). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -118,13 +120,13 @@ export interface TrainJobOptions {
  * weights of the best validation accuracy at the end. Throws TrainingDiverged when the loss
  * stops being finite.
  */
-export function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams, options: TrainJobOptions): { model: Sequential; fit: FitResult } {
+export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams, options: TrainJobOptions): Promise<{ model: Sequential; fit: FitResult }> {
   const { kernels } = options;
   const { config } = spec;
   const model = new Sequential(kernels, plan.architecture);
   model.initialize(streams.init);
   options.log?.(`${spec.kind}: ${model.parameterCount} parameters; kernels: ${kernels.description}`);
-  const result = fit({
+  const result = await fit({
     kernels,
     model,
     loss: new SoftmaxCrossEntropy(kernels, NUM_CLASSES),
@@ -142,6 +144,7 @@ export function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams, optio
     checkpoint: options.checkpoint,
     stopAfterEpoch: options.stopAfterEpoch,
     onProgress: options.onProgress,
+    signal: options.signal,
   });
   return { model, fit: result };
 }

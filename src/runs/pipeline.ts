@@ -1,6 +1,7 @@
 import { pixelExamples } from '../data/dataset.ts';
 import { loadData, prepareData, type DataOptions, type LoadedData } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
+import { lockFolder } from '../io/lock.ts';
 import { loadKernels, type Kernels } from '../kernels/index.ts';
 import { extractFeatures } from '../models/features.ts';
 import { forkStreams } from '../random/streams.ts';
@@ -82,6 +83,8 @@ export interface PipelineRunOptions extends Omit<DataOptions, 'loaded'> {
   onStep?: (index: number, total: number, title: string) => void;
   onProgress?: (event: ProgressEvent) => void;
   log?: (message: string) => void;
+  /** Stops the step under way between two batches when aborted; `--resume` continues from its last checkpoint. */
+  signal?: AbortSignal;
 }
 
 const STEPS = ['MLP on pixels', 'CNN', 'feature extraction', 'MLP on CNN features'] as const;
@@ -127,6 +130,15 @@ function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: Loaded
  * the test set; then summary.json. Folders: mlp/, cnn/, features/, cnn-features-mlp/.
  */
 export async function runPipeline(options: PipelineOptions, run: PipelineRunOptions): Promise<PipelineSummary> {
+  const lock = lockFolder(run.outDir, 'fmnist pipeline', run.log);
+  try {
+    return await pipelineInFolder(options, run);
+  } finally {
+    lock.release();
+  }
+}
+
+async function pipelineInFolder(options: PipelineOptions, run: PipelineRunOptions): Promise<PipelineSummary> {
   const started = performance.now();
   const { outDir } = run;
   const pipeline = new PipelineFolder(outDir);

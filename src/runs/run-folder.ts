@@ -13,14 +13,14 @@
  *                    (0 unused, 1 training, 2 validation)
  * A pipeline's folder holds pipeline.json, summary.json, features/ and one training run per model.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { FeaturePart } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
 import { indicesFromRoles, splitRoles, type SplitIndices } from '../data/split.ts';
 import { UserError } from '../errors.ts';
 import type { TestMetrics } from '../evaluation/metrics.ts';
-import { writeJsonAtomic } from '../io/atomic.ts';
+import { makeFolder, writeJsonAtomic } from '../io/atomic.ts';
 import { loadNpy, saveNpy } from '../io/npy.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { loadModel, readModelDescription, saveModel, type InputTransform, type ModelDescription } from '../models/model-file.ts';
@@ -110,7 +110,7 @@ export class RunFolder {
 
   /** Writes config.json unless the run has one already (a resumed run keeps its own). */
   writeConfig(content: RunConfigFile): void {
-    mkdirSync(this.dir, { recursive: true });
+    makeFolder(this.dir);
     if (!existsSync(this.path(FILES.config))) writeJsonAtomic(this.path(FILES.config), content);
   }
 
@@ -143,9 +143,9 @@ export class RunFolder {
     writeJsonAtomic(this.path(FILES.metrics), metrics);
   }
 
-  /** Saves after every epoch into checkpoint/, and hands back what is there to continue from. */
-  checkpointer(): Checkpointer {
-    return fileCheckpointer(this.path(FILES.checkpoint));
+  /** Saves after every epoch into checkpoint/, and hands back what is there to continue from; `log` hears of a fallback to the older checkpoint. */
+  checkpointer(log?: (message: string) => void): Checkpointer {
+    return fileCheckpointer(this.path(FILES.checkpoint), log);
   }
 
   removeCheckpoint(): void {
@@ -224,7 +224,7 @@ export class FeaturesFolder {
   }
 
   write(part: FeaturePartName, features: FeaturePart): void {
-    mkdirSync(this.dir, { recursive: true });
+    makeFolder(this.dir);
     saveNpy(join(this.dir, `${part}_x.npy`), { dtype: 'float32', shape: [features.y.length, features.size], data: features.x });
     saveNpy(join(this.dir, `${part}_y.npy`), { dtype: 'uint8', shape: [features.y.length], data: features.y });
   }
@@ -284,7 +284,7 @@ export class PipelineFolder {
   }
 
   writeConfig<C>(content: PipelineFile<C>): void {
-    mkdirSync(this.dir, { recursive: true });
+    makeFolder(this.dir);
     writeJsonAtomic(join(this.dir, 'pipeline.json'), content);
   }
 

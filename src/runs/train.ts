@@ -5,6 +5,7 @@
 import { CLASS_NAMES } from '../data/manifest.ts';
 import { loadData, type DataOptions } from '../data/prepare.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
+import { lockFolder } from '../io/lock.ts';
 import { evaluate } from '../evaluation/predict.ts';
 import { loadKernels, type Kernels } from '../kernels/index.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
@@ -28,6 +29,8 @@ export interface RunOptions extends DataOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** One-line messages about what the run is doing. */
   log?: (message: string) => void;
+  /** Stops the training between two batches when aborted (Ctrl-C); the last epoch's checkpoint remains for --resume. */
+  signal?: AbortSignal;
 }
 
 /** What a finished training run reports. */
@@ -87,11 +90,21 @@ function describeJob(spec: JobSpec, plan: Recipe, data: JobData): string[] {
 }
 
 /**
- * A training run: opens the folder (a resumed run takes its saved configuration), trains the
- * job, checkpointing every epoch, then saves the model, evaluates it on the test set and writes
- * history.json, metrics.json and test_probabilities.npy. The test images are read only then.
+ * A training run: holds the folder (a second writer is refused), opens it (a resumed run takes
+ * its saved configuration), trains the job, checkpointing every epoch, then saves the model,
+ * evaluates it on the test set and writes history.json, metrics.json and
+ * test_probabilities.npy. The test images are read only then.
  */
 export async function runTraining(given: JobSpec, options: RunOptions): Promise<{ result: ModelRunResult; model: Sequential; folder: RunFolder }> {
+  const lock = lockFolder(options.outDir, `fmnist train ${given.kind}`, options.log);
+  try {
+    return await trainInFolder(given, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainInFolder(given: JobSpec, options: RunOptions): Promise<{ result: ModelRunResult; model: Sequential; folder: RunFolder }> {
   const { folder, config } = openTrainingRun(options.outDir, given.config, options.resume ?? false);
   const spec = { ...given, config } as JobSpec;
   const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
@@ -103,7 +116,7 @@ export async function runTraining(given: JobSpec, options: RunOptions): Promise<
   folder.writeConfig(configFile(spec, data));
   if (data.type === 'images') folder.writeSplit(data.images.indices, data.images.fileCount);
 
-  const { model, fit } = trainJob(spec, plan, streams, { kernels, checkpoint: folder.checkpointer(), onProgress: options.onProgress, log: options.log });
+  const { model, fit } = await trainJob(spec, plan, streams, { kernels, checkpoint: folder.checkpointer(options.log), onProgress: options.onProgress, log: options.log, signal: options.signal });
   const trainingSeconds = fit.history.reduce((sum, record) => sum + record.seconds, 0);
   folder.writeHistory(fit.history);
   folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { BackendName } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
@@ -188,7 +188,7 @@ export const JOURNAL_FILE = 'search.sqlite';
 export async function runSearch(settings: SearchSettings, options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
   const outDir = resolve(options.outDir);
-  mkdirSync(outDir, { recursive: true });
+  makeFolder(outDir);
   const journal = new SearchJournal(join(outDir, JOURNAL_FILE));
   try {
     const saved = journal.getMeta<SearchSettings>('settings');

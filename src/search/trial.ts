@@ -69,7 +69,7 @@ export class TrialRunner {
     const folder = new RunFolder(job.dir);
     const started = performance.now();
     try {
-      const { model, fit } = trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint: folder.checkpointer(), stopAfterEpoch: job.stopAfterEpoch });
+      const { model, fit } = await trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint: folder.checkpointer(), stopAfterEpoch: job.stopAfterEpoch });
       if (!fit.paused) folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });
       const best = fit.history[fit.bestEpoch - 1];
       return {

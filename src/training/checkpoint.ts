@@ -1,10 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Checkpointer, FitState } from './fit.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { UserError } from '../errors.ts';
+import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.ts';
+import type { Checkpointer, FitState } from './fit.ts';
 
-const STATE_FILE = 'checkpoint.json';
+/** The latest checkpoint's state, and the one before it. */
+const LATEST = 'checkpoint.json';
+const PREVIOUS = 'checkpoint.previous.json';
 
 interface StateJson {
   epochsDone: number;
@@ -18,43 +21,76 @@ interface StateJson {
   tensors: string;
 }
 
+/** Reads one generation: its state file and the tensors it names, checked. Throws a sentence saying what is wrong. */
+function readGeneration(dir: string, stateFile: string): FitState {
+  const statePath = join(dir, stateFile);
+  let state: StateJson;
+  try {
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as StateJson;
+  } catch (error) {
+    throw new Error(`${statePath} is not readable JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+  if (typeof state?.tensors !== 'string' || !/^checkpoint-\d+\.safetensors$/.test(state.tensors) || !Number.isInteger(state.epochsDone) || !Array.isArray(state.history)) {
+    throw new Error(`${statePath} does not describe a checkpoint`);
+  }
+  const tensorsPath = join(dir, state.tensors);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(tensorsPath);
+  } catch (error) {
+    throw new Error(`${tensorsPath} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+  }
+  const { tensors } = decodeSafetensors(bytes, tensorsPath);
+  const get = (name: string) => {
+    const tensor = tensors.get(name);
+    if (!tensor) throw new Error(`${tensorsPath} lacks tensor ${name}`);
+    return tensor.data;
+  };
+  return {
+    epochsDone: state.epochsDone,
+    values: get('values') as Float32Array,
+    bestValues: get('bestValues') as Float32Array,
+    bestEpoch: state.bestEpoch,
+    bestAccuracy: state.bestAccuracy,
+    optimizer: {
+      steps: state.optimizerSteps,
+      buffers: Array.from({ length: state.optimizerBuffers }, (_, i) => get(`optimizer.${i}`) as Float32Array),
+    },
+    rngs: state.rngs,
+    order: get('order') as Int32Array,
+    history: state.history,
+  };
+}
+
 /**
- * Checkpoints in `dir`: the tensors (weights, best weights, optimiser buffers, example order) in
- * checkpoint-<epoch>.safetensors, then checkpoint.json naming that file. checkpoint.json is
- * written last and atomically, so a run killed at any moment leaves the previous complete
- * checkpoint in place; older tensor files are removed after.
+ * Checkpoints in `dir`, two generations deep: the tensors (weights, best weights, optimiser
+ * buffers, example order) in checkpoint-<epoch>.safetensors, then checkpoint.json naming that
+ * file, the state it replaces kept as checkpoint.previous.json. Every file is written
+ * atomically and the state last, so a run killed at any moment, or a write refused by a full
+ * disk, leaves the last complete checkpoint in place. Loading falls back to the previous
+ * generation when the latest is damaged (`onFallback` says so); when neither can be read it
+ * throws a UserError that says how to start over.
  */
-export function fileCheckpointer(dir: string): Checkpointer {
+export function fileCheckpointer(dir: string, onFallback?: (message: string) => void): Checkpointer {
   return {
     load(): FitState | null {
-      const statePath = join(dir, STATE_FILE);
-      if (!existsSync(statePath)) return null;
-      const state = JSON.parse(readFileSync(statePath, 'utf8')) as StateJson;
-      const tensorsPath = join(dir, state.tensors);
-      const { tensors } = decodeSafetensors(readFileSync(tensorsPath), tensorsPath);
-      const get = (name: string) => {
-        const tensor = tensors.get(name);
-        if (!tensor) throw new Error(`${tensorsPath} lacks ${name}`);
-        return tensor.data;
-      };
-      return {
-        epochsDone: state.epochsDone,
-        values: get('values') as Float32Array,
-        bestValues: get('bestValues') as Float32Array,
-        bestEpoch: state.bestEpoch,
-        bestAccuracy: state.bestAccuracy,
-        optimizer: {
-          steps: state.optimizerSteps,
-          buffers: Array.from({ length: state.optimizerBuffers }, (_, i) => get(`optimizer.${i}`) as Float32Array),
-        },
-        rngs: state.rngs,
-        order: get('order') as Int32Array,
-        history: state.history,
-      };
+      const generations = [LATEST, PREVIOUS].filter((file) => existsSync(join(dir, file)));
+      if (generations.length === 0) return null;
+      const problems: string[] = [];
+      for (const file of generations) {
+        try {
+          const state = readGeneration(dir, file);
+          if (problems.length > 0) onFallback?.(`${problems[0]}; continuing from the checkpoint before it (epoch ${state.epochsDone})`);
+          return state;
+        } catch (error) {
+          problems.push(error instanceof Error ? error.message : String(error));
+        }
+      }
+      throw new UserError(`The checkpoint in ${dir} is damaged (${problems.join('; ')}); delete that folder to train this run again from its first epoch with the same command (the same seed gives the same result).`);
     },
 
     save(state: FitState): void {
-      mkdirSync(dir, { recursive: true });
+      makeFolder(dir);
       const tensors = `checkpoint-${state.epochsDone}.safetensors`;
       writeFileAtomic(
         join(dir, tensors),
@@ -75,10 +111,23 @@ export function fileCheckpointer(dir: string): Checkpointer {
         history: state.history,
         tensors,
       };
-      writeJsonAtomic(join(dir, STATE_FILE), json);
+      const latest = join(dir, LATEST);
+      if (existsSync(latest)) writeFileAtomic(join(dir, PREVIOUS), readFileSync(latest));
+      writeJsonAtomic(latest, json);
+      // Keep the tensors of both generations; older ones (and those of a write that failed) go.
+      const kept = new Set([tensors, previousTensors(dir)]);
       for (const file of readdirSync(dir)) {
-        if (/^checkpoint-\d+\.safetensors$/.test(file) && file !== tensors) rmSync(join(dir, file), { force: true });
+        if (/^checkpoint-\d+\.safetensors$/.test(file) && !kept.has(file)) rmSync(join(dir, file), { force: true });
       }
     },
   };
+}
+
+/** The tensors file the previous generation names, if it can be read. */
+function previousTensors(dir: string): string | null {
+  try {
+    return (JSON.parse(readFileSync(join(dir, PREVIOUS), 'utf8')) as StateJson).tensors;
+  } catch {
+    return null;
+  }
 }

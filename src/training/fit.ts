@@ -54,7 +54,17 @@ export interface FitOptions {
    * them): a hyperparameter search trains a trial in stages, resuming from the checkpoint.
    */
   stopAfterEpoch?: number;
+  /**
+   * Stops the training between two batches when aborted, throwing the signal's reason: the
+   * epoch under way is abandoned and the checkpoint of the last finished one is what remains.
+   */
+  signal?: AbortSignal;
 }
+
+/** Training gives the event loop a turn this often, so that a signal (Ctrl-C) is heard within it. */
+const YIELD_MILLISECONDS = 50;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Everything needed to continue training after `epochsDone` epochs exactly as if never stopped. */
 export interface FitState {
@@ -91,7 +101,7 @@ export interface FitResult {
  * Mini-batch training with a seeded shuffle each epoch, validation after each epoch and
  * early stopping that restores the weights of the best validation accuracy.
  */
-export function fit(options: FitOptions): FitResult {
+export async function fit(options: FitOptions): Promise<FitResult> {
   const { kernels, model, loss, optimizer, train, validation, epochs, batchSize } = options;
   const classes = model.outputSize;
   const batches = Math.ceil(train.count / batchSize);
@@ -121,6 +131,7 @@ export function fit(options: FitOptions): FitResult {
   }
 
   const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
+  let lastTurn = performance.now();
   for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
     const started = performance.now();
     options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
@@ -130,6 +141,11 @@ export function fit(options: FitOptions): FitResult {
     let seen = 0;
     let learningRate = options.learningRate;
     for (let b = 0; b < batches; b++) {
+      if (performance.now() - lastTurn > YIELD_MILLISECONDS) {
+        await nextTurn();
+        lastTurn = performance.now();
+      }
+      options.signal?.throwIfAborted();
       const start = b * batchSize;
       const batch = Math.min(batchSize, train.count - start);
       train.gather(input, order, start, batch, kernels);

@@ -4,7 +4,7 @@ import { seed } from '../../runs/options.ts';
 import { formatSummary, runPipeline } from '../../runs/pipeline.ts';
 import { parser } from '../parse.ts';
 import { progressReporter } from '../progress.ts';
-import { addBackendOptions, addDataOptions, displayPath, locateOptions, log, runFolder, writeReport, type BackendFlags, type DataFlags, type RunFlags } from '../shared.ts';
+import { addBackendOptions, addDataOptions, displayPath, locateOptions, log, runFolder, runResumable, writeReport, type BackendFlags, type DataFlags, type RunFlags } from '../shared.ts';
 
 interface PipelineFlags extends DataFlags, BackendFlags, RunFlags {
   quick: boolean;
@@ -26,17 +26,20 @@ export function addPipelineCommand(program: Command): void {
     ),
   ).action(async (flags: PipelineFlags) => {
     const { outDir, resume } = runFolder(flags, 'pipeline');
-    const summary = await runPipeline(
-      { seed: flags.seed, quick: flags.quick, backend: flags.backend, threads: flags.threads ?? null },
-      {
-        outDir,
-        resume,
-        data: locateOptions(flags),
-        allowModifiedData: flags.allowModifiedData,
-        onStep: (index, total, title) => log(`\n== step ${index}/${total}: ${title}`),
-        onProgress: progressReporter(),
-        log,
-      },
+    const summary = await runResumable(`fmnist pipeline --resume ${outDir}`, (signal) =>
+      runPipeline(
+        { seed: flags.seed, quick: flags.quick, backend: flags.backend, threads: flags.threads ?? null },
+        {
+          outDir,
+          resume,
+          data: locateOptions(flags),
+          allowModifiedData: flags.allowModifiedData,
+          onStep: (index, total, title) => log(`\n== step ${index}/${total}: ${title}`),
+          onProgress: progressReporter(),
+          log,
+          signal,
+        },
+      ),
     );
     console.log(`\n${formatSummary(summary)}\n\nrun folder: ${displayPath(outDir)} (summary.json; fmnist evaluate --model ${displayPath(outDir)}/<model> repeats a model's test figures)`);
     await writeReport(outDir, flags);

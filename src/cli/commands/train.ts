@@ -4,7 +4,7 @@ import { CNN_CONFIG_OPTIONS, MLP_CONFIG_OPTIONS } from '../../runs/options.ts';
 import { trainCnn, trainMlp, type ModelRunResult, type RunOptions } from '../../runs/train.ts';
 import { addConfigOptions, configFromFlags } from '../parse.ts';
 import { progressReporter } from '../progress.ts';
-import { addRunOptions, displayPath, locateOptions, log, printTestMetrics, runFolder, writeReport, type BackendFlags, type DataFlags, type RunFlags } from '../shared.ts';
+import { addRunOptions, displayPath, locateOptions, log, printTestMetrics, runFolder, runResumable, writeReport, type BackendFlags, type DataFlags, type RunFlags } from '../shared.ts';
 
 /** The flags of `train mlp` and `train cnn` besides the configuration's own. */
 type TrainFlags = DataFlags & RunFlags & BackendFlags & Record<string, unknown>;
@@ -33,7 +33,8 @@ export function addTrainCommands(program: Command): void {
     'mlp',
   ).action(async (flags: TrainFlags) => {
     const options = runOptions(flags, 'mlp');
-    printRun(await trainMlp(configFromFlags(MLP_CONFIG_OPTIONS, flags), options));
+    const result = await runResumable(`fmnist train mlp --resume ${options.outDir}`, (signal) => trainMlp(configFromFlags(MLP_CONFIG_OPTIONS, flags), { ...options, signal }));
+    printRun(result);
     await writeReport(options.outDir, flags);
   });
 
@@ -46,7 +47,8 @@ export function addTrainCommands(program: Command): void {
     'cnn',
   ).action(async (flags: TrainFlags) => {
     const options = runOptions(flags, 'cnn');
-    printRun(await trainCnn(configFromFlags(CNN_CONFIG_OPTIONS, flags), options));
+    const result = await runResumable(`fmnist train cnn --resume ${options.outDir}`, (signal) => trainCnn(configFromFlags(CNN_CONFIG_OPTIONS, flags), { ...options, signal }));
+    printRun(result);
     await writeReport(options.outDir, flags);
   });
 }
