@@ -64,7 +64,8 @@ export interface FitOptions {
 /** Training gives the event loop a turn this often, so that a signal (Ctrl-C) is heard within it. */
 const YIELD_MILLISECONDS = 50;
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** A turn of the event loop: setImmediate in Node, a zero timeout in a browser's worker. */
+const nextTurn = () => new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /** Everything needed to continue training after `epochsDone` epochs exactly as if never stopped. */
 export interface FitState {
