@@ -79,3 +79,22 @@ void fm_multiply(float *out, const float *a, const float *b, int32_t n) {
   ElementArgs e = {out, a, b};
   parallel_range(multiply_range, &e, n, 3);
 }
+
+typedef struct {
+  float *average;
+  const float *values;
+  float decay;
+} EmaArgs;
+
+static void ema_range(void *context, int begin, int end) {
+  const EmaArgs *e = context;
+  float *restrict average = e->average;
+  const float *restrict values = e->values;
+  float keep = e->decay, take = 1 - e->decay;
+  for (int i = begin; i < end; i++) average[i] = keep * average[i] + take * values[i];
+}
+
+void fm_ema_update(float *average, const float *values, int32_t n, float decay) {
+  EmaArgs e = {average, values, decay};
+  parallel_range(ema_range, &e, n, 2);
+}

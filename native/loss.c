@@ -3,7 +3,7 @@
 
 #include "kernels.h"
 
-double fm_softmax_cross_entropy(float *probs, const float *logits, const uint8_t *labels, int32_t rows, int32_t cols) {
+double fm_softmax_cross_entropy(float *probs, const float *logits, const uint8_t *labels, int32_t rows, int32_t cols, float smoothing) {
   double total = 0;
   for (int r = 0; r < rows; r++) {
     const float *in = logits + (size_t)r * cols;
@@ -16,13 +16,29 @@ double fm_softmax_cross_entropy(float *probs, const float *logits, const uint8_t
       sum += e;
     }
     for (int c = 0; c < cols; c++) out[c] = (float)((double)out[c] / sum);
-    total -= (double)in[labels[r]] - max - log(sum);
+    double log_sum = log(sum);
+    if (smoothing > 0) {
+      double log_all = 0;
+      for (int c = 0; c < cols; c++) log_all += (double)in[c] - max - log_sum;
+      total -= (1 - (double)smoothing) * ((double)in[labels[r]] - max - log_sum) + ((double)smoothing / cols) * log_all;
+    } else {
+      total -= (double)in[labels[r]] - max - log_sum;
+    }
   }
   return total / rows;
 }
 
-void fm_softmax_cross_entropy_backward(float *dlogits, const float *probs, const uint8_t *labels, int32_t rows, int32_t cols) {
+void fm_softmax_cross_entropy_backward(float *dlogits, const float *probs, const uint8_t *labels, int32_t rows, int32_t cols, float smoothing) {
   float scale = (float)(1.0 / rows);
+  if (smoothing > 0) {
+    // q = (1 - ε)·onehot + ε / cols
+    float spread = smoothing / cols * scale, hit = (1 - smoothing) * scale;
+    for (int r = 0; r < rows; r++) {
+      for (int c = 0; c < cols; c++) dlogits[(size_t)r * cols + c] = probs[(size_t)r * cols + c] * scale - spread;
+      dlogits[(size_t)r * cols + labels[r]] -= hit;
+    }
+    return;
+  }
   for (int r = 0; r < rows; r++) {
     for (int c = 0; c < cols; c++) dlogits[(size_t)r * cols + c] = probs[(size_t)r * cols + c] * scale;
     dlogits[(size_t)r * cols + labels[r]] -= scale;

@@ -88,16 +88,18 @@ test('dropout: input gradient through a fixed mask, and identity at evaluation',
   out.forEach((v, i) => assert.ok(v === 0 || Math.abs(v - 2 * input[i]) < 1e-6, 'survivors are scaled by 1 / (1 - rate)'));
 });
 
-test('softmax cross-entropy: gradient of the loss with respect to the logits', () => {
-  const rng = Rng.fromSeed(3);
-  const [batch, classes] = [4, 5];
-  const loss = new SoftmaxCrossEntropy(kernels, classes);
-  const logits = randomArray(rng, batch * classes, 3);
-  const labels = Uint8Array.from([0, 4, 2, 2]);
-  loss.forward(logits, labels, batch);
-  const dlogits = new Float32Array(batch * classes);
-  loss.backward(dlogits, labels, batch);
-  assert.ok(gradientError(logits, dlogits, () => loss.forward(logits, labels, batch)) < 1e-2);
+test('softmax cross-entropy, plain and label-smoothed: gradient of the loss with respect to the logits', () => {
+  for (const smoothing of [0, 0.1]) {
+    const rng = Rng.fromSeed(3);
+    const [batch, classes] = [4, 5];
+    const loss = new SoftmaxCrossEntropy(kernels, classes, smoothing);
+    const logits = randomArray(rng, batch * classes, 3);
+    const labels = Uint8Array.from([0, 4, 2, 2]);
+    loss.forward(logits, labels, batch);
+    const dlogits = new Float32Array(batch * classes);
+    loss.backward(dlogits, labels, batch);
+    assert.ok(gradientError(logits, dlogits, () => loss.forward(logits, labels, batch)) < 1e-2, `smoothing ${smoothing}`);
+  }
 });
 
 test('a whole MLP with dropout: every parameter gradient, through the model and loss', () => {

@@ -184,6 +184,8 @@ for (const kernels of backends) {
         k.multiply({ out: product, a: x, b: dout, n });
         const zeroed = Float32Array.from(x);
         k.zero({ out: zeroed, n: n - 5 });
+        const average = Float32Array.from(dout);
+        k.emaUpdate({ average, values: x, n, decay: 0.99 });
         const [param, m, v] = [Float32Array.from(x), new Float32Array(n), new Float32Array(n)];
         k.adamStep({ param, grad: dout, m, v, n, learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.001, step: 1 });
         // 6 images of 28x28x32: pooling is split by image.
@@ -193,7 +195,7 @@ for (const kernels of backends) {
         k.maxPool2x2({ out: pooled, inp: images, batch: B, height: H, width: W, channels: C });
         const dimages = k.allocate(B * H * W * C);
         k.maxPool2x2Backward({ dinp: dimages, dout: dout.subarray(0, pooled.length), inp: images, out: pooled, batch: B, height: H, width: W, channels: C });
-        return { biased, relu, dinp, product, zeroed, param, m, v, pooled, dimages };
+        return { biased, relu, dinp, product, zeroed, average, param, m, v, pooled, dimages };
       };
       const got = run(kernels);
       const expected = run(jsKernels);
@@ -211,31 +213,35 @@ for (const kernels of backends) {
       assert.ok(maxRelativeError(sums, exact) < 1e-4, 'sums');
     });
 
-    test('softmax cross-entropy and its gradient match their definition, and survive huge logits', () => {
+    test('softmax cross-entropy and its gradient, plain and with label smoothing, match their definition, and survive huge logits', () => {
       const rng = Rng.fromSeed(3);
-      for (const [rows, cols] of [[1, 1], [3, 10], [65, 7]]) {
-        const logits = randomArray(rng, rows * cols, 5);
-        const labels = Uint8Array.from({ length: rows }, () => rng.int(cols));
-        const probs = kernels.allocate(rows * cols);
-        const loss = kernels.softmaxCrossEntropy({ probs, logits, labels, rows, cols });
-        let expectedLoss = 0;
-        const expectedProbs: number[] = [];
-        for (let r = 0; r < rows; r++) {
-          const row = [...logits.subarray(r * cols, (r + 1) * cols)].map(Math.exp);
-          const sum = row.reduce((a, b) => a + b, 0);
-          expectedProbs.push(...row.map((e) => e / sum));
-          expectedLoss -= Math.log(row[labels[r]] / sum) / rows;
+      for (const smoothing of [0, 0.1]) {
+        for (const [rows, cols] of [[1, 1], [3, 10], [65, 7]]) {
+          const logits = randomArray(rng, rows * cols, 5);
+          const labels = Uint8Array.from({ length: rows }, () => rng.int(cols));
+          const probs = kernels.allocate(rows * cols);
+          const loss = kernels.softmaxCrossEntropy({ probs, logits, labels, rows, cols, smoothing });
+          // The smoothed target q = (1 - ε)·onehot + ε / cols; the loss is -Σ q log p.
+          const target = (r: number, c: number) => (1 - smoothing) * (c === labels[r] ? 1 : 0) + smoothing / cols;
+          let expectedLoss = 0;
+          const expectedProbs: number[] = [];
+          for (let r = 0; r < rows; r++) {
+            const row = [...logits.subarray(r * cols, (r + 1) * cols)].map(Math.exp);
+            const sum = row.reduce((a, b) => a + b, 0);
+            expectedProbs.push(...row.map((e) => e / sum));
+            for (let c = 0; c < cols; c++) expectedLoss -= (target(r, c) * Math.log(row[c] / sum)) / rows;
+          }
+          assert.ok(Math.abs(loss - expectedLoss) < 1e-5 * Math.max(1, expectedLoss), `loss, smoothing ${smoothing}`);
+          assert.ok(maxRelativeError(probs, expectedProbs) < 1e-6);
+          const dlogits = kernels.allocate(rows * cols);
+          kernels.softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols, smoothing });
+          const expectedGrad = expectedProbs.map((p, i) => (p - target(Math.floor(i / cols), i % cols)) / rows);
+          assert.ok(maxRelativeError(dlogits, expectedGrad) < 1e-5, `gradient, smoothing ${smoothing}`);
         }
-        assert.ok(Math.abs(loss - expectedLoss) < 1e-5 * Math.max(1, expectedLoss));
-        assert.ok(maxRelativeError(probs, expectedProbs) < 1e-6);
-        const dlogits = kernels.allocate(rows * cols);
-        kernels.softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols });
-        const expectedGrad = expectedProbs.map((p, i) => (p - (i % cols === labels[Math.floor(i / cols)] ? 1 : 0)) / rows);
-        assert.ok(maxRelativeError(dlogits, expectedGrad) < 1e-6);
       }
       const huge = Float32Array.from([1000, -1000, 0, 3e38]);
       const probs = kernels.allocate(4);
-      const loss = kernels.softmaxCrossEntropy({ probs, logits: huge, labels: Uint8Array.from([1]), rows: 1, cols: 4 });
+      const loss = kernels.softmaxCrossEntropy({ probs, logits: huge, labels: Uint8Array.from([1]), rows: 1, cols: 4, smoothing: 0 });
       assert.ok(Number.isFinite(loss) && loss > 1e38, `loss ${loss}`);
       assert.deepEqual([...probs], [0, 0, 0, 1]);
     });

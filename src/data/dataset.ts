@@ -43,6 +43,29 @@ export interface Augmentation {
   maxShift: number;
   /** Mirror left-right with probability 1/2. */
   flip: boolean;
+  /**
+   * Random erasing (Zhong et al., 2017): with this probability, a rectangle of 2% to 40% of the
+   * image, aspect ratio 0.3 to 3.3, at a random place, is overwritten with uniform noise in
+   * [0, 1]. 0 (or absent): none, and no number is drawn for it.
+   */
+  erase?: number;
+}
+
+/** Overwrites a random rectangle of one [28, 28] image with noise, as Augmentation.erase says. */
+function eraseRectangle(image: Float32Array, offset: number, rng: Rng): void {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const area = PIXELS * (0.02 + 0.38 * rng.uniform());
+    const aspect = Math.exp(Math.log(0.3) + (Math.log(1 / 0.3) - Math.log(0.3)) * rng.uniform());
+    const height = Math.round(Math.sqrt(area * aspect));
+    const width = Math.round(Math.sqrt(area / aspect));
+    if (height < 1 || width < 1 || height >= IMAGE_SIZE || width >= IMAGE_SIZE) continue;
+    const top = rng.int(IMAGE_SIZE - height + 1);
+    const left = rng.int(IMAGE_SIZE - width + 1);
+    for (let y = top; y < top + height; y++) {
+      for (let x = left; x < left + width; x++) image[offset + y * IMAGE_SIZE + x] = rng.uniform();
+    }
+    return;
+  }
 }
 
 /**
@@ -53,6 +76,7 @@ export function augmentedPixelExamples(images: LabelledImages, augmentation: Aug
   const scale = 1 / 255;
   const pixels = images.pixels;
   const { maxShift, flip } = augmentation;
+  const erase = augmentation.erase ?? 0;
   return {
     count: images.count,
     featureSize: PIXELS,
@@ -73,6 +97,7 @@ export function augmentedPixelExamples(images: LabelledImages, augmentation: Aug
             out[target + y * IMAGE_SIZE + x] = inside ? pixels[source + sy * IMAGE_SIZE + sx] * scale : 0;
           }
         }
+        if (erase > 0 && rng.uniform() < erase) eraseRectangle(out, target, rng);
       }
     },
   };

@@ -5,6 +5,8 @@ import { UserError } from '../errors.ts';
 export const IMAGES_MAGIC = 2051;
 export const LABELS_MAGIC = 2049;
 export const IMAGE_SIZE = 28;
+/** One image as the CNN sees it: [height, width, channels]. */
+export const IMAGE_SHAPE: readonly number[] = [IMAGE_SIZE, IMAGE_SIZE, 1];
 export const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
 export const NUM_CLASSES = 10;
 

@@ -22,9 +22,28 @@ export function argmax(row: ArrayLike<number>, offset: number, length: number): 
   return best;
 }
 
+/** Mirrors each image of a batch [batch, height, width, channels] left to right, in place. */
+export function mirrorImages(images: Float32Array, batch: number, [height, width, channels]: readonly number[]): void {
+  for (let row = 0; row < batch * height; row++) {
+    const base = row * width * channels;
+    for (let x = 0; x < width >> 1; x++) {
+      const left = base + x * channels;
+      const right = base + (width - 1 - x) * channels;
+      for (let c = 0; c < channels; c++) {
+        const value = images[left + c];
+        images[left + c] = images[right + c];
+        images[right + c] = value;
+      }
+    }
+  }
+}
+
 /**
  * Runs the model in evaluation mode over all examples, in order. Batches of 128: larger ones
  * made the CNN's forward pass 2x slower on the native backend (buffers beyond the caches).
+ * With `flip`, the shape of the examples as images ([height, width, channels]; test-time
+ * flipping), each image's probabilities are the mean of its own and its mirror image's, and the
+ * loss and predictions follow from that mean.
  */
 export function evaluate(
   kernels: Kernels,
@@ -32,6 +51,7 @@ export function evaluate(
   loss: SoftmaxCrossEntropy,
   examples: Examples,
   batchSize = 128,
+  flip: readonly number[] | null = null,
 ): Evaluation {
   const classes = model.outputSize;
   const order = identityOrder(examples.count);
@@ -47,12 +67,26 @@ export function evaluate(
     examples.gather(input, order, start, batch, kernels);
     const labels = examples.labels.subarray(start, start + batch);
     const logits = model.forward(input, batch, context);
-    totalLoss += loss.forward(logits, labels, batch) * batch;
-    probabilities.set(loss.probabilities.subarray(0, batch * classes), start * classes);
+    const batchLoss = loss.forward(logits, labels, batch);
+    const batchProbabilities = probabilities.subarray(start * classes, (start + batch) * classes);
+    batchProbabilities.set(loss.probabilities.subarray(0, batch * classes));
+    if (!flip) {
+      totalLoss += batchLoss * batch;
+      for (let b = 0; b < batch; b++) {
+        const predicted = argmax(logits, b * classes, classes);
+        predictions[start + b] = predicted;
+        if (predicted === labels[b]) correct++;
+      }
+      continue;
+    }
+    mirrorImages(input, batch, flip);
+    loss.forward(model.forward(input, batch, context), labels, batch);
+    for (let i = 0; i < batch * classes; i++) batchProbabilities[i] = 0.5 * (batchProbabilities[i] + loss.probabilities[i]);
     for (let b = 0; b < batch; b++) {
-      const predicted = argmax(logits, b * classes, classes);
+      const predicted = argmax(batchProbabilities, b * classes, classes);
       predictions[start + b] = predicted;
       if (predicted === labels[b]) correct++;
+      totalLoss -= Math.log(Math.max(batchProbabilities[b * classes + labels[b]], Number.MIN_VALUE));
     }
   }
   return { loss: totalLoss / examples.count, accuracy: correct / examples.count, predictions, probabilities };

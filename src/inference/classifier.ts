@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { featureExamples, pixelExamples, type Examples } from '../data/dataset.ts';
-import { NUM_CLASSES } from '../data/idx.ts';
+import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
 import type { LabelledImages } from '../data/load.ts';
 import { UserError } from '../errors.ts';
 import { evaluate } from '../evaluation/predict.ts';
@@ -52,7 +52,7 @@ export function ourClassifier(dir: string, kernels: Kernels, name = basename(res
     classNames: description.classNames,
     runtime: kernels.description,
     async classify(pixels, count) {
-      return evaluate(kernels, model, loss, input({ count, pixels, labels: new Uint8Array(count) })).probabilities;
+      return evaluate(kernels, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, description.testTimeFlip ? IMAGE_SHAPE : null).probabilities;
     },
   };
 }

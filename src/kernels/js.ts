@@ -122,7 +122,7 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
   },
 
-  softmaxCrossEntropy({ probs, logits, labels, rows, cols }) {
+  softmaxCrossEntropy({ probs, logits, labels, rows, cols, smoothing }) {
     let totalLoss = 0;
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
@@ -135,19 +135,31 @@ export const jsKernels: Kernels = {
         sum += e;
       }
       for (let c = 0; c < cols; c++) probs[row + c] /= sum;
-      // log p_label = (logit_label - max) - log(sum), exact even where p_label underflows.
-      totalLoss -= logits[row + labels[r]] - max - Math.log(sum);
+      // log p_c = (logit_c - max) - log(sum), exact even where p_c underflows.
+      const logSum = Math.log(sum);
+      if (smoothing > 0) {
+        let logAll = 0;
+        for (let c = 0; c < cols; c++) logAll += logits[row + c] - max - logSum;
+        totalLoss -= (1 - smoothing) * (logits[row + labels[r]] - max - logSum) + (smoothing / cols) * logAll;
+      } else {
+        totalLoss -= logits[row + labels[r]] - max - logSum;
+      }
     }
     return totalLoss / rows;
   },
 
-  softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols }) {
+  softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols, smoothing }) {
     const scale = 1 / rows;
+    const spread = (smoothing / cols) * scale;
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
-      for (let c = 0; c < cols; c++) dlogits[row + c] = probs[row + c] * scale;
-      dlogits[row + labels[r]] -= scale;
+      for (let c = 0; c < cols; c++) dlogits[row + c] = smoothing > 0 ? probs[row + c] * scale - spread : probs[row + c] * scale;
+      dlogits[row + labels[r]] -= smoothing > 0 ? (1 - smoothing) * scale : scale;
     }
+  },
+
+  emaUpdate({ average, values, n, decay }) {
+    for (let i = 0; i < n; i++) average[i] = decay * average[i] + (1 - decay) * values[i];
   },
 
   // Convolutions as direct loops over the definition; `valid` skips taps in the zero padding.

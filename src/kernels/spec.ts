@@ -87,6 +87,8 @@ export const KERNELS = {
   reluBackward: { args: 'dinp: floats out, dout: floats, out: floats, n: int', wasm: elementwise('n', ['dinp', 'dout', 'out']), native: 'direct' },
   /** out[i] = a[i] * b[i] for i < n (dropout's mask, forward and backward). */
   multiply: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: elementwise('n', ['out', 'a', 'b']), native: 'direct' },
+  /** average[i] = decay · average[i] + (1 - decay) · values[i] for i < n: an exponential moving average of the weights. */
+  emaUpdate: { args: 'average: floats out, values: floats, n: int, decay: float', wasm: elementwise('n', ['average', 'values']), native: 'direct' },
   /** out[i] = 0 for i < n: clears the parameter gradients before each step. */
   zero: { args: 'out: floats out, n: int', wasm: 'direct', native: 'direct' },
 
@@ -110,12 +112,18 @@ export const KERNELS = {
   dropoutMask: { args: 'mask: floats out, n: int, threshold: int, scale: float, key0: uint, key1: uint', wasm: 'direct', native: 'direct' },
 
   /**
-   * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability); returns the mean over
-   * the rows of -log probs[r, labels[r]].
+   * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability); returns the mean over the
+   * rows of the cross-entropy against the label smoothed by `smoothing` (ε): -(1 - ε) log
+   * probs[r, labels[r]] - ε / cols Σ_c log probs[r, c] (ε = 0: -log probs[r, labels[r]]).
    */
-  softmaxCrossEntropy: { args: 'probs: floats out, logits: floats, labels: bytes, rows: int, cols: int', result: 'number', wasm: 'direct', native: 'direct' },
-  /** dlogits[r,c] = (probs[r,c] - [c == labels[r]]) / rows: the gradient of the mean loss. */
-  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: bytes, rows: int, cols: int', wasm: 'direct', native: 'direct' },
+  softmaxCrossEntropy: {
+    args: 'probs: floats out, logits: floats, labels: bytes, rows: int, cols: int, smoothing: float',
+    result: 'number',
+    wasm: 'direct',
+    native: 'direct',
+  },
+  /** dlogits[r,c] = (probs[r,c] - q[r,c]) / rows, q = (1 - ε)·onehot(labels[r]) + ε / cols: the gradient of the mean loss. */
+  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: bytes, rows: int, cols: int, smoothing: float', wasm: 'direct', native: 'direct' },
 
   /**
    * out = conv(inp, weight), no bias, over NHWC images (channels last): inp [batch, height, width,

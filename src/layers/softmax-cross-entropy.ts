@@ -13,6 +13,8 @@ export class SoftmaxCrossEntropy {
   constructor(
     private readonly kernels: Kernels,
     readonly classes: number,
+    /** Label smoothing ε: the target is (1 - ε)·onehot + ε / classes; 0 = plain cross-entropy. */
+    readonly smoothing = 0,
   ) {
     this.probabilities = kernels.allocate(0);
   }
@@ -21,11 +23,11 @@ export class SoftmaxCrossEntropy {
   forward(logits: Float32Array, labels: Uint8Array, batch: number): number {
     const n = batch * this.classes;
     if (this.probabilities.length < n) this.probabilities = this.kernels.allocate(n);
-    return this.kernels.softmaxCrossEntropy({ probs: this.probabilities, logits, labels, rows: batch, cols: this.classes });
+    return this.kernels.softmaxCrossEntropy({ probs: this.probabilities, logits, labels, rows: batch, cols: this.classes, smoothing: this.smoothing });
   }
 
-  /** dlogits = (p - onehot(labels)) / batch. */
+  /** dlogits = (p - q) / batch, q the (smoothed) one-hot labels. */
   backward(dlogits: Float32Array, labels: Uint8Array, batch: number): void {
-    this.kernels.softmaxCrossEntropyBackward({ dlogits, probs: this.probabilities, labels, rows: batch, cols: this.classes });
+    this.kernels.softmaxCrossEntropyBackward({ dlogits, probs: this.probabilities, labels, rows: batch, cols: this.classes, smoothing: this.smoothing });
   }
 }

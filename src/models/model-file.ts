@@ -33,13 +33,15 @@ export interface ModelDescription {
   weights: typeof MODEL_WEIGHTS;
   /** Index of the layer whose output are the model's features (the CNN's feature layer). */
   featureLayer?: number;
+  /** The model is used on each image and its mirror image, averaging the probabilities (test-time flipping). */
+  testTimeFlip?: boolean;
 }
 
 /** Writes model.json and model.safetensors into `dir` (each atomically). */
 export function saveModel(
   dir: string,
   model: Sequential,
-  details: { kind: string; input: InputTransform; classNames: readonly string[]; featureLayer?: number },
+  details: { kind: string; input: InputTransform; classNames: readonly string[]; featureLayer?: number; testTimeFlip?: boolean },
 ): void {
   makeFolder(dir);
   const description: ModelDescription = {
@@ -52,6 +54,7 @@ export function saveModel(
     parameters: model.parameters.map((p) => ({ name: p.name, shape: [...p.shape] })),
     weights: MODEL_WEIGHTS,
     ...(details.featureLayer === undefined ? {} : { featureLayer: details.featureLayer }),
+    ...(details.testTimeFlip ? { testTimeFlip: true } : {}),
   };
   const tensors = model.parameters.map((p) => ({ name: p.name, shape: p.shape, data: p.value }));
   writeFileAtomic(join(dir, MODEL_WEIGHTS), encodeSafetensors(tensors, { format: 'fmnist-model', kind: details.kind }));

@@ -16,6 +16,15 @@ export interface TrainingConfig {
   /** L2 penalty on the weights (not the biases). */
   weightDecay: number;
   schedule: ScheduleName;
+  /** `triangular` schedule: the share of the epochs spent rising to the peak learning rate. */
+  warmup: number;
+  /** Label smoothing ε of the training loss: targets (1 - ε)·onehot + ε / 10; 0 = none. */
+  labelSmoothing: number;
+  /**
+   * Decay of an exponential moving average of the weights, which validation, the test and the
+   * saved model use instead of the last weights; 0 = none.
+   */
+  emaDecay: number;
   /** Epochs without a better validation accuracy before stopping; 0 = never stop early. */
   patience: number;
   /** Share of the 60,000 training images held out for validation (stratified). */
@@ -54,6 +63,10 @@ export interface CnnConfig extends TrainingConfig {
   augmentShift: number;
   /** Random horizontal flips during training. */
   augmentFlip: boolean;
+  /** Random erasing: the share of training images in which a random rectangle is overwritten with noise; 0 = none. */
+  augmentErase: number;
+  /** Evaluate (validation, test, and wherever the model is used) on each image and its mirror image, averaging the probabilities. */
+  testFlip: boolean;
   /** Batch normalisation after each convolution and the feature layer. */
   batchNorm: boolean;
 }
@@ -67,6 +80,9 @@ const TRAINING_DEFAULTS: TrainingConfig = {
   nesterov: false,
   weightDecay: 0,
   schedule: 'cosine',
+  warmup: 0.2,
+  labelSmoothing: 0,
+  emaDecay: 0,
   patience: 5,
   validationFraction: 0.2,
   seed: 42,
@@ -100,6 +116,8 @@ export const DEFAULT_CNN_CONFIG: Readonly<CnnConfig> = {
   featureDropout: 0.3,
   augmentShift: 1,
   augmentFlip: false,
+  augmentErase: 0,
+  testFlip: false,
   batchNorm: false,
 };
 

@@ -1,4 +1,4 @@
-import { NUM_CLASSES } from '../data/idx.ts';
+import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
 import { loadTestSet } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
@@ -35,7 +35,7 @@ export async function evaluateSavedModel(
   const { model, description } = folder.loadModel(kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), modelInput(kernels, dir, description)(images));
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), modelInput(kernels, dir, description)(images), undefined, description.testTimeFlip ? IMAGE_SHAPE : null);
   return {
     description,
     test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),

@@ -7,7 +7,7 @@
  * configuration therefore trains exactly as `fmnist train` does for the same epochs.
  */
 import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
-import { NUM_CLASSES } from '../data/idx.ts';
+import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
 import { prepareData, type LoadedData, type PreparedData } from '../data/prepare.ts';
 import type { SplitIndices } from '../data/split.ts';
 import type { Kernels } from '../kernels/index.ts';
@@ -54,6 +54,8 @@ export interface Recipe {
   test: () => Examples;
   /** How raw inputs become the model's input; saved with the model. */
   input: InputTransform;
+  /** Evaluate each image and its mirror image, averaging the probabilities (test-time flipping). */
+  testTimeFlip: boolean;
 }
 
 /**
@@ -87,18 +89,20 @@ export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recip
       validation: examples(data.validation),
       test: () => examples(data.test()),
       input: { type: 'cnn-features', extractor: spec.features.extractorDir, featureLayer: spec.features.featureLayer, mean: [...mean], std: [...std] },
+      testTimeFlip: false,
     };
   }
   const { images } = data;
   const pixels = { train: pixelExamples(images.train), validation: pixelExamples(images.validation), test: () => pixelExamples(images.test()) };
   const input: InputTransform = { type: 'pixels', scale: 1 / 255 };
-  if (spec.kind === 'mlp') return { architecture: mlpArchitecture(spec.config), ...pixels, input };
+  if (spec.kind === 'mlp') return { architecture: mlpArchitecture(spec.config), ...pixels, input, testTimeFlip: false };
   if (spec.kind !== 'cnn') throw new Error('the MLP on features trains on features, not images');
   const { config } = spec;
   const { architecture, featureLayer } = cnnArchitecture(config);
-  const augment = config.augmentShift > 0 || config.augmentFlip;
-  const train = augment ? augmentedPixelExamples(images.train, { maxShift: config.augmentShift, flip: config.augmentFlip }, streams.augment) : pixels.train;
-  return { architecture, featureLayer, ...pixels, train, input };
+  const augment = config.augmentShift > 0 || config.augmentFlip || config.augmentErase > 0;
+  const augmentation = { maxShift: config.augmentShift, flip: config.augmentFlip, erase: config.augmentErase };
+  const train = augment ? augmentedPixelExamples(images.train, augmentation, streams.augment) : pixels.train;
+  return { architecture, featureLayer, ...pixels, train, input, testTimeFlip: config.testFlip };
 }
 
 export interface TrainJobOptions {
@@ -129,14 +133,14 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
   const result = await fit({
     kernels,
     model,
-    loss: new SoftmaxCrossEntropy(kernels, NUM_CLASSES),
+    loss: new SoftmaxCrossEntropy(kernels, NUM_CLASSES, config.labelSmoothing),
     optimizer: createOptimizer(kernels, config, model.parameterCount),
     train: plan.train,
     validation: plan.validation,
     epochs: config.epochs,
     batchSize: config.batchSize,
     learningRate: config.learningRate,
-    schedule: { name: config.schedule },
+    schedule: { name: config.schedule, warmup: config.warmup },
     patience: config.patience,
     shuffleRng: streams.shuffle,
     dropoutRng: streams.dropout,
@@ -145,6 +149,8 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
     stopAfterEpoch: options.stopAfterEpoch,
     onProgress: options.onProgress,
     signal: options.signal,
+    emaDecay: config.emaDecay,
+    validationFlip: plan.testTimeFlip ? IMAGE_SHAPE : null,
   });
   return { model, fit: result };
 }

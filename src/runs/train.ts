@@ -8,7 +8,7 @@ import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
 import { lockFolder } from '../io/lock.ts';
 import { evaluate } from '../evaluation/predict.ts';
 import { loadKernels, type Kernels } from '../kernels/index.ts';
-import { NUM_CLASSES } from '../data/idx.ts';
+import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { describeWidths } from '../models/mlp.ts';
 import type { Sequential } from '../models/sequential.ts';
@@ -119,10 +119,10 @@ async function trainInFolder(given: JobSpec, options: RunOptions): Promise<{ res
   const { model, fit } = await trainJob(spec, plan, streams, { kernels, checkpoint: folder.checkpointer(options.log), onProgress: options.onProgress, log: options.log, signal: options.signal });
   const trainingSeconds = fit.history.reduce((sum, record) => sum + record.seconds, 0);
   folder.writeHistory(fit.history);
-  folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });
+  folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
 
   const testExamples = plan.test();
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), testExamples);
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), testExamples, undefined, plan.testTimeFlip ? IMAGE_SHAPE : null);
   const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
   // The report's sample predictions and most confident mistakes are drawn from these.
   folder.writeTestProbabilities(evaluation.probabilities, testExamples.count);

@@ -70,7 +70,7 @@ export class TrialRunner {
     const started = performance.now();
     try {
       const { model, fit } = await trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint: folder.checkpointer(), stopAfterEpoch: job.stopAfterEpoch });
-      if (!fit.paused) folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });
+      if (!fit.paused) folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
       const best = fit.history[fit.bestEpoch - 1];
       return {
         trial: job.trial,

@@ -17,6 +17,8 @@ interface StateJson {
   optimizerBuffers: number;
   rngs: FitState['rngs'];
   history: FitState['history'];
+  /** Steps seen by the moving average of the weights (its values are the tensor `average`), when there is one. */
+  averageSteps?: number;
   /** The tensors file this state goes with. */
   tensors: string;
 }
@@ -59,6 +61,7 @@ function readGeneration(dir: string, stateFile: string): FitState {
     rngs: state.rngs,
     order: get('order') as Int32Array,
     history: state.history,
+    ...(state.averageSteps === undefined ? {} : { average: { values: get('average') as Float32Array, steps: state.averageSteps } }),
   };
 }
 
@@ -99,6 +102,7 @@ export function fileCheckpointer(dir: string, onFallback?: (message: string) => 
           { name: 'bestValues', shape: [state.bestValues.length], data: state.bestValues },
           ...state.optimizer.buffers.map((data, i) => ({ name: `optimizer.${i}`, shape: [data.length], data })),
           { name: 'order', shape: [state.order.length], data: state.order },
+          ...(state.average ? [{ name: 'average', shape: [state.average.values.length], data: state.average.values }] : []),
         ]),
       );
       const json: StateJson = {
@@ -109,6 +113,7 @@ export function fileCheckpointer(dir: string, onFallback?: (message: string) => 
         optimizerBuffers: state.optimizer.buffers.length,
         rngs: state.rngs,
         history: state.history,
+        ...(state.average ? { averageSteps: state.average.steps } : {}),
         tensors,
       };
       const latest = join(dir, LATEST);

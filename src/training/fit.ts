@@ -3,7 +3,7 @@ import { identityOrder } from '../data/dataset.ts';
 import { TrainingDiverged } from '../errors.ts';
 import { argmax, evaluate } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
-import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
+import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { Sequential } from '../models/sequential.ts';
 import type { Rng, RngState } from '../random/rng.ts';
 import type { Optimizer, OptimizerState } from './optimizers.ts';
@@ -59,6 +59,14 @@ export interface FitOptions {
    * epoch under way is abandoned and the checkpoint of the last finished one is what remains.
    */
   signal?: AbortSignal;
+  /**
+   * Keep an exponential moving average of the weights with this decay (ramped up as
+   * min(decay, (1 + t) / (10 + t)) over the first steps t); validation and the weights kept are
+   * the average's. 0 or absent: none.
+   */
+  emaDecay?: number;
+  /** Validate each image and its mirror image, the examples being images of this shape, averaging the probabilities (see evaluate). */
+  validationFlip?: readonly number[] | null;
 }
 
 /** Training gives the event loop a turn this often, so that a signal (Ctrl-C) is heard within it. */
@@ -80,6 +88,8 @@ export interface FitState {
   /** The order of the training examples after the last shuffle (each epoch shuffles it again). */
   order: Int32Array;
   history: EpochRecord[];
+  /** The moving average of the weights and the steps it has seen, when there is one. */
+  average?: { values: Float32Array; steps: number };
 }
 
 export interface Checkpointer {
@@ -112,6 +122,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   const context = { training: true, rng: options.dropoutRng };
   const rngs = [options.shuffleRng, options.dropoutRng, ...(options.otherRngs ?? [])];
   const bestValues = new Float32Array(model.values);
+  // The training loss may smooth its labels; validation measures the plain cross-entropy.
+  const validationLoss = loss.smoothing > 0 ? new SoftmaxCrossEntropy(kernels, loss.classes) : loss;
+  const emaDecay = options.emaDecay ?? 0;
+  const average = emaDecay > 0 ? { values: kernels.allocate(model.values.length), steps: 0, live: kernels.allocate(model.values.length) } : null;
+  average?.values.set(model.values);
   let history: EpochRecord[] = [];
   let bestEpoch = 0;
   let bestAccuracy = -1;
@@ -127,6 +142,11 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     saved.rngs.forEach((state, i) => rngs[i].restore(state));
     order.set(saved.order);
     history = [...saved.history];
+    if (average) {
+      if (!saved.average) throw new Error('the checkpoint holds no moving average of the weights, which this run keeps');
+      average.values.set(saved.average.values);
+      average.steps = saved.average.steps;
+    }
     firstEpoch = saved.epochsDone + 1;
     if (options.patience > 0 && saved.epochsDone - bestEpoch >= options.patience) firstEpoch = epochs + 1;
   }
@@ -161,13 +181,24 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       model.backward(batch);
       learningRate = learningRateAt(options.schedule, options.learningRate, epoch - 1 + b / batches, epochs);
       optimizer.step(model.parameters, learningRate);
+      if (average) {
+        average.steps++;
+        const decay = Math.min(emaDecay, (1 + average.steps) / (10 + average.steps));
+        kernels.emaUpdate({ average: average.values, values: model.values, n: model.values.length, decay });
+      }
 
       lossSum += batchLoss * batch;
       seen += batch;
       options.onProgress?.({ type: 'batch', epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen });
     }
 
-    const validationResult = evaluate(kernels, model, loss, validation);
+    // With a moving average, the average is what is validated (and kept): swap it in for this.
+    if (average) {
+      average.live.set(model.values);
+      model.values.set(average.values);
+    }
+    const validationResult = evaluate(kernels, model, validationLoss, validation, undefined, options.validationFlip);
+    if (average) model.values.set(average.live);
     const record: EpochRecord = {
       epoch,
       trainLoss: lossSum / seen,
@@ -182,7 +213,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     if (improved) {
       bestAccuracy = record.valAccuracy;
       bestEpoch = epoch;
-      bestValues.set(model.values);
+      bestValues.set(average ? average.values : model.values);
     }
     options.onProgress?.({ type: 'epoch-end', record, improved });
     options.checkpoint?.save({
@@ -195,6 +226,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       rngs: rngs.map((rng) => rng.state()),
       order,
       history,
+      ...(average ? { average: { values: average.values, steps: average.steps } } : {}),
     });
     if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
   }

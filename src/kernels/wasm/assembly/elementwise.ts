@@ -56,3 +56,13 @@ export function multiply(out: usize, a: usize, b: usize, n: i32): void {
   for (let i = 0; i < vecEnd; i += 4) v128.store(at(out, i), f32x4.mul(v128.load(at(a, i)), v128.load(at(b, i))));
   for (let i = vecEnd; i < n; i++) store<f32>(at(out, i), load<f32>(at(a, i)) * load<f32>(at(b, i)));
 }
+
+/** average = decay · average + (1 - decay) · values: an exponential moving average of the weights. */
+export function emaUpdate(average: usize, values: usize, n: i32, decay: f32): void {
+  const keep = f32x4.splat(decay), take = f32x4.splat(1 - decay);
+  const vecEnd = n & ~3;
+  for (let i = 0; i < vecEnd; i += 4) {
+    v128.store(at(average, i), f32x4.add(f32x4.mul(keep, v128.load(at(average, i))), f32x4.mul(take, v128.load(at(values, i)))));
+  }
+  for (let i = vecEnd; i < n; i++) store<f32>(at(average, i), decay * load<f32>(at(average, i)) + (1 - decay) * load<f32>(at(values, i)));
+}

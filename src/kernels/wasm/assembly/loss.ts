@@ -2,8 +2,8 @@
 
 import { at } from './addresses';
 
-/** probs = softmax(logits) row by row (max-subtracted); returns the mean of -log p[label]. */
-export function softmaxCrossEntropy(probs: usize, logits: usize, labels: usize, rows: i32, cols: i32): f64 {
+/** probs = softmax(logits) row by row (max-subtracted); returns the mean cross-entropy against the labels smoothed by `smoothing`. */
+export function softmaxCrossEntropy(probs: usize, logits: usize, labels: usize, rows: i32, cols: i32, smoothing: f32): f64 {
   let total: f64 = 0;
   for (let r = 0; r < rows; r++) {
     const inRow = at(logits, r * cols);
@@ -18,18 +18,30 @@ export function softmaxCrossEntropy(probs: usize, logits: usize, labels: usize, 
     }
     for (let c = 0; c < cols; c++) store<f32>(at(outRow, c), <f32>(<f64>load<f32>(at(outRow, c)) / sum));
     const label = <i32>load<u8>(labels + <usize>r);
-    total -= <f64>load<f32>(at(inRow, label)) - max - Math.log(sum);
+    const logSum = Math.log(sum);
+    if (smoothing > 0) {
+      let logAll: f64 = 0;
+      for (let c = 0; c < cols; c++) logAll += <f64>load<f32>(at(inRow, c)) - max - logSum;
+      total -= (1 - <f64>smoothing) * (<f64>load<f32>(at(inRow, label)) - max - logSum) + (<f64>smoothing / <f64>cols) * logAll;
+    } else {
+      total -= <f64>load<f32>(at(inRow, label)) - max - logSum;
+    }
   }
   return total / <f64>rows;
 }
 
-/** dlogits = (probs - onehot(labels)) / rows. */
-export function softmaxCrossEntropyBackward(dlogits: usize, probs: usize, labels: usize, rows: i32, cols: i32): void {
+/** dlogits = (probs - q) / rows, q = (1 - smoothing)·onehot(labels) + smoothing / cols. */
+export function softmaxCrossEntropyBackward(dlogits: usize, probs: usize, labels: usize, rows: i32, cols: i32, smoothing: f32): void {
   const scale: f32 = <f32>(1.0 / <f64>rows);
+  const spread: f32 = smoothing / <f32>cols * scale;
+  const hit: f32 = smoothing > 0 ? (1 - smoothing) * scale : scale;
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) store<f32>(at(dlogits, r * cols + c), load<f32>(at(probs, r * cols + c)) * scale);
+    for (let c = 0; c < cols; c++) {
+      const p = load<f32>(at(probs, r * cols + c)) * scale;
+      store<f32>(at(dlogits, r * cols + c), smoothing > 0 ? p - spread : p);
+    }
     const label = <i32>load<u8>(labels + <usize>r);
     const target = at(dlogits, r * cols + label);
-    store<f32>(target, load<f32>(target) - scale);
+    store<f32>(target, load<f32>(target) - hit);
   }
 }
