@@ -1,9 +1,12 @@
-// Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...];
+// Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv|peak ...];
 // `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
 // `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
 // threads in turn.
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
-import { availableParallelism } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pixelExamples } from '../src/data/dataset.ts';
 import { loadTrainingSet } from '../src/data/load.ts';
 import { locateData } from '../src/data/locate.ts';
@@ -20,10 +23,11 @@ import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 
 const selected = new Set(process.argv.slice(2));
-/** The default set: gemm, conv and train; profile and layers only when named. */
+/** The default set: gemm, conv, train and peak; profile and layers only when named. */
 const wants = (name: string) => (selected.size === 0 && name !== 'layers') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** Median seconds of `run`, repeated until about `budget` seconds have passed (at least 5 times). */
 function time(run: () => void, budget = 1): number {
@@ -157,7 +161,6 @@ if (wants('train')) {
     });
     return speed;
   };
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   // This machine's speed drifts within seconds, so the configurations take turns: three rounds of
   // one epoch each (js: one epoch of 6,400 images, once), and the figure is the median epoch.
   // Thread speed-ups compare the epochs of one round, which ran minutes apart at most.
@@ -166,7 +169,24 @@ if (wants('train')) {
     ['reference-cnn', referenceCnnArchitecture(), 64 * 43],
   ];
   const speeds = new Map<string, { model: string; backend: string; threads: number; epochs: number[] }>();
+  // PyTorch (Debian's python3-torch, run by the system Python) trains the same reference CNN in
+  // each round, so the ratios compare speeds measured minutes apart at most.
+  const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+  if (!torch) emit({ bench: 'train', note: 'PyTorch is not installed (Debian: apt-get install python3-torch): no reference speeds' });
+  const pytorchSpeed = (threads: number): number => {
+    const script = fileURLToPath(new URL('pytorch_reference.py', import.meta.url));
+    const run = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--batches', '43'], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`the PyTorch reference failed: ${run.stderr}`);
+    return (JSON.parse(run.stdout) as { imagesPerSecond: number }).imagesPerSecond;
+  };
   for (let round = 0; round < 3; round++) {
+    if (torch) {
+      for (const threads of threadCounts) {
+        const key = `reference-cnn pytorch ${threads}`;
+        if (!speeds.has(key)) speeds.set(key, { model: 'reference-cnn', backend: 'pytorch', threads, epochs: [] });
+        speeds.get(key)!.epochs.push(pytorchSpeed(threads));
+      }
+    }
     for (const { kernels, threads } of configurations()) {
       if (kernels.name === 'js' && round > 0) continue;
       for (const [model, architecture, count] of models) {
@@ -194,6 +214,28 @@ if (wants('train')) {
     if (threads === 1 || !single) continue;
     const each = epochs.map((speed, i) => round(speed / single.epochs[i], 2));
     emit({ bench: 'scaling', model, backend, threads, speedup: median(each), speedupEach: each });
+  }
+  // Each backend against PyTorch at the same thread count, round by round.
+  for (const { model, backend, threads, epochs } of speeds.values()) {
+    const reference = speeds.get(`${model} pytorch ${threads}`);
+    if (backend === 'pytorch' || !reference) continue;
+    const each = epochs.map((speed, i) => round(speed / reference.epochs[i], 2));
+    emit({ bench: 'vs-pytorch', model, backend, threads, ratio: median(each), ratioEach: each });
+  }
+}
+
+if (wants('peak')) {
+  // The hardware's limit: fused multiply-adds per second on 1 and 2 threads (bench/peak.c, built
+  // here with the machine's C compiler for its widest vectors).
+  const binary = join(tmpdir(), `fmnist-peak-${process.pid}`);
+  const build = spawnSync('cc', ['-O3', '-march=native', '-pthread', fileURLToPath(new URL('peak.c', import.meta.url)), '-o', binary], { encoding: 'utf8' });
+  if (build.status !== 0) {
+    emit({ bench: 'peak', note: `no C compiler with FMA here: ${build.stderr.trim().split('\n')[0] ?? ''}` });
+  } else {
+    for (const threads of threadCounts) {
+      const runs = [0, 1, 2].map(() => (JSON.parse(spawnSync(binary, [String(threads)], { encoding: 'utf8' }).stdout) as { gflops: number; lanes: number }));
+      emit({ bench: 'peak', threads, lanes: runs[0].lanes, gflops: median(runs.map((r) => r.gflops)) });
+    }
   }
 }
 
