@@ -1,29 +1,75 @@
 // Batch normalisation over the last dimension of [rows, channels] (every position of a batch
 // of NHWC images is a row): the batch statistics and the backward pass's sums per channel in
-// float64, rows in order, as the reference (src/kernels/js.ts) sums them; the per-element
-// passes in float32, split over the team by rows.
+// float64 (each thread sums its rows, the threads' sums added in a fixed order), the
+// per-element passes in float32; all split over the team by rows.
+#include <stdlib.h>
+
 #include "kernels.h"
 #include "team.h"
 
-void fm_batch_norm_statistics(float *mean, float *variance, const float *inp, int32_t rows, int32_t channels) {
-  double sum[channels], squares[channels];
-  for (int c = 0; c < channels; c++) sum[c] = squares[c] = 0;
-  for (int r = 0; r < rows; r++) {
-    const float *row = inp + (size_t)r * channels;
-    for (int c = 0; c < channels; c++) sum[c] += row[c];
-  }
-  for (int c = 0; c < channels; c++) sum[c] /= rows;
-  // Two passes: the squared deviations from the mean, not E[x²] - E[x]², which cancels badly.
-  for (int r = 0; r < rows; r++) {
-    const float *row = inp + (size_t)r * channels;
-    for (int c = 0; c < channels; c++) {
-      double d = row[c] - sum[c];
-      squares[c] += d * d;
+// Per-channel float64 sums over row ranges, one range per part of the team, each part into its
+// own sums; the parts' sums are then added in part order, so a run repeats exactly for a given
+// thread count. `first` and `second` sum x and x² - or, with `mean`, (x - mean)² - of `a`; or,
+// with `b`, b and a·b.
+typedef struct {
+  const float *a, *b;
+  const double *mean;
+  double *sums;  // [parts][2][channels]
+  int rows, channels;
+} SumTask;
+
+static void sum_part(void *context, int part, int parts) {
+  const SumTask *t = context;
+  int begin, end, channels = t->channels;
+  split_range(t->rows, part, parts, &begin, &end);
+  double *first = t->sums + (size_t)part * 2 * channels, *second = first + channels;
+  for (int c = 0; c < channels; c++) first[c] = second[c] = 0;
+  for (int r = begin; r < end; r++) {
+    const float *a = t->a + (size_t)r * channels;
+    if (t->b) {
+      const float *b = t->b + (size_t)r * channels;
+      for (int c = 0; c < channels; c++) {
+        first[c] += b[c];
+        second[c] += (double)b[c] * a[c];
+      }
+    } else if (t->mean) {
+      for (int c = 0; c < channels; c++) {
+        double d = a[c] - t->mean[c];
+        second[c] += d * d;
+      }
+    } else {
+      for (int c = 0; c < channels; c++) first[c] += a[c];
     }
   }
+}
+
+// Runs the sums over the team (parts worth at least 64K floats each) into `total` [2][channels].
+static void sum_rows_by_parts(SumTask *t, double *total) {
+  int parts = parts_for((double)t->rows * t->channels, 1 << 16);
+  size_t size = (size_t)2 * t->channels;
+  // One part sums straight into `total`; more need a buffer (without one, one part it is).
+  double *sums = parts > 1 ? malloc(sizeof(double) * size * parts) : NULL;
+  if (!sums) parts = 1;
+  t->sums = sums ? sums : total;
+  parallel(sum_part, t, parts);
+  if (!sums) return;
+  for (size_t i = 0; i < size; i++) total[i] = 0;
+  for (int p = 0; p < parts; p++)
+    for (size_t i = 0; i < size; i++) total[i] += sums[(size_t)p * size + i];
+  free(sums);
+}
+
+void fm_batch_norm_statistics(float *mean, float *variance, const float *inp, int32_t rows, int32_t channels) {
+  double total[2 * channels], means[channels];
+  SumTask t = {.a = inp, .rows = rows, .channels = channels};
+  sum_rows_by_parts(&t, total);
+  for (int c = 0; c < channels; c++) means[c] = total[c] / rows;
+  // Two passes: the squared deviations from the mean, not E[x²] - E[x]², which cancels badly.
+  t.mean = means;
+  sum_rows_by_parts(&t, total);
   for (int c = 0; c < channels; c++) {
-    mean[c] = (float)sum[c];
-    variance[c] = (float)(squares[c] / rows);
+    mean[c] = (float)means[c];
+    variance[c] = (float)(total[channels + c] / rows);
   }
 }
 
@@ -55,18 +101,12 @@ void fm_batch_norm_forward(float *out, float *normalized, const float *inp, cons
 }
 
 void fm_batch_norm_backward_sums(float *sum_dout, float *sum_dout_normalized, const float *dout, const float *normalized, int32_t rows, int32_t channels) {
-  double dy[channels], dyx[channels];
-  for (int c = 0; c < channels; c++) dy[c] = dyx[c] = 0;
-  for (int r = 0; r < rows; r++) {
-    const float *g = dout + (size_t)r * channels, *x = normalized + (size_t)r * channels;
-    for (int c = 0; c < channels; c++) {
-      dy[c] += g[c];
-      dyx[c] += (double)g[c] * x[c];
-    }
-  }
+  double total[2 * channels];
+  SumTask t = {.a = normalized, .b = dout, .rows = rows, .channels = channels};
+  sum_rows_by_parts(&t, total);
   for (int c = 0; c < channels; c++) {
-    sum_dout[c] = (float)dy[c];
-    sum_dout_normalized[c] = (float)dyx[c];
+    sum_dout[c] = (float)total[c];
+    sum_dout_normalized[c] = (float)total[channels + c];
   }
 }
 

@@ -163,7 +163,7 @@ export const KERNELS = {
    * Batch normalisation's statistics over the rows of inp [rows, channels] (every position of a
    * batch of images is a row): mean[c] and the biased variance[c], summed in float64.
    */
-  batchNormStatistics: { args: 'mean: floats out, variance: floats out, inp: floats, rows: int, channels: int', wasm: 'direct', native: 'direct' },
+  batchNormStatistics: { args: 'mean: floats out, variance: floats out, inp: floats, rows: int, channels: int', wasm: 'custom', native: 'direct' },
   /** normalized[r,c] = (inp[r,c] - mean[c]) · invStd[c]; out[r,c] = gamma[c] · normalized[r,c] + beta[c]. */
   batchNormForward: {
     args: 'out: floats out, normalized: floats out, inp: floats, mean: floats, invStd: floats, gamma: floats, beta: floats, rows: int, channels: int',
@@ -173,7 +173,7 @@ export const KERNELS = {
   /** sumDout[c] = Σ_r dout[r,c] and sumDoutNormalized[c] = Σ_r dout[r,c] · normalized[r,c], in float64 (overwritten). */
   batchNormBackwardSums: {
     args: 'sumDout: floats out, sumDoutNormalized: floats out, dout: floats, normalized: floats, rows: int, channels: int',
-    wasm: 'direct',
+    wasm: 'custom',
     native: 'direct',
   },
   /**
@@ -213,8 +213,9 @@ export const KERNELS = {
 
 /**
  * The WebAssembly module's functions that backend.ts's custom kernels call: the packed matrix
- * product over a row range, the convolutions over an image range, Winograd's transforms, and
- * Adam with its bias corrections folded in (computed once in JavaScript).
+ * product over a row range, the convolutions over an image range, Winograd's transforms, Adam
+ * with its bias corrections folded in (computed once in JavaScript), and batch normalisation's
+ * float64 sums over a range of rows.
  */
 export const WASM_RAW = {
   heapBase: { args: '', result: 'ptr' },
@@ -235,6 +236,7 @@ export const WASM_RAW = {
   adamUpdate: {
     args: 'param: ptr, grad: ptr, m: ptr, v: ptr, n: int, stepSize: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, correction2: float',
   },
+  batchNormPartialSums: { args: 'sums: ptr, a: ptr, b: ptr, mean: ptr, rowStart: int, rowEnd: int, channels: int' },
 } as const satisfies Record<string, RawSpec>;
 
 /** The native addon's function behind its custom kernels: Adam with its bias corrections folded in. */

@@ -329,7 +329,32 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
 
   const directKernels = Object.fromEntries(Object.entries(KERNELS).filter(([, spec]) => spec.wasm !== 'custom').map(([name, spec]) => [name, direct(name, spec)]));
 
-  const custom: Pick<Kernels, 'matmul' | 'matmulTransA' | 'matmulTransB' | 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight' | 'gatherPixels' | 'adamStep'> = {
+  // Batch normalisation's float64 sums: each thread sums a range of rows into its own [2, channels]
+  // doubles, added here in thread order. `means` (float64) is the second pass's mean.
+  const means = { offset: 0, bytes: 0 };
+  const batchNormSums = (a: number, b: number, mean: number, rows: number, channels: number): Float64Array => {
+    const parts = pool && rows >= 2 && rows * channels >= PARALLEL_MIN_FLOATS ? pool.threads : 1;
+    const size = 2 * channels;
+    partials.reserve(size * 8);
+    const range = (thread: number) => [Math.floor((rows * thread) / parts), Math.floor((rows * (thread + 1)) / parts)];
+    const args = (thread: number) => [partials.of(thread), a, b, mean, ...range(thread), channels];
+    if (pool && parts > 1) {
+      pool.run('batchNormPartialSums', (thread) => ({ args: args(thread), floatMask: 0 }), () => wasm.batchNormPartialSums(...(args(0) as [number, number, number, number, number, number, number])));
+    } else {
+      wasm.batchNormPartialSums(...(args(0) as [number, number, number, number, number, number, number]));
+    }
+    const total = new Float64Array(size);
+    for (let part = 0; part < parts; part++) {
+      const sums = new Float64Array(memory.buffer, partials.of(part), size);
+      for (let i = 0; i < size; i++) total[i] += sums[i];
+    }
+    return total;
+  };
+
+  const custom: Pick<
+    Kernels,
+    'matmul' | 'matmulTransA' | 'matmulTransB' | 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight' | 'gatherPixels' | 'adamStep' | 'batchNormStatistics' | 'batchNormBackwardSums'
+  > = {
     matmul: (args) => gemm(args, args.k, 1, args.n, 1),
     matmulTransA: (args) => gemm(args, 1, args.m, args.n, 1),
     matmulTransB: (args) => gemm(args, args.k, 1, 1, args.k),
@@ -356,6 +381,31 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     adamStep({ param, grad, m, v, n, learningRate, beta1, beta2, epsilon, weightDecay, step }) {
       const raw = [ptr(param, true), ptr(grad, false), ptr(m, true), ptr(v, true), n, learningRate / (1 - beta1 ** step), beta1, beta2, epsilon, weightDecay, 1 - beta2 ** step];
       callSplit('adamUpdate', FUNCTIONS.adamUpdate, raw, ADAM_SPLIT);
+      finish();
+    },
+
+    // Two passes over the rows: the means, then the squared deviations from them (not E[x²] -
+    // E[x]², which cancels badly).
+    batchNormStatistics({ mean, variance, inp, rows, channels }) {
+      const pi = ptr(inp, false);
+      const sums = batchNormSums(pi, 0, 0, rows, channels);
+      grow(means, channels * 8);
+      const averages = new Float64Array(memory.buffer, means.offset, channels);
+      for (let c = 0; c < channels; c++) averages[c] = sums[c] / rows;
+      const squares = batchNormSums(pi, 0, means.offset, rows, channels);
+      for (let c = 0; c < channels; c++) {
+        mean[c] = averages[c];
+        variance[c] = squares[channels + c] / rows;
+      }
+      finish();
+    },
+
+    batchNormBackwardSums({ sumDout, sumDoutNormalized, dout, normalized, rows, channels }) {
+      const sums = batchNormSums(ptr(normalized, false), ptr(dout, false), 0, rows, channels);
+      for (let c = 0; c < channels; c++) {
+        sumDout[c] = sums[c];
+        sumDoutNormalized[c] = sums[channels + c];
+      }
       finish();
     },
   };

@@ -1,44 +1,37 @@
 // Batch normalisation over the last dimension of [rows, channels] (every position of a batch of
 // NHWC images is a row). The statistics and the backward pass's sums are float64 per channel,
-// rows in order, as the reference sums them; they accumulate in a static buffer, CHUNK channels
-// at a time, so every row is read once per pass and the module allocates nothing.
+// summed by row ranges (one per thread, see backend.ts) whose sums are added in a fixed order.
 
 import { at } from './addresses';
 
-/** Channels summed per sweep over the rows: two float64 sums each, 32 KiB in all. */
-const CHUNK: i32 = 2048;
-const SUMS = memory.data(2 * CHUNK * 8);
-
-@inline function sumAt(index: i32): usize {
-  return SUMS + (<usize>index << 3);
+@inline function f64At(ptr: usize, index: i32): usize {
+  return ptr + (<usize>index << 3);
 }
 
-/** Zeroes the first `count` sums of both halves of the buffer. */
-@inline function clearSums(count: i32): void {
-  memory.fill(sumAt(0), 0, <usize>count << 3);
-  memory.fill(sumAt(CHUNK), 0, <usize>count << 3);
-}
-
-/** mean[c] and the biased variance[c] over the rows, in float64 (two passes). */
-export function batchNormStatistics(mean: usize, variance: usize, inp: usize, rows: i32, channels: i32): void {
-  for (let c0 = 0; c0 < channels; c0 += CHUNK) {
-    const count = min(CHUNK, channels - c0);
-    clearSums(count);
-    for (let r = 0; r < rows; r++) {
-      const row = at(inp, r * channels + c0);
-      for (let c = 0; c < count; c++) store<f64>(sumAt(c), load<f64>(sumAt(c)) + <f64>load<f32>(at(row, c)));
-    }
-    for (let c = 0; c < count; c++) store<f64>(sumAt(c), load<f64>(sumAt(c)) / <f64>rows);
-    for (let r = 0; r < rows; r++) {
-      const row = at(inp, r * channels + c0);
-      for (let c = 0; c < count; c++) {
-        const d = <f64>load<f32>(at(row, c)) - load<f64>(sumAt(c));
-        store<f64>(sumAt(CHUNK + c), load<f64>(sumAt(CHUNK + c)) + d * d);
+/**
+ * The float64 sums of rows [rowStart, rowEnd) per channel, into sums [2, channels] (overwritten):
+ * with b (b ≠ 0): Σ b and Σ a·b; else with mean (≠ 0, float64 [channels]): 0 and Σ (a - mean)²;
+ * else Σ a and 0.
+ */
+export function batchNormPartialSums(sums: usize, a: usize, b: usize, mean: usize, rowStart: i32, rowEnd: i32, channels: i32): void {
+  memory.fill(sums, 0, <usize>(2 * channels) << 3);
+  const second = f64At(sums, channels);
+  for (let r = rowStart; r < rowEnd; r++) {
+    const row = at(a, r * channels);
+    if (b != 0) {
+      const other = at(b, r * channels);
+      for (let c = 0; c < channels; c++) {
+        const g = <f64>load<f32>(at(other, c));
+        store<f64>(f64At(sums, c), load<f64>(f64At(sums, c)) + g);
+        store<f64>(f64At(second, c), load<f64>(f64At(second, c)) + g * <f64>load<f32>(at(row, c)));
       }
-    }
-    for (let c = 0; c < count; c++) {
-      store<f32>(at(mean, c0 + c), <f32>load<f64>(sumAt(c)));
-      store<f32>(at(variance, c0 + c), <f32>(load<f64>(sumAt(CHUNK + c)) / <f64>rows));
+    } else if (mean != 0) {
+      for (let c = 0; c < channels; c++) {
+        const d = <f64>load<f32>(at(row, c)) - load<f64>(f64At(mean, c));
+        store<f64>(f64At(second, c), load<f64>(f64At(second, c)) + d * d);
+      }
+    } else {
+      for (let c = 0; c < channels; c++) store<f64>(f64At(sums, c), load<f64>(f64At(sums, c)) + <f64>load<f32>(at(row, c)));
     }
   }
 }
@@ -59,26 +52,6 @@ export function batchNormForward(
       const x = (load<f32>(at(inp, base + c)) - load<f32>(at(mean, c))) * load<f32>(at(invStd, c));
       store<f32>(at(normalized, base + c), x);
       store<f32>(at(out, base + c), load<f32>(at(gamma, c)) * x + load<f32>(at(beta, c)));
-    }
-  }
-}
-
-/** sumDout[c] = Σ dout[r,c], sumDoutNormalized[c] = Σ dout[r,c] · normalized[r,c], in float64. */
-export function batchNormBackwardSums(sumDout: usize, sumDoutNormalized: usize, dout: usize, normalized: usize, rows: i32, channels: i32): void {
-  for (let c0 = 0; c0 < channels; c0 += CHUNK) {
-    const count = min(CHUNK, channels - c0);
-    clearSums(count);
-    for (let r = 0; r < rows; r++) {
-      const base = r * channels + c0;
-      for (let c = 0; c < count; c++) {
-        const g = <f64>load<f32>(at(dout, base + c));
-        store<f64>(sumAt(c), load<f64>(sumAt(c)) + g);
-        store<f64>(sumAt(CHUNK + c), load<f64>(sumAt(CHUNK + c)) + g * <f64>load<f32>(at(normalized, base + c)));
-      }
-    }
-    for (let c = 0; c < count; c++) {
-      store<f32>(at(sumDout, c0 + c), <f32>load<f64>(sumAt(c)));
-      store<f32>(at(sumDoutNormalized, c0 + c), <f32>load<f64>(sumAt(CHUNK + c)));
     }
   }
 }
