@@ -37,3 +37,17 @@ export class TrainingDiverged extends UserError {
     this.name = 'TrainingDiverged';
   }
 }
+
+/**
+ * Some of a command's inputs (files) failed and each was already reported on its own line, the
+ * others answered: the CLI prints nothing more and exits with code 1.
+ */
+export class PartialFailure extends UserError {
+  constructor(
+    readonly failed: number,
+    readonly total: number,
+  ) {
+    super(`${failed} of ${total} inputs could not be processed`);
+    this.name = 'PartialFailure';
+  }
+}
