@@ -1,7 +1,7 @@
 // Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv|peak ...];
 // `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
 // `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
-// threads in turn.
+// threads in turn, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ const selected = new Set(process.argv.slice(2));
 /** The default set: gemm, conv, train and peak; profile and layers only when named. */
 const wants = (name: string) => (selected.size === 0 && name !== 'layers') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
+if (selected.has('serve')) await (await import('./serve.ts')).serveBench(emit);
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -46,7 +47,8 @@ function time(run: () => void, budget = 1): number {
 const cores = availableParallelism();
 const threadCounts = [...new Set([1, Math.min(2, cores), cores])];
 const wasmByThreads = new Map<number, Kernels>();
-for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
+const onlyServe = selected.size === 1 && selected.has('serve');
+if (!onlyServe) for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
 /**
  * Every backend at every thread count. The native backend's thread count is OpenBLAS's, which
  * is process-wide, so it is loaded (and its threads set) as each configuration is reached.

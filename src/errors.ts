@@ -45,3 +45,17 @@ export class Interrupted extends UserError {
     this.name = 'Interrupted';
   }
 }
+
+/**
+ * Some of a command's inputs (files) failed and each was already reported on its own line, the
+ * others answered: the CLI prints nothing more and exits with code 1.
+ */
+export class PartialFailure extends UserError {
+  constructor(
+    readonly failed: number,
+    readonly total: number,
+  ) {
+    super(`${failed} of ${total} inputs could not be processed`);
+    this.name = 'PartialFailure';
+  }
+}

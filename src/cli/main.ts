@@ -3,11 +3,13 @@
 import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.ts';
+import { PartialFailure, UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { addInspectCommands } from './commands/inspect.ts';
 import { addPipelineCommand } from './commands/pipeline.ts';
+import { addPredictCommand } from './commands/predict.ts';
 import { addSearchCommand } from './commands/search.ts';
+import { addServeCommand } from './commands/serve.ts';
 import { addTrainCommands } from './commands/train.ts';
 
 export function buildProgram(): Command {
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   addPipelineCommand(program);
   addSearchCommand(program);
   addInspectCommands(program);
+  addPredictCommand(program);
+  addServeCommand(program);
   return program;
 }
 
@@ -32,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
       // Commander has already printed its one-line message (or the help text).
       return error.exitCode === 0 ? 0 : 2;
     }
+    // Each failed input has had its own line already.
+    if (error instanceof PartialFailure) return error.exitCode;
     if (error instanceof UserError) {
       process.stderr.write(`fmnist: error: ${error.message}\n`);
       return error.exitCode;

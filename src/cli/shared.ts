@@ -46,10 +46,11 @@ export function addDataOptions(command: Command): Command {
     .option('--allow-modified-data', 'load data files whose content differs from the official release instead of refusing them', false);
 }
 
-export function addBackendOptions(command: Command): Command {
+/** --backend and --threads; `threadsDefault` is a command's own default thread count (applied by the command), said in the help. */
+export function addBackendOptions(command: Command, threadsDefault = 'every core'): Command {
   return command
     .addOption(new Option('--backend <name>', 'kernel backend (auto = the fastest available)').choices([...BACKEND_NAMES, 'auto']).default('auto'))
-    .option('--threads <n>', 'threads for the wasm and native backends (default: every core)', parser(positiveInteger));
+    .option('--threads <n>', `threads for the wasm and native backends (default: ${threadsDefault})`, parser(positiveInteger));
 }
 
 /** --out, --resume and --no-report, then the data flags. */

@@ -75,3 +75,16 @@ export function modelFolders(dir: string): { name: string; dir: string }[] {
 export function loadClassifiers(dir: string, kernels: Kernels): ImageClassifier[] {
   return modelFolders(dir).map((folder) => ourClassifier(folder.dir, kernels, folder.name));
 }
+
+/** A class and its probability. */
+export interface ClassScore {
+  class: string;
+  probability: number;
+}
+
+/** The `k` most probable classes of row `row` of [count, classes] probabilities, most probable first. */
+export function topClasses(probabilities: Float32Array, row: number, classNames: readonly string[], k: number): ClassScore[] {
+  const classes = classNames.length;
+  const order = classNames.map((_, c) => c).sort((a, b) => probabilities[row * classes + b] - probabilities[row * classes + a] || a - b);
+  return order.slice(0, Math.max(1, Math.min(k, classes))).map((c) => ({ class: classNames[c], probability: probabilities[row * classes + c] }));
+}

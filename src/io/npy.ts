@@ -44,11 +44,22 @@ export function loadNpy(path: string): NpyArray {
   } catch (error) {
     throw new UserError(`Cannot read ${path}: ${error instanceof Error ? error.message : String(error)}.`);
   }
+  return decodeNpy(bytes, path);
+}
+
+/** Whether the bytes start with the .npy magic string. */
+export function isNpy(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && MAGIC.every((byte, i) => bytes[i] === byte);
+}
+
+/** The array a .npy file's bytes hold; `name` (the file) is named in the UserError thrown for anything else. */
+export function decodeNpy(bytes: Uint8Array, path: string): NpyArray {
   const fail = (what: string): never => {
     throw new UserError(`${path} is not a .npy file this program can read (${what}).`);
   };
   if (bytes.length < 10 || MAGIC.some((byte, i) => bytes[i] !== byte)) fail('no .npy magic');
   const major = bytes[6];
+  if (major !== 1 && bytes.length < 12) fail('truncated header');
   const headerLength = major === 1 ? new DataView(bytes.buffer, bytes.byteOffset).getUint16(8, true) : new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
   const header = Buffer.from(bytes.subarray(headerStart, headerStart + headerLength)).toString('latin1');

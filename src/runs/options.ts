@@ -37,6 +37,10 @@ export const positiveInteger = numberType('a whole number of at least 1', (v) =>
 export const nonNegativeInteger = numberType('a whole number of at least 0', (v) => v >= 0, true);
 export const positiveNumber = numberType('a number greater than 0', (v) => v > 0, false);
 export const nonNegativeNumber = numberType('a number of at least 0', (v) => v >= 0, false);
+/** A whole number from `min` to `max`, both included (a port, a count with a ceiling). */
+export function integerBetween(min: number, max: number): ValueType<number> {
+  return numberType(`a whole number from ${min} to ${max}`, (v) => v >= min && v <= max, true);
+}
 /** A probability-like rate in [0, 1). */
 export const rate = numberType('a number from 0 up to (not including) 1', (v) => v >= 0 && v < 1, false);
 /** A fraction strictly between 0 and 1. */
