@@ -1,12 +1,15 @@
 // Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv|peak ...];
 // `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
 // `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
-// threads in turn, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts).
+// threads in turn, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts),
+// `npm run bench -- coordination --storage URL` (neither; it needs a database) runs 64 search
+// workers with jobs of no work against a search database (bench/coordination.ts).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { coordinationBench } from './coordination.ts';
 import { pixelExamples } from '../src/data/dataset.ts';
 import { loadTrainingSet } from '../src/data/load.ts';
 import { locateData } from '../src/data/locate.ts';
@@ -22,13 +25,29 @@ import { mlpArchitecture } from '../src/models/mlp.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 
-const selected = new Set(process.argv.slice(2));
+const args = process.argv.slice(2);
+/** A flag's value, taken out of the arguments: --storage URL and --workers N of the coordination benchmark. */
+const flagValue = (flag: string): string | undefined => {
+  const at = args.indexOf(flag);
+  return at >= 0 ? args.splice(at, 2)[1] : undefined;
+};
+const storage = flagValue('--storage');
+const coordinationWorkers = Number(flagValue('--workers') ?? 64);
+const selected = new Set(args);
 /** The default set: gemm, conv, train and peak; profile and layers only when named. */
 const wants = (name: string) => (selected.size === 0 && name !== 'layers') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
 if (selected.has('serve')) await (await import('./serve.ts')).serveBench(emit);
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+if (selected.has('coordination')) {
+  if (!storage) {
+    console.error('bench: coordination needs --storage postgresql://USER@HOST/DB (scripts/test-postgres.sh start DIR makes a throwaway one)');
+    process.exit(2);
+  }
+  for (const record of await coordinationBench(storage, { workers: coordinationWorkers })) emit(record);
+}
 
 /** Median seconds of `run`, repeated until about `budget` seconds have passed (at least 5 times). */
 function time(run: () => void, budget = 1): number {

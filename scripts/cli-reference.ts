@@ -24,11 +24,12 @@ After \`npm ci\` the CLI is \`npx fmnist\` (or \`npm run fmnist --\`, or \`node 
   [run-folder.md](run-folder.md). Where the data is looked for: [data.md](data.md).
 `;
 
-/** Every command with its full name, depth first. */
+/** Every command with its full name, depth first: the leaves, and a command with subcommands that also runs itself (takes arguments, like `fmnist search <model>`). */
 function commands(command: Command, prefix: string): { name: string; command: Command }[] {
   return command.commands.flatMap((sub) => {
     const name = `${prefix} ${sub.name()}`;
-    return [...(sub.commands.length === 0 ? [{ name, command: sub }] : []), ...commands(sub, name)];
+    const runs = sub.commands.length === 0 || sub.registeredArguments.length > 0;
+    return [...(runs ? [{ name, command: sub }] : []), ...commands(sub, name)];
   });
 }
 

@@ -183,3 +183,23 @@ test('no file is written around the atomic-write helper (a scan of the sources)'
     });
   assert.deepEqual(scan('src'), []);
 });
+
+test('SIGINT during a search: exit 130 and one line; the same command then finishes the search', { timeout: 180_000 }, async () => {
+  const dir = join(tempDir(), 'search');
+  const search = ['search', 'mlp', '--trials', '4', '--max-epochs', '6', '--train-limit', '20000', '--workers', '1', '--out', dir, '--no-report'];
+  const ended = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...search], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/\[1\/\d+\] trial/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(ended.code, 130, ended.stderr);
+  assert.ok(isOneLineError(ended.stderr), ended.stderr);
+  assert.match(ended.stderr, /interrupted by SIGINT; every result recorded so far is kept, continue with the same command/);
+  const again = runCli(search);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /best: trial \d+/);
+});

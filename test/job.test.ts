@@ -7,7 +7,8 @@ import { loadKernels } from '../src/kernels/index.ts';
 import { DEFAULT_CNN_CONFIG, type CnnConfig } from '../src/runs/configs.ts';
 import { openTrainingRun, RunFolder } from '../src/runs/run-folder.ts';
 import { trainCnn, trainMlp } from '../src/runs/train.ts';
-import { TrialRunner } from '../src/search/trial.ts';
+import { TRIAL_CHECKPOINT, TrialRunner } from '../src/search/trial.ts';
+import { singleFileCheckpointer } from '../src/training/checkpoint.ts';
 import { tempDir } from './helpers/idx-files.ts';
 
 // One thread, as search workers train; a small CNN on 300 images for one epoch.
@@ -16,7 +17,7 @@ const config: CnnConfig = { ...DEFAULT_CNN_CONFIG, epochs: 1, trainLimit: 300, c
 
 async function trialWeights(given: CnnConfig): Promise<Buffer> {
   const dir = tempDir();
-  await new TrialRunner(kernels, {}).run({ trial: 0, rung: 0, model: 'cnn', config: given, stopAfterEpoch: given.epochs, dir });
+  await new TrialRunner(kernels, {}).run({ trial: 0, rung: 0, model: 'cnn', config: given, stopAfterEpoch: given.epochs, dir }, singleFileCheckpointer(join(dir, TRIAL_CHECKPOINT)));
   return readFileSync(join(dir, 'model.safetensors'));
 }
 

@@ -6,9 +6,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../src/errors.ts';
 import { DEFAULT_CNN_CONFIG, type CnnConfig } from '../src/runs/configs.ts';
-import { SearchJournal } from '../src/search/journal.ts';
-import { evaluateBest, JOURNAL_FILE, rungEpochs, rungSizes, runSearch, searchSettings } from '../src/search/search.ts';
+import { rungEpochs, rungSizes } from '../src/search/halving.ts';
+import { evaluateBest, runSearch, searchSettings } from '../src/search/search.ts';
 import { DEFAULT_SPACES, gridParams, sampleParams, trialConfig, validateSpace } from '../src/search/space.ts';
+import { openStorage, SQLITE_FILE } from '../src/search/storage.ts';
+import { Study, type JobRow, type RecordedResult } from '../src/search/study.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
 import { runCli } from './helpers/cli.ts';
 import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
@@ -80,22 +82,33 @@ test('a search reads no test image: it completes with the test files replaced by
   await assert.rejects(evaluateBest(outDir, result, { data: { dataDir } }), (error: Error) => error instanceof UserError && /t10k/.test(error.message));
 });
 
+/** What a search folder's search.sqlite holds, read as another process would; null before the study exists. */
+async function recorded(outDir: string): Promise<{ results: RecordedResult[]; jobs: JobRow[] } | null> {
+  if (!existsSync(join(outDir, SQLITE_FILE))) return null;
+  const storage = await openStorage(join(outDir, SQLITE_FILE));
+  try {
+    const study = await Study.open(storage);
+    return { results: await study.results(), jobs: await study.jobs() };
+  } catch (error) {
+    if (error instanceof UserError) return null;
+    throw error;
+  } finally {
+    await storage.close();
+  }
+}
+
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const searchArgs = (outDir: string) => ['search', 'mlp', '--trials', '8', '--min-epochs', '1', '--max-epochs', '4', '--train-limit', '3000', '--seed', '5', '--out', outDir, '--no-report'];
 
 test('a killed search run again continues: no finished trial is lost or repeated, and the results match an unbroken search', { timeout: 600_000 }, async () => {
   const outDir = join(tempDir(), 'search');
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...searchArgs(outDir)], { stdio: 'ignore' });
-  const journalPath = join(outDir, JOURNAL_FILE);
-  // Kill it (without warning) once a few rung results are journaled.
+  // Kill it (without warning) once a few rung results are recorded.
   let before: { trial: number; rung: number }[] = [];
   const deadline = Date.now() + 240_000;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    if (!existsSync(journalPath)) continue;
-    const journal = new SearchJournal(journalPath);
-    before = journal.results().map(({ trial, rung }) => ({ trial, rung }));
-    journal.close();
+    before = ((await recorded(outDir))?.results ?? []).map(({ trial, rung }) => ({ trial, rung }));
     if (before.length >= 4) break;
   }
   child.kill('SIGKILL');
@@ -104,16 +117,13 @@ test('a killed search run again continues: no finished trial is lost or repeated
 
   const again = runCli(searchArgs(outDir));
   assert.equal(again.status, 0, again.stderr);
-  const journal = new SearchJournal(journalPath);
-  const results = journal.results();
-  const attempts = journal.attempts();
-  journal.close();
+  const { results, jobs } = (await recorded(outDir))!;
   // Rungs at 1 and 4 epochs: 8 trials, then the best 2; every (trial, rung) recorded once.
   const keys = results.map((r) => `${r.trial}/${r.rung}`);
   assert.equal(new Set(keys).size, keys.length, 'no result recorded twice');
   assert.equal(results.length, 8 + 2);
   for (const { trial, rung } of before) {
-    assert.equal(attempts.filter((a) => a.trial === trial && a.rung === rung).length, 1, `trial ${trial} rung ${rung} finished before the kill and was not run again`);
+    assert.equal(jobs.find((job) => job.trial === trial && job.rung === rung)!.attempt, 1, `trial ${trial} rung ${rung} finished before the kill and was not run again`);
   }
 
   const unbroken = join(tempDir(), 'search');
@@ -171,9 +181,7 @@ test('a diverging trial is recorded as such, and a search where every trial dive
     runSearch(searchSettings('mlp', { space, trials: 2, includeDefault: false, maxEpochs: 1, trainLimit: 500 }), { outDir, workers: 1 }),
     (error: Error) => error instanceof UserError && /No trial trained to the last rung without diverging/.test(error.message),
   );
-  const journal = new SearchJournal(join(outDir, JOURNAL_FILE));
-  const results = journal.results();
-  journal.close();
+  const { results } = (await recorded(outDir))!;
   assert.equal(results.length, 2);
   for (const result of results) {
     assert.equal(result.valAccuracy, null);

@@ -16,7 +16,9 @@ export function buildProgram(): Command {
   const program = new Command('fmnist')
     .description('Fashion-MNIST classification with neural networks written from scratch in TypeScript.')
     .version(VERSION)
-    .exitOverride();
+    .exitOverride()
+    // A subcommand's flags are its own: `fmnist search worker --workers 2` is the worker's --workers, not the search's.
+    .enablePositionalOptions();
   addTrainCommands(program);
   addPipelineCommand(program);
   addSearchCommand(program);

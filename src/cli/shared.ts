@@ -134,3 +134,24 @@ export async function runResumable<T>(resume: string, job: (signal: AbortSignal)
     process.off('SIGTERM', onTerminate);
   }
 }
+
+/**
+ * For work whose state is all in a database (a search's journal, a study): the first SIGINT or
+ * SIGTERM ends the command at once (exit 130 or 143) with one line saying how to continue;
+ * everything recorded stays recorded, the jobs under way are taken up again later. Returns the
+ * function that removes the handlers.
+ */
+export function exitOnInterrupt(howToContinue: string): () => void {
+  const handler = (signal: 'SIGINT' | 'SIGTERM') => {
+    process.stderr.write(`\nfmnist: error: interrupted by ${signal}; every result recorded so far is kept, ${howToContinue}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  const onInterrupt = () => handler('SIGINT');
+  const onTerminate = () => handler('SIGTERM');
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onTerminate);
+  return () => {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onTerminate);
+  };
+}

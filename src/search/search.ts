@@ -1,21 +1,22 @@
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { lockFolder, type FolderLock } from '../io/lock.ts';
 import type { BackendName } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
-import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
 import type { DataOptions } from '../data/prepare.ts';
 import { evaluateSavedModel } from '../runs/evaluate.ts';
 import type { TestMetrics } from '../evaluation/metrics.ts';
-import { VERSION } from '../version.ts';
-import { SearchJournal, type RungResult, type TrialRow } from './journal.ts';
-import { runJobs } from './pool.ts';
-import { DEFAULT_SPACES, defaultConfig, gridParams, sampleParams, trialConfig, type SearchModel, type SearchSpace, type TrialParams } from './space.ts';
-import type { TrialJob } from './trial.ts';
+import { compareResults, type Halving } from './halving.ts';
+import { DEFAULT_SPACES, defaultConfig, gridParams, sampleParams, type SearchModel, type SearchSpace, type TrialParams } from './space.ts';
+import { isPostgresUrl, openStorage, SQLITE_FILE, type Storage } from './storage.ts';
+import { Study, type TrialRow } from './study.ts';
+import { writeModelFiles, type RungResult } from './trial.ts';
+import { runWorker, type WorkerReport } from './worker.ts';
 
-/** Everything that defines a search; saved in its journal so that a rerun continues the same one. */
+/** Everything that defines a search; saved with its study so that a rerun continues the same one. */
 export interface SearchSettings {
   model: SearchModel;
   space: SearchSpace;
@@ -31,6 +32,8 @@ export interface SearchSettings {
   maxEpochs: number;
   /** Successive halving keeps the best 1/factor of the trials at each rung. */
   reductionFactor: number;
+  /** Synchronous halving (the same results whichever worker finishes first) or asynchronous (ASHA: no worker waits). */
+  halving: Halving;
   /** Train on a stratified sample of this many images (quick searches); null = all 48,000. */
   trainLimit: number | null;
   backend: BackendName | 'auto';
@@ -38,12 +41,34 @@ export interface SearchSettings {
   pipelineDir: string | null;
 }
 
+/** A job started on this machine (no result yet) or recorded. */
+export interface SearchEvent {
+  trial: number;
+  rung: number;
+  /** Epochs the job trains to. */
+  epochs: number;
+  result?: RungResult;
+  /** Results recorded in the study so far (by every worker, as this process counts them). */
+  done: number;
+  /** Jobs the study will run in all: known under synchronous halving, null under asynchronous. */
+  total: number | null;
+}
+
 export interface SearchOptions extends DataOptions {
+  /** The search folder: results, the best model and the report; also the trials' working copies. */
   outDir: string;
-  /** Worker processes (one thread each); default: every core. */
+  /** Where the study lives: a postgresql:// URL shared by workers on many machines, or an SQLite file (default: search.sqlite in outDir). */
+  storage?: string;
+  /** The study's name in its database (default: search-<model>). */
+  study?: string;
+  /** Trainer processes here (one thread each); default: every core. 0: train nothing here, wait for other workers to finish the study. */
   workers?: number;
+  /** A job whose heartbeat is older than this many seconds goes to another worker (default 60); stored with the study. */
+  graceSeconds?: number;
+  /** Seconds between checkpoints stored in the database during a rung (default 10; 0: every epoch). */
+  checkpointEverySeconds?: number;
   log?: (message: string) => void;
-  onJob?: (event: { job: TrialJob; done: number; total: number; result?: RungResult }) => void;
+  onJob?: (event: SearchEvent) => void;
 }
 
 /** One row of the results table. */
@@ -71,29 +96,9 @@ export interface SearchResult {
   /** Folder of the best trial's saved model. */
   bestDir: string;
   seconds: number;
-}
-
-/**
- * Epochs at each rung: the last is maxEpochs, each earlier one a reductionFactor-th of the next,
- * down to about minEpochs. For 3..30 epochs and factor 3: [3, 10, 30].
- */
-export function rungEpochs(minEpochs: number, maxEpochs: number, factor: number): number[] {
-  if (minEpochs >= maxEpochs) return [maxEpochs];
-  const steps = Math.floor(Math.log(maxEpochs / minEpochs) / Math.log(factor) + 1e-9);
-  const epochs = Array.from({ length: steps + 1 }, (_, k) => Math.max(1, Math.round(maxEpochs / factor ** (steps - k))));
-  return epochs.filter((value, i) => i === 0 || value > epochs[i - 1]);
-}
-
-/** Trials promoted to each rung: all of them at first, then the best 1/factor of the previous rung. */
-export function rungSizes(trials: number, rungs: number, factor: number): number[] {
-  const sizes = [trials];
-  for (let k = 1; k < rungs; k++) sizes.push(Math.max(1, Math.floor(sizes[k - 1] / factor)));
-  return sizes;
-}
-
-/** Better first: higher validation accuracy; diverged trials last; ties to the earlier trial. */
-function compareResults(a: { valAccuracy: number | null; trial: number }, b: { valAccuracy: number | null; trial: number }): number {
-  return (b.valAccuracy ?? -1) - (a.valAccuracy ?? -1) || a.trial - b.trial;
+  /** The study's database (as given: a URL keeps its password) and name. */
+  storage: string;
+  study: string;
 }
 
 function makeTrials(settings: SearchSettings): TrialRow[] {
@@ -110,18 +115,6 @@ function makeTrials(settings: SearchSettings): TrialRow[] {
   return trials;
 }
 
-function baseConfig(settings: SearchSettings): MlpConfig | CnnConfig {
-  return {
-    ...defaultConfig(settings.model),
-    epochs: settings.maxEpochs,
-    patience: 0,
-    seed: settings.seed,
-    trainLimit: settings.trainLimit,
-    backend: settings.backend,
-    threads: 1,
-  };
-}
-
 /** The settings a search is run with: the model's default space and budgets, then what is given. */
 export function searchSettings(model: SearchModel, given: Partial<SearchSettings> = {}): SearchSettings {
   const budgets = { mlp: { trials: 30, minEpochs: 3, maxEpochs: 30 }, 'features-mlp': { trials: 30, minEpochs: 2, maxEpochs: 20 }, cnn: { trials: 9, minEpochs: 1, maxEpochs: 8 } }[model];
@@ -132,6 +125,7 @@ export function searchSettings(model: SearchModel, given: Partial<SearchSettings
     includeDefault: true,
     seed: 42,
     reductionFactor: 3,
+    halving: 'sync',
     trainLimit: null,
     backend: 'auto',
     pipelineDir: null,
@@ -150,13 +144,11 @@ export function searchSettings(model: SearchModel, given: Partial<SearchSettings
   return settings;
 }
 
-/** The trials' table from the journal, best first. */
-function summarize(journal: SearchJournal): TrialSummary[] {
-  const results = journal.results();
+/** The trials' table from the study's records, best first. */
+export function summarize(trials: TrialRow[], results: RungResult[]): TrialSummary[] {
   const last = new Map<number, RungResult>();
   for (const result of results) if ((last.get(result.trial)?.rung ?? -1) < result.rung) last.set(result.trial, result);
-  return journal
-    .trials()
+  return trials
     .filter((trial) => last.has(trial.id))
     .map((trial) => {
       const result = last.get(trial.id)!;
@@ -176,86 +168,84 @@ function summarize(journal: SearchJournal): TrialSummary[] {
     .sort((a, b) => b.rung - a.rung || compareResults(a, b));
 }
 
-export const JOURNAL_FILE = 'search.sqlite';
+/** Creates the study, or checks that the one found has the same settings (a one-line error otherwise, nothing changed). */
+async function openStudy(storage: Storage, settings: SearchSettings, options: SearchOptions, name: string): Promise<{ study: Study; created: boolean }> {
+  const graceMs = options.graceSeconds === undefined ? undefined : options.graceSeconds * 1000;
+  const { study, created } = await Study.create(storage, name, settings, makeTrials(settings), graceMs);
+  const saved = study.settings;
+  if (JSON.stringify(saved) !== JSON.stringify(settings)) {
+    const differ = Object.keys({ ...saved, ...settings }).filter((key) => JSON.stringify(saved[key as keyof SearchSettings]) !== JSON.stringify(settings[key as keyof SearchSettings]));
+    const where = isPostgresUrl(storage.location) ? `study "${name}" in ${storage.location}` : options.outDir;
+    const other = isPostgresUrl(storage.location) ? '--study' : '--out';
+    throw new UserError(`${where} holds a search with other settings (${differ.join(', ')}); run it with the same flags to continue it, or choose another ${other}.`);
+  }
+  if (!created && graceMs !== undefined && graceMs !== study.graceMs) return { study: await study.setGrace(graceMs), created };
+  return { study, created };
+}
 
 /**
- * Runs (or continues) a search in outDir: the trials' configurations are drawn once and
- * journaled; each rung trains the trials promoted to it on worker processes, recording each
- * result as it arrives. A killed search run again with the same settings skips every
- * (trial, rung) already recorded and resumes interrupted trials from their checkpoints.
+ * Runs (or continues) a search: creates its study in the database (or finds it, with the same
+ * settings), trains its jobs on trainer processes here until none is left, while workers on
+ * other machines (`fmnist search worker`) may share the work, then writes the results and the
+ * best model to outDir. Each result is recorded as it arrives; a search killed and run again
+ * keeps every result recorded and resumes interrupted trials from their stored checkpoints.
  * Reads only the training data: selection is on the validation split.
  */
 export async function runSearch(settings: SearchSettings, options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
   const outDir = resolve(options.outDir);
-  makeFolder(outDir);
-  const journal = new SearchJournal(join(outDir, JOURNAL_FILE));
+  const location = options.storage ?? join(outDir, SQLITE_FILE);
+  const name = options.study ?? `search-${settings.model}`;
+  const trainers = options.workers ?? availableParallelism();
+  // A database that cannot be reached leaves no folder behind; an SQLite file needs its folder first.
+  if (!isPostgresUrl(location)) makeFolder(outDir);
+  const storage = await openStorage(location, { create: true, connections: trainers + 2 });
+  let lock: FolderLock | null = null;
   try {
-    const saved = journal.getMeta<SearchSettings>('settings');
-    if (saved === null) {
-      journal.setMeta('settings', settings);
-      journal.setMeta('version', VERSION);
-      journal.addTrials(makeTrials(settings));
-    } else if (JSON.stringify(saved) !== JSON.stringify(settings)) {
-      throw new UserError(`${options.outDir} holds a search with other settings; run it with the same flags to continue it, or choose another --out.`);
-    }
-    const trials = journal.trials();
-    const rungs = rungEpochs(settings.minEpochs, settings.maxEpochs, settings.reductionFactor);
-    const sizes = rungSizes(trials.length, rungs.length, settings.reductionFactor);
-    const base = baseConfig(settings);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    options.log?.(`search: ${trials.length} trials, rungs at ${rungs.join(', ')} epochs keeping ${sizes.join(', ')} trials; ${total} jobs`);
-
-    const params = new Map(trials.map((trial) => [trial.id, trial.params]));
-    let promoted = trials.map((trial) => trial.id);
-    for (let rung = 0; rung < rungs.length; rung++) {
-      const recorded = new Set(journal.results().filter((r) => r.rung === rung).map((r) => r.trial));
-      const jobs: TrialJob[] = promoted
-        .filter((id) => !recorded.has(id))
-        .map((id) => ({
-          trial: id,
-          rung,
-          model: settings.model,
-          config: trialConfig(settings.model, base, params.get(id)!),
-          stopAfterEpoch: rungs[rung],
-          dir: join(outDir, 'trials', String(id)),
-          pipelineDir: settings.pipelineDir ?? undefined,
-        }));
-      if (recorded.size > 0 && jobs.length > 0) options.log?.(`rung ${rung}: ${recorded.size} results kept from before, ${jobs.length} to run`);
-      let done = journal.results().length;
-      await runJobs(jobs, {
-        workers: options.workers ?? availableParallelism(),
-        setup: { backend: settings.backend, data: { data: options.data, allowModifiedData: options.allowModifiedData } },
-        onStart: (job) => {
-          journal.recordAttempt(job.trial, job.rung);
-          options.onJob?.({ job, done, total });
-        },
-        onResult: (result) => {
-          journal.recordResult(result);
-          done++;
-          const job = jobs.find((j) => j.trial === result.trial)!;
-          options.onJob?.({ job, done, total, result });
-        },
-      });
-      // Promote the best of this rung; the diverged never go on.
-      const results = journal.results().filter((r) => r.rung === rung && promoted.includes(r.trial) && r.failure === null);
-      promoted = results
-        .sort(compareResults)
-        .slice(0, sizes[rung + 1] ?? 0)
-        .map((r) => r.trial);
-      if (promoted.length === 0 && rung + 1 < rungs.length) break;
-    }
-
-    const table = summarize(journal);
-    // The winner must have trained every epoch: only those trials have a saved model.
-    const best = table.find((trial) => trial.rung === rungs.length - 1 && trial.valAccuracy !== null);
-    if (!best) throw new UserError('No trial trained to the last rung without diverging; lower the learning rates of the search space and run again.');
-    const result: SearchResult = { settings, rungs, trials: table, best, bestDir: join(outDir, 'trials', String(best.trial)), seconds: (performance.now() - started) / 1000 };
-    writeResults(outDir, result);
-    return result;
+    const { study, created } = await openStudy(storage, settings, options, name);
+    // One search writes a folder at a time (its trials, results and report).
+    lock = lockFolder(outDir, `fmnist search ${settings.model}`, options.log);
+    const total = settings.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
+    const plan = settings.halving === 'sync' ? `keeping ${study.sizes.join(', ')} trials; ${total} jobs` : `asynchronous halving keeping the best 1/${settings.reductionFactor}`;
+    options.log?.(`search: ${study.trialCount} trials, rungs at ${study.rungs.join(', ')} epochs ${plan}`);
+    if (isPostgresUrl(location)) options.log?.(`study "${name}" ${created ? 'created' : 'continued'} in ${storage.location}`);
+    const recorded = (await study.results()).length;
+    if (!created && recorded > 0) options.log?.(`${recorded} results kept from before`);
+    let done = recorded;
+    await runWorker(study, {
+      trainers,
+      workDir: outDir,
+      data: options.data,
+      allowModifiedData: options.allowModifiedData,
+      checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
+      log: options.log,
+      onJob: ({ lease, result }) => {
+        if (result) done++;
+        options.onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
+      },
+    });
+    return await exportStudy(study, outDir, { storage: location, seconds: (performance.now() - started) / 1000 });
   } finally {
-    journal.close();
+    lock?.release();
+    await storage.close();
   }
+}
+
+/**
+ * Writes a finished study's results to `outDir`: trials.csv and trials.json, and the best
+ * trial's model in trials/<id>/ (from the database, where this machine did not train it).
+ */
+export async function exportStudy(study: Study, outDir: string, details: { storage: string; seconds: number }): Promise<SearchResult> {
+  const table = summarize(await study.trials(), await study.results());
+  const last = study.rungs.length - 1;
+  // The winner must have trained every epoch: only those trials have a saved model.
+  const best = table.find((trial) => trial.rung === last && trial.valAccuracy !== null);
+  if (!best) throw new UserError('No trial trained to the last rung without diverging; lower the learning rates of the search space and run again.');
+  const bestDir = join(outDir, 'trials', String(best.trial));
+  writeModelFiles(await study.files(best.trial), bestDir);
+  const result: SearchResult = { settings: study.settings, rungs: study.rungs, trials: table, best, bestDir, seconds: details.seconds, storage: details.storage, study: study.name };
+  writeResults(outDir, result);
+  return result;
 }
 
 function csvCell(value: unknown): string {
@@ -280,20 +270,69 @@ export interface FinalEvaluation {
 }
 
 /**
- * Evaluates the search's best model on the test set, once: the figures are journaled, and a
- * second call returns them without reading the test images again.
+ * Evaluates the search's best model on the test set, once: the figures are stored with the
+ * study, and a second call returns them without reading the test images again.
  */
 export async function evaluateBest(outDir: string, result: SearchResult, options: DataOptions & { backend?: BackendName | 'auto' } = {}): Promise<FinalEvaluation> {
-  const journal = new SearchJournal(join(resolve(outDir), JOURNAL_FILE));
+  const storage = await openStorage(result.storage ?? join(resolve(outDir), SQLITE_FILE));
   try {
-    const recorded = journal.getMeta<FinalEvaluation>('final');
+    const study = await Study.open(storage, result.study);
+    const recorded = await study.final();
     if (recorded !== null && recorded.trial === result.best.trial) return recorded;
     const evaluation = await evaluateSavedModel(result.bestDir, { data: options.data, allowModifiedData: options.allowModifiedData, backend: options.backend });
     const final: FinalEvaluation = { trial: result.best.trial, params: result.best.params, valAccuracy: result.best.valAccuracy!, test: evaluation.test };
-    journal.setMeta('final', final);
+    await study.setFinal(final);
     writeJsonAtomic(join(resolve(outDir), 'best.json'), final);
     return final;
   } finally {
-    journal.close();
+    await storage.close();
+  }
+}
+
+export interface SearchWorkerOptions extends DataOptions {
+  /** The study's database: a postgresql:// URL, or an SQLite file (or a search folder). */
+  storage: string;
+  /** The study's name (default: the database's only study). */
+  study?: string;
+  /** Trainer processes, one thread each (default: every core). */
+  workers?: number;
+  /** This machine's working copies of the trials (default: a temporary folder, removed at the end). */
+  workDir?: string;
+  /** Seconds between checkpoints stored in the database during a rung (default 10; 0: every epoch). */
+  checkpointEverySeconds?: number;
+  log?: (message: string) => void;
+  onJob?: (event: SearchEvent) => void;
+}
+
+/**
+ * A worker for a study that exists already (`fmnist search worker`): trains its jobs here until
+ * none is left, sharing them with every other worker of the study, on this machine or another.
+ */
+export async function runSearchWorker(options: SearchWorkerOptions): Promise<WorkerReport & { study: string }> {
+  const trainers = options.workers ?? availableParallelism();
+  const storage = await openStorage(options.storage, { connections: trainers + 2 });
+  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'fmnist-worker-'));
+  try {
+    const study = await Study.open(storage, options.study);
+    const halving = study.halving === 'sync' ? 'synchronous' : 'asynchronous';
+    options.log?.(`worker: study "${study.name}" in ${storage.location}: ${study.settings.model}, ${study.trialCount} trials, ${halving} halving, rungs at ${study.rungs.join(', ')} epochs; ${trainers} trainer(s)`);
+    const total = study.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
+    let done = (await study.results()).length;
+    const report = await runWorker(study, {
+      trainers,
+      workDir,
+      data: options.data,
+      allowModifiedData: options.allowModifiedData,
+      checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
+      log: options.log,
+      onJob: ({ lease, result }) => {
+        if (result) done++;
+        options.onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
+      },
+    });
+    return { ...report, study: study.name };
+  } finally {
+    await storage.close();
+    if (!options.workDir) rmSync(workDir, { recursive: true, force: true });
   }
 }

@@ -1,14 +1,38 @@
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import { loadData, type DataOptions, type LoadedData } from '../data/prepare.ts';
 import { TrainingDiverged, UserError } from '../errors.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { forkStreams } from '../random/streams.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
+import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
+import { MODEL_JSON, MODEL_WEIGHTS, type ModelDescription } from '../models/model-file.ts';
 import { jobData, recipe, trainJob, type JobData, type JobSpec } from '../runs/job.ts';
 import { RunFolder } from '../runs/run-folder.ts';
-import type { RungResult } from './journal.ts';
+import type { Checkpointer, EpochRecord } from '../training/fit.ts';
 import type { SearchModel } from './space.ts';
+
+/** What a trial reached at one rung of successive halving. */
+export interface RungResult {
+  trial: number;
+  rung: number;
+  /** Epochs trained in all when the rung was reached. */
+  epochs: number;
+  /** Best validation accuracy over those epochs (null when the trial diverged). */
+  valAccuracy: number | null;
+  valLoss: number | null;
+  bestEpoch: number | null;
+  /** Seconds of training for this rung alone (a job resumed after a lost worker: since it resumed). */
+  seconds: number;
+  /** Every epoch so far (the trial's learning curve). */
+  history: EpochRecord[];
+  /** Why the trial ended badly, e.g. a diverging loss; null otherwise. */
+  failure: string | null;
+}
+
+/** A trial's checkpoint file in its folder: one file (training/checkpoint.ts), which a search worker stores in its database. */
+export const TRIAL_CHECKPOINT = 'checkpoint.safetensors';
 
 /** One stage of one trial: train it (from its checkpoint, if any) up to `stopAfterEpoch`. */
 export interface TrialJob {
@@ -17,10 +41,46 @@ export interface TrialJob {
   model: SearchModel;
   config: MlpConfig | CnnConfig;
   stopAfterEpoch: number;
-  /** The trial's folder: its checkpoint, and its model once it has trained all its epochs. */
+  /** The trial's folder on the worker's machine: its checkpoint, and its model once it has trained all its epochs. */
   dir: string;
   /** features-mlp: a pipeline run's folder (features/ and cnn/). */
   pipelineDir?: string;
+}
+
+/** A file of a trial's model folder, as a search database stores it. */
+export interface ModelFile {
+  name: string;
+  data: Uint8Array;
+}
+
+/**
+ * The model a trial saved in `dir`, as files to store in the search database. A features
+ * model names its extractor by absolute path here, since the folder it is later exported to
+ * differs from the worker's.
+ */
+export function readModelFiles(dir: string): ModelFile[] {
+  const description = JSON.parse(readFileSync(join(dir, MODEL_JSON), 'utf8')) as ModelDescription;
+  if (description.input.type === 'cnn-features') description.input.extractor = resolve(dir, description.input.extractor);
+  return [
+    { name: MODEL_JSON, data: Buffer.from(`${JSON.stringify(description, null, 2)}\n`) },
+    { name: MODEL_WEIGHTS, data: readFileSync(join(dir, MODEL_WEIGHTS)) },
+  ];
+}
+
+/** Writes stored model files into `dir` (a features model's extractor relative to it again), unless a model is there already. */
+export function writeModelFiles(files: ModelFile[], dir: string): void {
+  if (existsSync(join(dir, MODEL_JSON))) return;
+  makeFolder(dir);
+  // The weights first: model.json's presence marks a complete model folder.
+  for (const file of [...files].sort((a, b) => Number(a.name === MODEL_JSON) - Number(b.name === MODEL_JSON))) {
+    if (file.name !== MODEL_JSON) {
+      writeFileAtomic(join(dir, file.name), file.data);
+      continue;
+    }
+    const description = JSON.parse(Buffer.from(file.data).toString('utf8')) as ModelDescription;
+    if (description.input.type === 'cnn-features') description.input.extractor = relative(dir, description.input.extractor) || '.';
+    writeFileAtomic(join(dir, MODEL_JSON), `${JSON.stringify(description, null, 2)}\n`);
+  }
 }
 
 /** The training job a trial is: the same one `fmnist train` runs for its configuration. */
@@ -61,7 +121,12 @@ export class TrialRunner {
     return data;
   }
 
-  async run(job: TrialJob): Promise<RungResult> {
+  /**
+   * Trains the job from the checkpoint `checkpoint` holds (from the start where none), saving
+   * there after every epoch. `finished`: the trial trained all its epochs and its model is saved
+   * in its folder.
+   */
+  async run(job: TrialJob, checkpoint: Checkpointer): Promise<{ result: RungResult; finished: boolean }> {
     const spec = trialSpec(job);
     const data = await this.data(spec);
     const streams = forkStreams(spec.config.seed);
@@ -69,10 +134,10 @@ export class TrialRunner {
     const folder = new RunFolder(job.dir);
     const started = performance.now();
     try {
-      const { model, fit } = await trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint: folder.checkpointer(), stopAfterEpoch: job.stopAfterEpoch });
+      const { model, fit } = await trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint, stopAfterEpoch: job.stopAfterEpoch });
       if (!fit.paused) folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
       const best = fit.history[fit.bestEpoch - 1];
-      return {
+      const result: RungResult = {
         trial: job.trial,
         rung: job.rung,
         epochs: fit.history.length,
@@ -83,10 +148,11 @@ export class TrialRunner {
         history: fit.history,
         failure: null,
       };
+      return { result, finished: !fit.paused };
     } catch (error) {
       // A diverging trial is a result of the search (its learning rate is too high), not a crash.
       if (!(error instanceof TrainingDiverged)) throw error;
-      return {
+      const result: RungResult = {
         trial: job.trial,
         rung: job.rung,
         epochs: job.stopAfterEpoch,
@@ -97,6 +163,7 @@ export class TrialRunner {
         history: [],
         failure: error.message,
       };
+      return { result, finished: false };
     }
   }
 }
