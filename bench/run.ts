@@ -1,7 +1,8 @@
 // Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...];
 // `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
 // `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
-// threads in turn.
+// threads in turn; `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
+// `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { availableParallelism } from 'node:os';
 import { pixelExamples } from '../src/data/dataset.ts';
@@ -18,6 +19,7 @@ import { Rng } from '../src/random/rng.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
+import { benchInfer, benchInferLayers } from './infer.ts';
 
 const selected = new Set(process.argv.slice(2));
 /** The default set: gemm, conv and train; profile and layers only when named. */
@@ -300,5 +302,8 @@ if (selected.has('profile')) {
     }
   }
 }
+
+if (selected.has('infer')) await benchInfer(wasmByThreads, emit);
+if (selected.has('infer-layers')) await benchInferLayers(emit);
 
 for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();
