@@ -4,6 +4,8 @@
 // threads in turn, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts),
 // `npm run bench -- coordination --storage URL` (neither; it needs a database) runs 64 search
 // workers with jobs of no work against a search database (bench/coordination.ts).
+// `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
+// `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ import { Rng } from '../src/random/rng.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
+import { benchInfer, benchInferLayers } from './infer.ts';
 
 const args = process.argv.slice(2);
 /** A flag's value, taken out of the arguments: --storage URL and --workers N of the coordination benchmark. */
@@ -363,5 +366,8 @@ if (selected.has('profile')) {
     }
   }
 }
+
+if (selected.has('infer')) await benchInfer(wasmByThreads, emit);
+if (selected.has('infer-layers')) await benchInferLayers(emit);
 
 for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();

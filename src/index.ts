@@ -21,18 +21,30 @@ export type { PipelineSummary } from './runs/pipeline.ts';
 export { evaluateSavedModel } from './runs/evaluate.ts';
 /** Builds report.html and charts/ for a run, pipeline or search folder (`fmnist report`). */
 export { buildReport } from './reports/report.ts';
-/** A hyperparameter search (`fmnist search`): its settings, the search, and the test figures of its best model. */
-export { searchSettings, runSearch, evaluateBest } from './search/search.ts';
+/** A hyperparameter search (`fmnist search`): its settings, the search, the test figures of its best model, a worker joining a study (`fmnist search worker`). */
+export { searchSettings, runSearch, evaluateBest, runSearchWorker } from './search/search.ts';
 export type { SearchSettings, SearchResult } from './search/search.ts';
+
+// ---- Using trained models ----
+
+/** A saved model (or a pipeline's three) as classifiers of 28x28 images, run by our engine or by ONNX Runtime. */
+export { loadClassifiers } from './inference/classifier.ts';
+export type { ImageClassifier } from './inference/classifier.ts';
+export { loadOnnxClassifiers } from './export/onnx-runtime.ts';
+/** People's images (RGBA pixels of any size) brought to Fashion-MNIST's form, as `fmnist predict` does. */
+export { toFashionMnist } from './inference/preprocess.ts';
+/** The inference server of `fmnist serve` (a Fastify app) over any classifiers. */
+export { buildServer } from './serve/server.ts';
+/** A saved model as an ONNX graph from images to probabilities (`fmnist export`). */
+export { exportOnnx } from './export/onnx.ts';
 
 // ---- Configuration ----
 
 /** The default configurations (chosen on the validation split; see docs/results.md). */
 export { DEFAULT_MLP_CONFIG, DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG } from './runs/configs.ts';
-export type { MlpConfig, CnnConfig, TrainingConfig } from './runs/configs.ts';
+export type { MlpConfig, CnnConfig } from './runs/configs.ts';
 /** Reads and writes a run folder's files (config, history, metrics, model, split) with their types. */
 export { RunFolder } from './runs/run-folder.ts';
-export type { RunMetrics } from './runs/run-folder.ts';
 
 // ---- Data ----
 
@@ -51,11 +63,8 @@ export { loadKernels } from './kernels/index.ts';
 export type { Kernels, BackendName } from './kernels/index.ts';
 /** A stack of layers over one flat parameter buffer, and the architectures of the project's models. */
 export { Sequential } from './models/sequential.ts';
-export type { Architecture } from './models/sequential.ts';
 export { mlpArchitecture } from './models/mlp.ts';
 export { cnnArchitecture } from './models/cnn.ts';
-/** Saves and loads a model folder (model.json and model.safetensors). */
-export { saveModel, loadModel } from './models/model-file.ts';
 /** The training loop (mini-batches, validation, early stopping, checkpoints) and the optimisers. */
 export { fit } from './training/fit.ts';
 export { Adam, Sgd } from './training/optimizers.ts';
@@ -64,7 +73,5 @@ export { evaluate } from './evaluation/predict.ts';
 export { confusionMatrix, classificationReport } from './evaluation/metrics.ts';
 /** The one seeded random generator every random choice draws from. */
 export { Rng } from './random/rng.ts';
-/** NumPy .npy files (the pipeline's features). */
-export { loadNpy, saveNpy } from './io/npy.ts';
-/** A user's mistake (a bad flag, file or value): one sentence, no stack trace; a run whose loss diverged. */
-export { UserError, TrainingDiverged } from './errors.ts';
+/** A user's mistake (a bad flag, file or value): one sentence, no stack trace. */
+export { UserError } from './errors.ts';

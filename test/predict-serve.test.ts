@@ -16,6 +16,7 @@ import { loadKernels } from '../src/kernels/index.ts';
 import { Rng } from '../src/random/rng.ts';
 import { evaluateSavedModel } from '../src/runs/evaluate.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
+import { loadOnnxClassifiers } from '../src/export/onnx-runtime.ts';
 import { buildServer } from '../src/serve/server.ts';
 import { loadThreadClassifiers } from '../src/serve/thread-classifiers.ts';
 import { isOneLineError, runCli } from './helpers/cli.ts';
@@ -498,4 +499,15 @@ describe('fmnist serve over loopback', () => {
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /SIGTERM: no new connections; finishing the requests in flight/);
   });
+});
+
+test('fmnist serve --runtime onnx: ONNX Runtime behind the same HTTP layer answers the same requests with the same classes', async () => {
+  const onnxApp = buildServer({ classifiers: await loadOnnxClassifiers(pipeline), maxBatch: 16, maxWaitMs: 1, bodyLimit: 512 * 1024, maxImagesPerRequest: 40, maxImagePixels: 4_000_000, log: (line) => serverLog.push(line) });
+  after(() => onnxApp.close());
+  const chunk = testSet.pixels.subarray(0, 40 * 784);
+  for (const model of MODELS) {
+    const response = await onnxApp.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: inferBody(chunk) });
+    assert.equal(response.statusCode, 200, response.body);
+    assert.deepEqual(response.json().outputs[1].data, evaluatedNames(model).slice(0, 40), model);
+  }
 });

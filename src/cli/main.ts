@@ -5,6 +5,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PartialFailure, UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { addExportCommand } from './commands/export.ts';
 import { addInspectCommands } from './commands/inspect.ts';
 import { addPipelineCommand } from './commands/pipeline.ts';
 import { addPredictCommand } from './commands/predict.ts';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   addInspectCommands(program);
   addPredictCommand(program);
   addServeCommand(program);
+  addExportCommand(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { AddressInfo } from 'node:net';
+import { loadOnnxClassifiers } from '../../export/onnx-runtime.ts';
 import { loadClassifiers, type ImageClassifier } from '../../inference/classifier.ts';
 import { loadKernels } from '../../kernels/index.ts';
 import { integerBetween, nonNegativeNumber, positiveNumber } from '../../runs/options.ts';
@@ -26,6 +27,7 @@ interface ServeFlags extends BackendFlags {
   maxMegapixels: number;
   /** False with --no-forward-thread. */
   forwardThread: boolean;
+  runtime: 'ours' | 'onnx';
 }
 
 /** `fmnist serve`: an inference server (KServe v2 protocol, image classification, metrics) for a model or a pipeline's three. */
@@ -42,13 +44,17 @@ export function addServeCommand(program: Command): void {
       .option('--max-request-images <n>', 'most images in one infer request (more: 413)', parser(integerBetween(1, 65536)), SERVER_DEFAULTS.maxImagesPerRequest)
       .option('--body-limit <MiB>', 'largest request body, in MiB (more: 413)', parser(positiveNumber), SERVER_DEFAULTS.bodyLimit / 2 ** 20)
       .option('--max-megapixels <n>', 'largest image the classify route decodes, in megapixels (more: 413)', parser(positiveNumber), SERVER_DEFAULTS.maxImagePixels / 1e6)
-      .option('--no-forward-thread', 'run the forward passes on the event loop\'s thread instead of a thread of their own'),
+      .option('--no-forward-thread', 'run the forward passes on the event loop\'s thread instead of a thread of their own')
+      .addOption(new Option('--runtime <name>', 'what computes the forward passes: our engine, or ONNX Runtime on the exported model (fmnist export)').choices(['ours', 'onnx']).default('ours')),
     `${SERVE_THREADS}, which served the most requests on 2 cores: see docs/serving.md`,
   ).action(async (flags: ServeFlags) => {
     const threads = flags.threads ?? SERVE_THREADS;
-    const { classifiers, close } = flags.forwardThread
-      ? await loadThreadClassifiers(flags.model, { backend: flags.backend, threads, log })
-      : await loadHere(flags.model, flags.backend, threads);
+    const { classifiers, close } =
+      flags.runtime === 'onnx'
+        ? await loadOnnx(flags.model, threads)
+        : flags.forwardThread
+          ? await loadThreadClassifiers(flags.model, { backend: flags.backend, threads, log })
+          : await loadHere(flags.model, flags.backend, threads);
     const app = buildServer({
       classifiers,
       maxBatch: flags.maxBatch,
@@ -73,6 +79,12 @@ export function addServeCommand(program: Command): void {
     await close();
     log('stopped');
   });
+}
+
+/** The models exported in memory and run by ONNX Runtime (its own threads; the event loop stays free while it computes). */
+async function loadOnnx(dir: string, threads: number): Promise<{ classifiers: ImageClassifier[]; close: () => Promise<void> }> {
+  const classifiers = await loadOnnxClassifiers(dir, { threads });
+  return { classifiers, close: async () => void (await Promise.all(classifiers.map((classifier) => (classifier as { close?: () => Promise<void> }).close?.()))) };
 }
 
 /** The classifiers on this thread, the forward pass blocking the event loop while it runs. */
