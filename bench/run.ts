@@ -1,7 +1,8 @@
 // Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv ...];
 // `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
 // `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
-// threads in turn.
+// threads in turn, `npm run bench -- browser` (neither) trains in the web app in headless
+// Chromium beside Node's wasm backend (bench/browser.ts).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { availableParallelism } from 'node:os';
 import { pixelExamples } from '../src/data/dataset.ts';
@@ -18,10 +19,11 @@ import { Rng } from '../src/random/rng.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
+import { browserBench } from './browser.ts';
 
 const selected = new Set(process.argv.slice(2));
-/** The default set: gemm, conv and train; profile and layers only when named. */
-const wants = (name: string) => (selected.size === 0 && name !== 'layers') || selected.has(name);
+/** The default set: gemm, conv and train; profile, layers and browser only when named. */
+const wants = (name: string) => (selected.size === 0 && name !== 'layers' && name !== 'browser') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 
@@ -300,5 +302,7 @@ if (selected.has('profile')) {
     }
   }
 }
+
+if (wants('browser')) await browserBench(emit);
 
 for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();

@@ -5,6 +5,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { addAppCommand } from './commands/app.ts';
 import { addInspectCommands } from './commands/inspect.ts';
 import { addPipelineCommand } from './commands/pipeline.ts';
 import { addSearchCommand } from './commands/search.ts';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   addPipelineCommand(program);
   addSearchCommand(program);
   addInspectCommands(program);
+  addAppCommand(program);
   return program;
 }
 
