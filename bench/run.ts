@@ -5,7 +5,9 @@
 // `npm run bench -- coordination --storage URL` (neither; it needs a database) runs 64 search
 // workers with jobs of no work against a search database (bench/coordination.ts).
 // `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
-// `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts).
+// `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts),
+// `npm run bench -- browser` (neither) trains in the web app in headless Chromium beside Node's
+// wasm backend (bench/browser.ts).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -26,6 +28,7 @@ import { Rng } from '../src/random/rng.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
+import { browserBench } from './browser.ts';
 import { benchInfer, benchInferLayers } from './infer.ts';
 
 const args = process.argv.slice(2);
@@ -37,8 +40,8 @@ const flagValue = (flag: string): string | undefined => {
 const storage = flagValue('--storage');
 const coordinationWorkers = Number(flagValue('--workers') ?? 64);
 const selected = new Set(args);
-/** The default set: gemm, conv, train and peak; profile and layers only when named. */
-const wants = (name: string) => (selected.size === 0 && name !== 'layers') || selected.has(name);
+/** The default set: gemm, conv, train and peak; profile, layers and browser only when named. */
+const wants = (name: string) => (selected.size === 0 && name !== 'layers' && name !== 'browser') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
 if (selected.has('serve')) await (await import('./serve.ts')).serveBench(emit);
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
@@ -369,5 +372,6 @@ if (selected.has('profile')) {
 
 if (selected.has('infer')) await benchInfer(wasmByThreads, emit);
 if (selected.has('infer-layers')) await benchInferLayers(emit);
+if (wants('browser')) await browserBench(emit);
 
 for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();

@@ -3,8 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { decompressIfGzipped, parseIdxImages, parseIdxLabels } from '../src/data/idx.ts';
-import { loadTrainingSet } from '../src/data/load.ts';
+import { parseIdxImages, parseIdxLabels } from '../src/data/idx.ts';
+import { decompressIfGzipped, loadTrainingSet } from '../src/data/load.ts';
 import { UserError } from '../src/errors.ts';
 import { idxImages, idxLabels, tempDir } from './helpers/idx-files.ts';
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { PartialFailure, UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { addExportCommand } from './commands/export.ts';
+import { addAppCommand } from './commands/app.ts';
 import { addInspectCommands } from './commands/inspect.ts';
 import { addPipelineCommand } from './commands/pipeline.ts';
 import { addPredictCommand } from './commands/predict.ts';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   addPredictCommand(program);
   addServeCommand(program);
   addExportCommand(program);
+  addAppCommand(program);
   return program;
 }
 

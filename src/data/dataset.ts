@@ -1,7 +1,7 @@
 import type { Kernels } from '../kernels/index.ts';
 import type { Rng } from '../random/rng.ts';
 import { IMAGE_SIZE, PIXELS } from './idx.ts';
-import type { LabelledImages } from './load.ts';
+import type { LabelledImages } from './verify.ts';
 
 /**
  * Examples as the training loop sees them: a count, labels, and a way to write any chosen

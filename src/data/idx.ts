@@ -1,4 +1,3 @@
-import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors.ts';
 
 /** IDX magic numbers: 0x00000803 (unsigned byte, 3 dimensions) and 0x00000801 (1 dimension). */
@@ -13,17 +12,14 @@ export const NUM_CLASSES = 10;
 const GZIP_SIGNATURE_0 = 0x1f;
 const GZIP_SIGNATURE_1 = 0x8b;
 
-/** Returns the IDX bytes of a file's content, gunzipping when it starts with the gzip signature. */
-export function decompressIfGzipped(bytes: Uint8Array, fileName: string): Uint8Array {
-  if (bytes.length < 2 || bytes[0] !== GZIP_SIGNATURE_0 || bytes[1] !== GZIP_SIGNATURE_1) return bytes;
-  try {
-    return gunzipSync(bytes);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new UserError(
-      `${fileName} is not a valid gzip file (${reason}); it is probably truncated or corrupt, so replace it with a fresh copy.`,
-    );
-  }
+/** Whether a file's content starts with the gzip signature (the `.gz` files), so must be gunzipped first. */
+export function isGzipped(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === GZIP_SIGNATURE_0 && bytes[1] === GZIP_SIGNATURE_1;
+}
+
+/** The error for content that starts like gzip but does not decompress (Node's zlib and a browser's DecompressionStream alike). */
+export function invalidGzip(fileName: string, reason: string): UserError {
+  return new UserError(`${fileName} is not a valid gzip file (${reason}); it is probably truncated or corrupt, so replace it with a fresh copy.`);
 }
 
 /**

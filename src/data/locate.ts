@@ -5,8 +5,8 @@ import { downloadFashionMnist, howToProvideData, type DownloadOptions } from './
 import { findDataFile } from './files.ts';
 import { DATA_FILES, DEBIAN_DATA_DIR } from './manifest.ts';
 
-/** Where the data was found, in the order the locator looks. */
-export type DataOrigin = 'flag' | 'env' | 'debian' | 'cache' | 'download';
+/** Where the data was found, in the order the locator looks; `page`: given to the web app (fetched from `fmnist app` or picked from disk). */
+export type DataOrigin = 'flag' | 'env' | 'debian' | 'cache' | 'download' | 'page';
 
 export interface DataLocation {
   dir: string;

@@ -1,6 +1,7 @@
 import type { Rng } from '../random/rng.ts';
 import { PIXELS, NUM_CLASSES } from './idx.ts';
-import type { LabelledImages } from './load.ts';
+import type { DataLocation } from './locate.ts';
+import type { FileCheck, LabelledImages, LoadedSplit, LoadOptions } from './verify.ts';
 
 export interface TrainValidationSplit {
   train: LabelledImages;
@@ -96,4 +97,58 @@ export function selectExamples(data: LabelledImages, indices: ArrayLike<number>)
     labels[i] = data.labels[source];
   }
   return { count, pixels, labels };
+}
+
+/** The located data with its training file loaded, and its test file on demand. */
+export interface LoadedData {
+  location: DataLocation;
+  training: LoadedSplit;
+  /** Reads the official test set (the Node loader from the data folder, the web app from what it was given). */
+  loadTest: (options: LoadOptions) => LoadedSplit;
+}
+
+/** How a run divides the training file. */
+export interface SplitSettings {
+  /** Share of the training file held out for validation (stratified). */
+  validationFraction: number;
+  /** Train on a stratified sample of this many images; null = all. */
+  trainLimit: number | null;
+}
+
+/** A run's data: its training and validation images, and the test set on demand. */
+export interface PreparedData {
+  location: DataLocation;
+  checks: FileCheck[];
+  /** Indices into the training file of the images trained on and validated on. */
+  indices: SplitIndices;
+  /** Size of the training file the indices point into. */
+  fileCount: number;
+  train: LabelledImages;
+  validation: LabelledImages;
+  /** The official test set, loaded on first use: only evaluation touches it. */
+  test: () => LabelledImages;
+}
+
+/**
+ * The run's split of the training file (from the `split` stream) and, for a quick run, its
+ * sample of the training part (from `sample`), or the split given in `indices`.
+ */
+export function prepareData(
+  loaded: LoadedData,
+  settings: SplitSettings,
+  source: { split: Rng; sample: Rng } | { indices: SplitIndices },
+  options: { allowModifiedData?: boolean } = {},
+): PreparedData {
+  const training = loaded.training.data;
+  const indices = 'indices' in source ? source.indices : splitIndices(training.labels, settings.validationFraction, settings.trainLimit, source.split, source.sample);
+  let test: LabelledImages | null = null;
+  return {
+    location: loaded.location,
+    checks: loaded.training.checks,
+    indices,
+    fileCount: training.count,
+    train: selectExamples(training, indices.train),
+    validation: selectExamples(training, indices.validation),
+    test: () => (test ??= loaded.loadTest({ allowModified: options.allowModifiedData }).data),
+  };
 }

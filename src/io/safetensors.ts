@@ -1,5 +1,3 @@
-import { endianness } from 'node:os';
-
 /**
  * The safetensors format (as Hugging Face's `safetensors` library reads it): an 8-byte
  * little-endian header length, a JSON header naming each tensor's dtype, shape and byte
@@ -18,8 +16,11 @@ interface HeaderEntry {
   data_offsets: [number, number];
 }
 
+/** Whether this machine stores numbers little-endian (the typed arrays' order), asked without Node's os module so a browser can run this file. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function requireLittleEndian(): void {
-  if (endianness() !== 'LE') throw new Error('safetensors files are little-endian; this machine is big-endian');
+  if (!LITTLE_ENDIAN) throw new Error('safetensors files are little-endian; this machine is big-endian');
 }
 
 export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Record<string, string> = {}): Uint8Array {
@@ -32,9 +33,10 @@ export function encodeSafetensors(tensors: readonly NamedTensor[], metadata: Rec
     header[tensor.name] = { dtype, shape: [...tensor.shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const headerBytes = Buffer.from(json, 'utf8');
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Padded with spaces (one byte each in UTF-8) to a multiple of 8 bytes.
+  const headerBytes = new Uint8Array(json.length + ((8 - (json.length % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
@@ -57,7 +59,7 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): { tensor
   if (8 + headerLength > bytes.length) fail('header runs past the end of the file');
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
   } catch {
     return fail('header is not JSON');
   }

@@ -1,12 +1,15 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ConfusionMatrix } from '../evaluation/metrics.ts';
 import type { EpochRecord } from '../training/fit.ts';
-import { CHART_FONT } from './render.ts';
 
 /**
  * Vega-Lite specifications of the report's charts. Each takes plain figures from a run folder
- * and returns a spec that render.ts turns into SVG and PNG; nothing here draws.
+ * and returns a spec that render.ts turns into SVG and PNG (and the web app embeds in the page
+ * with vega-embed); nothing here draws.
  */
+
+/** The charts' font: Debian's fonts-dejavu-core, with the browser's sans-serif as a fallback. */
+export const CHART_FONT = 'DejaVu Sans';
 
 const CONFIG = {
   font: `${CHART_FONT}, Verdana, sans-serif`,

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { CHART_FONT } from './charts.ts';
 
-/** The charts' font: Debian's fonts-dejavu-core, with the browser's sans-serif as a fallback. */
-export const CHART_FONT = 'DejaVu Sans';
+export { CHART_FONT } from './charts.ts';
 
 const FONT_FILES = [
   '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',

@@ -72,8 +72,24 @@ export interface FitOptions {
 /** Training gives the event loop a turn this often, so that a signal (Ctrl-C) is heard within it. */
 const YIELD_MILLISECONDS = 50;
 
-/** A turn of the event loop: setImmediate in Node, a zero timeout in a browser's worker. */
-const nextTurn = () => new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+/**
+ * A turn of the event loop: setImmediate in Node; in a browser's worker a message to itself,
+ * since a zero timeout set from a timeout's callback waits at least 4 ms from the fifth on (the
+ * HTML timers' clamp): up to 8% of the training at one turn every 50 ms.
+ */
+const nextTurn = () =>
+  new Promise<void>((resolve) => {
+    if (typeof setImmediate === 'function') {
+      setImmediate(resolve);
+      return;
+    }
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 
 /** Everything needed to continue training after `epochsDone` epochs exactly as if never stopped. */
 export interface FitState {

@@ -1,0 +1,152 @@
+/**
+ * The training job: how every model of the project is trained, whoever asks (`fmnist train`,
+ * the pipeline, a search trial, the web app's worker). A job is its spec (the model kind and
+ * configuration); its random streams are forked once from the configuration's seed; its data
+ * and recipe (the architecture, the examples with the augmentation the configuration asks for,
+ * the model's input transform) follow from those, and `trainJob` trains it. A search trial of a
+ * configuration therefore trains exactly as `fmnist train` does for the same epochs.
+ *
+ * This file reads no files, so the browser runs it as it is; job.ts adds the data of the MLP on
+ * a pipeline's saved features, read from its folder.
+ */
+import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
+import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
+import { prepareData, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
+import type { Kernels } from '../kernels/index.ts';
+import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
+import { cnnArchitecture } from '../models/cnn.ts';
+import type { InputTransform } from '../models/model-format.ts';
+import { mlpArchitecture } from '../models/mlp.ts';
+import { Sequential, type Architecture } from '../models/sequential.ts';
+import type { RunStreams } from '../random/streams.ts';
+import { fit, type Checkpointer, type FitResult, type ProgressEvent } from '../training/fit.ts';
+import { createOptimizer } from '../training/optimizers.ts';
+import type { CnnConfig, MlpConfig } from './configs.ts';
+
+/** A pipeline's saved CNN features, and the CNN that computes them from images. */
+export interface FeatureSource {
+  /** The features folder (train/val/test _x.npy and _y.npy). */
+  dir: string;
+  /** The CNN's run folder. */
+  extractorDir: string;
+  /** The CNN layer whose output the features are. */
+  featureLayer: number;
+}
+
+/** What a job trains: a model kind and its configuration. */
+export type JobSpec =
+  | { kind: 'mlp'; config: MlpConfig }
+  | { kind: 'cnn'; config: CnnConfig }
+  | { kind: 'cnn-features-mlp'; config: MlpConfig; features: FeatureSource };
+
+/** A job's data: images split for it (the MLP and the CNN), or a pipeline's features. */
+export type JobData =
+  | { type: 'images'; images: PreparedData }
+  | { type: 'features'; train: FeaturePart; validation: FeaturePart; test: () => FeaturePart };
+
+/** How a job trains, as its spec, data and streams determine it. */
+export interface Recipe {
+  architecture: Architecture;
+  /** Index of the layer whose output are the model's features, where it has them (the CNN). */
+  featureLayer?: number;
+  train: Examples;
+  validation: Examples;
+  /** The test examples, built only when training is over. */
+  test: () => Examples;
+  /** How raw inputs become the model's input; saved with the model. */
+  input: InputTransform;
+  /** Evaluate each image and its mirror image, averaging the probabilities (test-time flipping). */
+  testTimeFlip: boolean;
+}
+
+/**
+ * A pixel model's data: the training file split (and, for a quick run, sampled) from the job's
+ * streams, or the split given (a pipeline extracting the features of the images its CNN
+ * trained on).
+ */
+export function imageJobData(
+  settings: SplitSettings,
+  streams: RunStreams,
+  source: { loaded: LoadedData; indices?: SplitIndices; allowModifiedData?: boolean },
+): JobData {
+  const split = source.indices ? { indices: source.indices } : streams;
+  return { type: 'images', images: prepareData(source.loaded, settings, split, { allowModifiedData: source.allowModifiedData }) };
+}
+
+/** The architecture, examples and input transform of a job. The CNN trains on augmented images where its configuration asks. */
+export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recipe {
+  if (data.type === 'features') {
+    if (spec.kind !== 'cnn-features-mlp') throw new Error(`a ${spec.kind} job trains on images, not features`);
+    const { mean, std } = featureStatistics(data.train.x, data.train.size);
+    const examples = (part: FeaturePart) => featureExamples(part.x, part.size, part.y, mean, std);
+    return {
+      architecture: mlpArchitecture(spec.config, data.train.size),
+      train: examples(data.train),
+      validation: examples(data.validation),
+      test: () => examples(data.test()),
+      input: { type: 'cnn-features', extractor: spec.features.extractorDir, featureLayer: spec.features.featureLayer, mean: [...mean], std: [...std] },
+      testTimeFlip: false,
+    };
+  }
+  const { images } = data;
+  const pixels = { train: pixelExamples(images.train), validation: pixelExamples(images.validation), test: () => pixelExamples(images.test()) };
+  const input: InputTransform = { type: 'pixels', scale: 1 / 255 };
+  if (spec.kind === 'mlp') return { architecture: mlpArchitecture(spec.config), ...pixels, input, testTimeFlip: false };
+  if (spec.kind !== 'cnn') throw new Error('the MLP on features trains on features, not images');
+  const { config } = spec;
+  const { architecture, featureLayer } = cnnArchitecture(config);
+  const augment = config.augmentShift > 0 || config.augmentFlip || config.augmentErase > 0;
+  const augmentation = { maxShift: config.augmentShift, flip: config.augmentFlip, erase: config.augmentErase };
+  const train = augment ? augmentedPixelExamples(images.train, augmentation, streams.augment) : pixels.train;
+  return { architecture, featureLayer, ...pixels, train, input, testTimeFlip: config.testFlip };
+}
+
+export interface TrainJobOptions {
+  kernels: Kernels;
+  /** Saves after every epoch; a checkpoint found there is continued from. */
+  checkpoint: Checkpointer;
+  /** Return after this epoch with epochs left (a search trains a trial in stages); the schedule spans all epochs. */
+  stopAfterEpoch?: number;
+  onProgress?: (event: ProgressEvent) => void;
+  log?: (message: string) => void;
+  /** Stops the training between two batches (see fit). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Builds the model, initialises it from the job's `init` stream and trains it with the job's
+ * optimiser and schedule, shuffling from `shuffle`, drawing dropout from `dropout` and
+ * augmentation from `augment` (all three saved in every checkpoint). The model holds the
+ * weights of the best validation accuracy at the end. Throws TrainingDiverged when the loss
+ * stops being finite.
+ */
+export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams, options: TrainJobOptions): Promise<{ model: Sequential; fit: FitResult }> {
+  const { kernels } = options;
+  const { config } = spec;
+  const model = new Sequential(kernels, plan.architecture);
+  model.initialize(streams.init);
+  options.log?.(`${spec.kind}: ${model.parameterCount} parameters; kernels: ${kernels.description}`);
+  const result = await fit({
+    kernels,
+    model,
+    loss: new SoftmaxCrossEntropy(kernels, NUM_CLASSES, config.labelSmoothing),
+    optimizer: createOptimizer(kernels, config, model.parameterCount),
+    train: plan.train,
+    validation: plan.validation,
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    schedule: { name: config.schedule, warmup: config.warmup },
+    patience: config.patience,
+    shuffleRng: streams.shuffle,
+    dropoutRng: streams.dropout,
+    otherRngs: [streams.augment],
+    checkpoint: options.checkpoint,
+    stopAfterEpoch: options.stopAfterEpoch,
+    onProgress: options.onProgress,
+    signal: options.signal,
+    emaDecay: config.emaDecay,
+    validationFlip: plan.testTimeFlip ? IMAGE_SHAPE : null,
+  });
+  return { model, fit: result };
+}

@@ -1,0 +1,85 @@
+/**
+ * The page's own engine, on its thread: single-threaded WebAssembly kernels that run the loaded
+ * models on what a person draws or uploads. A model is rebuilt from the same two files the CLI
+ * writes (model.json, model.safetensors), whether the server sent them or the training worker
+ * made them, and follows its input transform as `fmnist evaluate` does.
+ */
+import type { ServedModel } from '../src/app/api.ts';
+import { featureExamples, pixelExamples, type Examples } from '../src/data/dataset.ts';
+import { NUM_CLASSES } from '../src/data/idx.ts';
+import type { LabelledImages } from '../src/data/verify.ts';
+import { evaluate } from '../src/evaluation/predict.ts';
+import type { Kernels } from '../src/kernels/types.ts';
+import { loadBrowserWasmKernels } from '../src/kernels/wasm/browser.ts';
+import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
+import { extractFeatures } from '../src/models/features.ts';
+import { MODEL_JSON, MODEL_WEIGHTS, modelFromWeights, parseModelDescription, type ModelDescription } from '../src/models/model-format.ts';
+import type { ModelFiles } from './protocol.ts';
+import { WASM_URLS } from './wasm.ts';
+
+/** A model the page can run: where it came from, and its probabilities for images. */
+export interface PageModel {
+  /** Unique in the page: `server:<name>` or `page:<n>`. */
+  id: string;
+  /** What the page calls it. */
+  label: string;
+  kind: string;
+  description: ModelDescription;
+  files: ModelFiles;
+  /** Softmax probabilities [count, 10] of `count` 28x28 images (bytes, light on dark). */
+  classify(pixels: Uint8Array, count: number): Float32Array;
+}
+
+let kernels: Promise<Kernels> | null = null;
+
+/** The page thread's kernels: one thread, so the page never waits on workers. */
+export function pageKernels(): Promise<Kernels> {
+  return (kernels ??= loadBrowserWasmKernels({ urls: WASM_URLS, threads: 1 }));
+}
+
+/** A model from its files; `extractor` is the CNN whose features an MLP on features takes. */
+export async function pageModel(id: string, label: string, files: ModelFiles, extractor: ModelFiles | null, where: string): Promise<PageModel> {
+  const k = await pageKernels();
+  const { description } = files;
+  const model = modelFromWeights(description, files.weights, k, { dir: where, weightsPath: `${where}${MODEL_WEIGHTS}` });
+  const loss = new SoftmaxCrossEntropy(k, NUM_CLASSES);
+  let input: (images: LabelledImages) => Examples = pixelExamples;
+  if (description.input.type === 'cnn-features') {
+    const transform = description.input;
+    if (extractor === null) throw new Error(`${label} needs the CNN its features come from`);
+    const cnn = modelFromWeights(extractor.description, extractor.weights, k, { dir: `${where}extractor/`, weightsPath: `${where}extractor/${MODEL_WEIGHTS}` });
+    const mean = Float32Array.from(transform.mean);
+    const std = Float32Array.from(transform.std);
+    input = (images) => featureExamples(extractFeatures(k, cnn, transform.featureLayer, pixelExamples(images)), transform.mean.length, images.labels, mean, std);
+  }
+  return {
+    id,
+    label,
+    kind: description.kind,
+    description,
+    files,
+    classify: (pixels, count) => evaluate(k, model, loss, input({ count, pixels, labels: new Uint8Array(count) })).probabilities,
+  };
+}
+
+async function fetchOk(url: URL): Promise<Response> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url.pathname} answered ${response.status}`);
+  return response;
+}
+
+/** The two files of a served model folder. */
+async function fetchModelFiles(base: URL): Promise<ModelFiles> {
+  const jsonUrl = new URL(MODEL_JSON, base);
+  const description = parseModelDescription(await (await fetchOk(jsonUrl)).text(), jsonUrl.pathname);
+  const weights = new Uint8Array(await (await fetchOk(new URL(MODEL_WEIGHTS, base))).arrayBuffer());
+  return { description, weights };
+}
+
+/** A model of the server's run folder (fmnist app --model DIR). */
+export async function servedModel(served: ServedModel, page: URL): Promise<PageModel> {
+  const base = new URL(served.path, page);
+  const files = await fetchModelFiles(base);
+  const extractor = served.extractorPath ? await fetchModelFiles(new URL(served.extractorPath, page)) : null;
+  return pageModel(`server:${served.name}`, served.name, files, extractor, base.pathname);
+}

@@ -1,0 +1,65 @@
+/**
+ * The messages between the page and its training worker. The worker holds the data and the
+ * kernels; the page draws and asks.
+ */
+import type { DataFileKey } from '../src/data/manifest.ts';
+import type { FileCheck, LabelledImages } from '../src/data/verify.ts';
+import type { TestMetrics } from '../src/evaluation/metrics.ts';
+import type { ModelDescription } from '../src/models/model-format.ts';
+import type { CnnConfig, MlpConfig } from '../src/runs/configs.ts';
+import type { EpochRecord } from '../src/training/fit.ts';
+
+/** Where the four files come from: the app's server (absolute addresses) or files a person picked. */
+export type DataSource =
+  | { type: 'server'; files: Record<DataFileKey, { name: string; url: string }> }
+  | { type: 'files'; files: Record<DataFileKey, File> };
+
+/** What the page trains: the MLP or the CNN with its configuration (the CLI's, field for field). */
+export type PageJob = { kind: 'mlp'; config: MlpConfig } | { kind: 'cnn'; config: CnnConfig };
+
+/** A model as its two files' contents: model.json's description and model.safetensors' bytes. */
+export interface ModelFiles {
+  description: ModelDescription;
+  weights: Uint8Array;
+}
+
+export type ToWorker =
+  | { type: 'load-data'; source: DataSource; allowModified: boolean }
+  /** Train `job` on `threads` threads; `resume` continues from the last finished epoch of the job stopped before. */
+  | { type: 'train'; job: PageJob; threads: number; resume: boolean }
+  | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'data'; checks: FileCheck[]; trainingCount: number; test: LabelledImages }
+  | { type: 'data-error'; message: string }
+  | { type: 'started'; kernels: string; trainCount: number; validationCount: number; epochsDone: number; history: EpochRecord[] }
+  | {
+      type: 'progress';
+      epoch: number;
+      epochs: number;
+      batch: number;
+      batches: number;
+      /** Running mean over the epoch so far. */
+      loss: number;
+      accuracy: number;
+      /** Training images a second this epoch, from its fourth batch on (the first three warm up); null before. */
+      imagesPerSecond: number | null;
+      /** Seconds left at that speed, validation excluded; null before the speed is known. */
+      etaSeconds: number | null;
+    }
+  | { type: 'epoch'; record: EpochRecord; improved: boolean; imagesPerSecond: number | null }
+  /** Stopped on request: the epochs finished so far are kept, and the best weights among them where there are any. */
+  | { type: 'stopped'; epochsDone: number; model: ModelFiles | null; history: EpochRecord[]; bestEpoch: number }
+  | {
+      type: 'done';
+      history: EpochRecord[];
+      bestEpoch: number;
+      stoppedEarly: boolean;
+      parameterCount: number;
+      test: TestMetrics;
+      /** [10000, 10]: the softmax of each test image. */
+      probabilities: Float32Array;
+      model: ModelFiles;
+      seconds: number;
+    }
+  | { type: 'error'; message: string };

@@ -1,0 +1,53 @@
+/** What the page's tabs share: the test images, the loaded models and the runs to look at. */
+import type { LabelledImages } from '../src/data/verify.ts';
+import type { TestMetrics } from '../src/evaluation/metrics.ts';
+import type { EpochRecord } from '../src/training/fit.ts';
+import type { PageModel } from './engine.ts';
+
+/** A finished run as the Look tab shows it, as report.html does: curves, confusion matrix, report, galleries. */
+export interface RunView {
+  id: string;
+  title: string;
+  history: EpochRecord[];
+  bestEpoch: number;
+  test: TestMetrics;
+  /** [10000, 10]: each test image's probabilities, for the galleries; null where the run saved none. */
+  probabilities: Float32Array | null;
+  facts: [string, string][];
+}
+
+export class AppState {
+  /** The official test set, once the data is loaded. */
+  test: LabelledImages | null = null;
+  readonly models: PageModel[] = [];
+  readonly runs: RunView[] = [];
+  private readonly listeners = new Set<() => void>();
+
+  onChange(listener: () => void): void {
+    this.listeners.add(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  setTest(test: LabelledImages): void {
+    this.test = test;
+    this.changed();
+  }
+
+  /** Adds a model, replacing one with the same id. */
+  addModel(model: PageModel): void {
+    const index = this.models.findIndex((m) => m.id === model.id);
+    if (index >= 0) this.models[index] = model;
+    else this.models.push(model);
+    this.changed();
+  }
+
+  addRun(run: RunView): void {
+    const index = this.runs.findIndex((r) => r.id === run.id);
+    if (index >= 0) this.runs[index] = run;
+    else this.runs.push(run);
+    this.changed();
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The Try tab: a drawing, a photo or a test image, brought to Fashion-MNIST's form as `fmnist
+ * predict` brings a picture, and each loaded model's probabilities as bars, updated as you draw.
+ */
+import { PIXELS } from '../src/data/idx.ts';
+import { CLASS_NAMES } from '../src/data/manifest.ts';
+import { argmax } from '../src/evaluation/predict.ts';
+import { Rng } from '../src/random/rng.ts';
+import { ProbabilityBars, type ProbabilityRow } from './charts.ts';
+import { byId, drawImage, element, percent } from './dom.ts';
+import { toFashionMnist } from '../src/inference/preprocess.ts';
+import type { AppState } from './state.ts';
+
+/** Stroke width on the 280x280 canvas: about two of the 28 pixels, like the garments' edges. */
+const STROKE = 18;
+/** Photos are drawn at most this large before preprocessing: enough for 28x28, quick to scan. */
+const PHOTO_SIDE = 560;
+
+export class TryTab {
+  private readonly canvas = byId<HTMLCanvasElement>('draw');
+  private readonly context: CanvasRenderingContext2D;
+  private readonly preview = byId<HTMLCanvasElement>('preview');
+  private readonly note = byId('preview-note');
+  private readonly bars: ProbabilityBars;
+  /** The image the models see now, or null before anything is drawn. */
+  private pixels: Uint8Array | null = null;
+  /** A test image's true class, shown beside it; null for drawings and photos. */
+  private truth: number | null = null;
+  private scheduled = false;
+  /** Which test image "Random test image" shows next: a seeded sequence, the same on every visit. */
+  private readonly rng = Rng.fromSeed(2024);
+
+  constructor(private readonly state: AppState) {
+    const context = this.canvas.getContext('2d', { willReadFrequently: true });
+    if (context === null) throw new Error('this browser gives no 2D canvas');
+    this.context = context;
+    this.bars = new ProbabilityBars(byId('bars'), CLASS_NAMES);
+    this.clear();
+    this.listenForDrawing();
+    byId('clear-button').addEventListener('click', () => {
+      this.clear();
+      this.pixels = null;
+      this.truth = null;
+      this.update();
+    });
+    byId('random-button').addEventListener('click', () => this.randomTestImage());
+    byId<HTMLInputElement>('photo').addEventListener('change', (event) => {
+      const file = (event.target as HTMLInputElement).files?.[0];
+      if (file) void this.upload(file);
+    });
+    state.onChange(() => {
+      byId<HTMLButtonElement>('random-button').disabled = state.test === null;
+      this.update();
+    });
+  }
+
+  private clear(): void {
+    this.context.fillStyle = 'white';
+    this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
+  }
+
+  /** Pointer events cover the mouse, pens and touch; the canvas takes no scrolling gestures (touch-action: none). */
+  private listenForDrawing(): void {
+    let last: { x: number; y: number } | null = null;
+    const point = (event: PointerEvent) => {
+      const box = this.canvas.getBoundingClientRect();
+      return { x: ((event.clientX - box.left) / box.width) * this.canvas.width, y: ((event.clientY - box.top) / box.height) * this.canvas.height };
+    };
+    this.canvas.addEventListener('pointerdown', (event) => {
+      this.canvas.setPointerCapture(event.pointerId);
+      if (this.truth !== null) {
+        // Drawing over a test image starts a new drawing.
+        this.clear();
+        this.truth = null;
+      }
+      last = point(event);
+      this.stroke(last, last);
+    });
+    this.canvas.addEventListener('pointermove', (event) => {
+      if (last === null) return;
+      const next = point(event);
+      this.stroke(last, next);
+      last = next;
+    });
+    const end = () => {
+      last = null;
+    };
+    this.canvas.addEventListener('pointerup', end);
+    this.canvas.addEventListener('pointercancel', end);
+  }
+
+  private stroke(from: { x: number; y: number }, to: { x: number; y: number }): void {
+    const c = this.context;
+    c.strokeStyle = 'black';
+    c.lineWidth = STROKE;
+    c.lineCap = 'round';
+    c.lineJoin = 'round';
+    c.beginPath();
+    c.moveTo(from.x, from.y);
+    c.lineTo(to.x, to.y);
+    c.stroke();
+    this.fromCanvas();
+  }
+
+  /** Preprocesses the canvas, at most once a frame while drawing. */
+  private fromCanvas(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => {
+      this.scheduled = false;
+      const { data, width, height } = this.context.getImageData(0, 0, this.canvas.width, this.canvas.height);
+      const result = toFashionMnist({ data, width, height });
+      this.pixels = result.pixels;
+      this.note.textContent = `What the models see: 28x28, garment light on dark${result.inverted ? ' (your light background was inverted)' : ''}.`;
+      this.update();
+    });
+  }
+
+  private async upload(file: File): Promise<void> {
+    let bitmap: ImageBitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch {
+      this.note.textContent = `${file.name} is not an image this browser can read; try a JPEG or PNG.`;
+      return;
+    }
+    // Shown in the drawing area (fitted, on white), and preprocessed from there.
+    const scale = Math.min(this.canvas.width / bitmap.width, this.canvas.height / bitmap.height, PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
+    const width = bitmap.width * scale;
+    const height = bitmap.height * scale;
+    this.clear();
+    this.truth = null;
+    this.context.drawImage(bitmap, (this.canvas.width - width) / 2, (this.canvas.height - height) / 2, width, height);
+    bitmap.close();
+    this.fromCanvas();
+  }
+
+  private randomTestImage(): void {
+    const test = this.state.test;
+    if (test === null) return;
+    const index = this.rng.int(test.count);
+    this.pixels = test.pixels.slice(index * PIXELS, (index + 1) * PIXELS);
+    this.truth = test.labels[index];
+    // Drawn large as ink on white, as it would be drawn by hand; the models see the image itself.
+    const small = element('canvas');
+    drawImage(small, this.pixels);
+    this.clear();
+    this.context.imageSmoothingEnabled = false;
+    this.context.drawImage(small, 0, 0, this.canvas.width, this.canvas.height);
+    this.note.textContent = `Test image #${index}, a ${CLASS_NAMES[this.truth]}: the models see it as it is.`;
+    this.update();
+  }
+
+  /** Runs every loaded model on the current image and shows the bars and a sentence per model. */
+  private update(): void {
+    const models = this.state.models;
+    byId('models-status').textContent =
+      models.length === 0 ? 'No model loaded yet: train one, or start the app with --model DIR.' : `Models: ${models.map((m) => m.label).join(', ')}.`;
+    const list = byId('predictions');
+    if (this.pixels === null) {
+      drawImage(this.preview, new Uint8Array(PIXELS), false);
+      list.replaceChildren();
+      void this.bars.show([]);
+      return;
+    }
+    drawImage(this.preview, this.pixels, false);
+    this.preview.dataset.pixels = this.pixels.join(',');
+    const rows: ProbabilityRow[] = [];
+    const sentences: HTMLElement[] = [];
+    for (const model of models) {
+      const probabilities = model.classify(this.pixels, 1);
+      CLASS_NAMES.forEach((name, c) => rows.push({ model: model.label, class: name, probability: probabilities[c] }));
+      const best = argmax(probabilities, 0, CLASS_NAMES.length);
+      // The figures themselves ride along as data, for the tests (and anyone who reads the page's source).
+      const figures = JSON.stringify(Array.from(probabilities.subarray(0, CLASS_NAMES.length)));
+      sentences.push(element('li', { 'data-model': model.id, 'data-probabilities': figures, text: `${model.label}: ${CLASS_NAMES[best]} (${percent(probabilities[best], 1)})` }));
+    }
+    if (this.truth !== null) sentences.push(element('li', { text: `true class: ${CLASS_NAMES[this.truth]}` }));
+    list.replaceChildren(...sentences);
+    void this.bars.show(rows);
+  }
+}
