@@ -8,7 +8,9 @@
  * `sync`: a rung's best trials go on once every trial of the rung has its result, so the outcome
  * does not depend on which worker finished first. `async` (ASHA, Li et al. 2018): a trial goes on
  * as soon as it ranks in the top 1/eta of the results its rung has so far, so no worker waits for
- * the rung's slowest job.
+ * the rung's slowest job, up to synchronous halving's size of the next rung (its budget, as
+ * Hyperband's brackets have): promotions made early stand when later results outrank them, and
+ * past the budget they would add jobs that cost a few workers more than the waiting saves.
  */
 export type Halving = 'sync' | 'async';
 export const HALVINGS: readonly Halving[] = ['sync', 'async'];

@@ -445,8 +445,23 @@ export class Study {
    */
   private async insertPromotions(rung: number, trials: number[]): Promise<number> {
     if (trials.length === 0) return 0;
-    const values = trials.map((_, i) => `($1, $${i + 3}, $2, 'waiting')`).join(', ');
-    return this.storage.execute(`INSERT INTO jobs (study, trial, rung, state) VALUES ${values} ON CONFLICT (study, trial, rung) DO NOTHING`, [this.name, rung + 1, ...trials]);
+    const insert = (runner: SqlRunner, chosen: number[]) => {
+      const values = chosen.map((_, i) => `($1, $${i + 3}, $2, 'waiting')`).join(', ');
+      return runner.execute(`INSERT INTO jobs (study, trial, rung, state) VALUES ${values} ON CONFLICT (study, trial, rung) DO NOTHING`, [this.name, rung + 1, ...chosen]);
+    };
+    if (this.halving === 'sync') return insert(this.storage, trials);
+    // Asynchronous halving promotes no more trials to a rung than synchronous halving would
+    // (Hyperband's budget for the rung): a trial that ranked in the top 1/eta early and fell out
+    // of it later keeps its promotion, and without the cap those early promotions add jobs, which
+    // on a few workers cost more time than the waiting they save. The no-op update locks the
+    // next rung's row (PostgreSQL; an SQLite transaction excludes the others anyway), so that two
+    // workers promoting at once count each other's promotions.
+    return this.storage.transaction(async (tx) => {
+      await tx.execute('UPDATE rungs SET results = results WHERE study = $1 AND rung = $2', [this.name, rung + 1]);
+      const [{ count }] = await tx.query<{ count: number }>('SELECT count(*) AS count FROM jobs WHERE study = $1 AND rung = $2', [this.name, rung + 1]);
+      const room = this.sizes[rung + 1] - Number(count);
+      return room > 0 ? insert(tx, trials.slice(0, room)) : 0;
+    });
   }
 
   // ---- reading ----
