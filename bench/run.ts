@@ -194,6 +194,9 @@ if (wants('train')) {
   const models: [string, Architecture, number][] = [
     ['mlp', mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), 48000],
     ['reference-cnn', referenceCnnArchitecture(), 64 * 43],
+    // The reference CNN with batch normalisation after each convolution and the feature layer:
+    // what the normalisation kernels cost per epoch, beside the plain one.
+    ['reference-cnn-batchnorm', referenceCnnArchitecture({ batchNorm: true }), 64 * 43],
   ];
   const speeds = new Map<string, { model: string; backend: string; threads: number; epochs: number[] }>();
   // PyTorch (Debian's python3-torch, run by the system Python) trains the same reference CNN in

@@ -14,6 +14,7 @@ import { evaluate } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { extractFeatures } from '../models/features.ts';
+import { foldBatchNorm } from '../models/fold.ts';
 import { loadModel, type ModelDescription } from '../models/model-file.ts';
 import { PipelineFolder, RunFolder, type ModelKind } from '../runs/run-folder.ts';
 
@@ -30,21 +31,25 @@ export interface ImageClassifier {
 
 /**
  * How a saved model's input is made from labelled images, as its input transform says: the
- * pixels scaled, or the features of the CNN it names (loaded once), standardised.
+ * pixels scaled, or the features of the CNN it names (loaded once), standardised. `fold`
+ * folds the CNN's batch normalisation into its layers (inference; see foldBatchNorm).
  */
-export function modelInput(kernels: Kernels, dir: string, description: ModelDescription): (images: LabelledImages) => Examples {
+export function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): (images: LabelledImages) => Examples {
   const input = description.input;
   if (input.type === 'pixels') return pixelExamples;
-  const { model: extractor } = loadModel(resolve(dir, input.extractor), kernels);
+  const saved = loadModel(resolve(dir, input.extractor), kernels).model;
+  const extractor = fold ? foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
+  const featureLayer = extractor.layerIndex(input.featureLayer);
   const mean = Float32Array.from(input.mean);
   const std = Float32Array.from(input.std);
-  return (images) => featureExamples(extractFeatures(kernels, extractor, input.featureLayer, pixelExamples(images)), input.mean.length, images.labels, mean, std);
+  return (images) => featureExamples(extractFeatures(kernels, extractor.model, featureLayer, pixelExamples(images)), input.mean.length, images.labels, mean, std);
 }
 
 /** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */
 export function ourClassifier(dir: string, kernels: Kernels, name = basename(resolve(dir))): ImageClassifier {
-  const { model, description } = new RunFolder(dir).loadModel(kernels);
-  const input = modelInput(kernels, dir, description);
+  const { model: saved, description } = new RunFolder(dir).loadModel(kernels);
+  const model = foldBatchNorm(saved, kernels).model;
+  const input = modelInput(kernels, dir, description, { fold: true });
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   return {
     name,

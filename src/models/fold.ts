@@ -1,0 +1,59 @@
+import type { Kernels } from '../kernels/index.ts';
+import type { LayerSpec } from '../layers/index.ts';
+import { Sequential } from './sequential.ts';
+
+/** A model with its batch normalisation folded away, and where each old layer's output now is. */
+export interface FoldedModel {
+  model: Sequential;
+  /** The index in the folded model of the layer whose output equals old layer `index`'s. */
+  layerIndex(index: number): number;
+}
+
+/**
+ * Folds each batch normalisation that follows a convolution or a dense layer into that layer,
+ * for inference. In evaluation a normalisation is one scale and shift per channel,
+ * y = s·x + t with s = gamma / sqrt(runningVar + eps) and t = beta - runningMean·s; after a
+ * layer x = W·a + b whose weights end with the output channel ([kh, kw, in, out] and
+ * [inputs, units]) it is the same layer with W'[..., c] = W[..., c]·s[c] and b' = b·s + t.
+ * The folded model computes the same outputs, rounded differently, with one pass over the
+ * activations less per normalisation. Normalisations after any other layer are kept. Training
+ * and the recorded evaluations use the unfolded model; `fmnist predict` and `serve` this one.
+ */
+export function foldBatchNorm(model: Sequential, kernels: Kernels): FoldedModel {
+  const specs = model.architecture.layers;
+  const folds = (index: number): boolean => specs[index].type === 'batchnorm' && index > 0 && (specs[index - 1].type === 'conv2d' || specs[index - 1].type === 'dense');
+  const kept: number[] = [];
+  specs.forEach((_, index) => {
+    if (!folds(index)) kept.push(index);
+  });
+  const layers: LayerSpec[] = kept.map((index) => ({ ...specs[index] }));
+  const folded = new Sequential(kernels, { inputShape: [...model.architecture.inputShape], layers });
+  const tensor = (network: Sequential, layer: number, name: string): Float32Array => {
+    const found = network.parameters.find((p) => p.name === `layers.${layer}.${name}`);
+    if (!found) throw new Error(`layer ${layer} has no parameter ${name}`);
+    return found.value;
+  };
+  kept.forEach((old, index) => {
+    for (const spec of model.layers[old].parameters) tensor(folded, index, spec.name).set(tensor(model, old, spec.name));
+    if (old + 1 >= specs.length || !folds(old + 1)) return;
+    const norm = specs[old + 1] as Extract<LayerSpec, { type: 'batchnorm' }>;
+    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => tensor(model, old + 1, name));
+    const weight = tensor(folded, index, 'weight');
+    const bias = tensor(folded, index, 'bias');
+    const channels = bias.length;
+    const scale = Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + (norm.epsilon ?? 1e-5)));
+    for (let i = 0; i < weight.length; i++) weight[i] *= scale[i % channels];
+    for (let c = 0; c < channels; c++) bias[c] = bias[c] * scale[c] + beta[c] - mean[c] * scale[c];
+  });
+  // Old layer i's output is the output of the last kept layer at or before it (a folded
+  // normalisation's output is its convolution's, now scaled and shifted).
+  const layerIndex = (index: number): number => {
+    let last = -1;
+    kept.forEach((old, i) => {
+      if (old <= index) last = i;
+    });
+    if (last < 0) throw new Error(`layer ${index} is not in the model`);
+    return last;
+  };
+  return { model: folded, layerIndex };
+}
