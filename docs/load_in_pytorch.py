@@ -5,7 +5,8 @@
 
 MODEL_DIR is a model folder of `fmnist train` or a pipeline (mlp/, cnn/, cnn-features-mlp/).
 The module takes images float32 [N, 1, 28, 28] (pixel bytes / 255) and returns logits [N, 10];
-torch.softmax(logits, dim=1) gives the probabilities. Needs PyTorch and numpy only.
+torch.softmax(logits, dim=1) gives the probabilities (for a model with test-time flipping, the
+average over each image and its mirror image). Needs PyTorch and numpy only.
 
 The mapping (see docs/export.md): tensors are named layers.<i>.<name>, <i> the layer's index in
 model.json. Our dense weight is [inputs, units] (x @ W + b), torch.nn.Linear's is [units, inputs].
@@ -105,6 +106,20 @@ class Standardise(nn.Module):
         return (x - self.mean) * self.scale
 
 
+class FlipAverage(nn.Module):
+    """A model trained with test-time flipping (model.json's testTimeFlip): the probabilities of
+    each image and its mirror image averaged. Returns their logarithm, so that softmax of the
+    output is that average, as with any other model's logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        both = torch.softmax(self.model(x), dim=1) + torch.softmax(self.model(torch.flip(x, dims=[3])), dim=1)
+        return torch.log(both / 2)
+
+
 def read_model(folder):
     with open(os.path.join(folder, "model.json")) as file:
         description = json.load(file)
@@ -126,7 +141,8 @@ def load_model(folder):
         extractor, extractor_tensors = read_model(os.path.join(folder, source["extractor"]))
         features = torch_layers(extractor["architecture"], extractor_tensors, source["featureLayer"])
         modules = features + [Standardise(source["mean"], source["std"])] + modules
-    return nn.Sequential(*modules).eval()
+    model = nn.Sequential(*modules)
+    return (FlipAverage(model) if description.get("testTimeFlip") else model).eval()
 
 
 if __name__ == "__main__":
