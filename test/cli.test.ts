@@ -120,6 +120,17 @@ describe('bad data: one line naming the file, non-zero exit, no stack trace', ()
   });
 });
 
+test('a switch that is on by default is turned off by its --no- form', () => {
+  const out = join(tempDir(), 'cnn');
+  const flags = ['--train-limit', '300', '--epochs', '1', '--channels', '4,4,8,8,8', '--features', '8', '--threads', '1', '--no-report'];
+  const train = runCli(['train', 'cnn', ...flags, '--no-batch-norm', '--no-test-flip', '--no-augment-flip', '--out', out]);
+  assert.equal(train.status, 0, train.stderr);
+  const { config } = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.deepEqual([config.batchNorm, config.testFlip, config.augmentFlip], [false, false, false]);
+  const model = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+  assert.ok(!model.architecture.layers.some((layer: { type: string }) => layer.type === 'batchnorm'), 'no normalisation layer');
+});
+
 test('fmnist data reports the source, the checksums and the per-class counts', () => {
   const result = runCli(['data']);
   assert.equal(result.status, 0, result.stderr);

@@ -19,9 +19,16 @@ function commanderOption<T>(spec: OptionSpec<T>, defaultValue: T): Option {
   return option;
 }
 
-/** Adds a flag for every option of the table, each with its default from `defaults`. */
+/**
+ * Adds a flag for every option of the table, each with its default from `defaults`; a switch
+ * that is on by default (`--batch-norm`) also gets its `--no-` form, which turns it off.
+ */
 export function addConfigOptions<C>(command: Command, table: OptionTable<C>, defaults: Readonly<C>): Command {
-  for (const key of Object.keys(table) as (keyof C)[]) command.addOption(commanderOption(table[key], defaults[key]));
+  for (const key of Object.keys(table) as (keyof C)[]) {
+    const spec = table[key];
+    command.addOption(commanderOption(spec, defaults[key]));
+    if (defaults[key] === true) command.addOption(new Option(spec.flag.replace(/^--/, '--no-'), `turn ${spec.flag} off`));
+  }
   return command;
 }
 
