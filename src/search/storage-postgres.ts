@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { UserError } from '../errors.ts';
-import { redactUrl, type Row, type SqlDialect, type SqlRunner, type Storage } from './storage.ts';
+import { redactUrl, type Row, type SqlDialect, type SqlRunner, type Statement, type StatementResult, type Storage } from './storage.ts';
 
 const DIALECT: SqlDialect = {
   engine: 'postgresql',
@@ -52,13 +52,22 @@ function statement(sql: string, params: readonly unknown[]): pg.QueryConfig {
   return { name, text: sql, values: [...params] };
 }
 
+/** The error a lost connection becomes (a bad query's error goes on as it is). */
+function connectionLost(error: unknown, location: string): unknown {
+  return isConnectionError(error) ? new UserError(`Lost the connection to the PostgreSQL database ${location} (${(error as Error).message}).`) : error;
+}
+
+/** The first statement of a transaction: the session's commits do not wait for the disk, a durable transaction's do. */
+function begin(durable: boolean | undefined): string {
+  return durable ? 'BEGIN; SET LOCAL synchronous_commit = on' : 'BEGIN';
+}
+
 function runner(client: pg.Pool | pg.PoolClient, location: string): SqlRunner {
   const wrap = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
     } catch (error) {
-      if (isConnectionError(error)) throw new UserError(`Lost the connection to the PostgreSQL database ${location} (${(error as Error).message}).`);
-      throw error;
+      throw connectionLost(error, location);
     }
   };
   return {
@@ -86,18 +95,20 @@ class PostgresStorage implements Storage {
     return this.direct.execute(sql, params);
   }
 
-  async transaction<T>(work: (tx: SqlRunner) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
-    let client: pg.PoolClient;
+  private async connect(): Promise<pg.PoolClient> {
     try {
-      client = await this.pool.connect();
+      return await this.pool.connect();
     } catch (error) {
       throw new UserError(`Lost the connection to the PostgreSQL database ${this.location} (${(error as Error).message}).`);
     }
+  }
+
+  async transaction<T>(work: (tx: SqlRunner) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+    const client = await this.connect();
     const tx = runner(client, this.location);
     let broken: Error | undefined;
     try {
-      // One round trip: the session's commits do not wait for the disk, a durable transaction's do.
-      await tx.execute(options.durable ? 'BEGIN; SET LOCAL synchronous_commit = on' : 'BEGIN');
+      await tx.execute(begin(options.durable));
       const result = await work(tx);
       await tx.execute('COMMIT');
       return result;
@@ -112,6 +123,26 @@ class PostgresStorage implements Storage {
       // A connection whose rollback failed is discarded rather than handed to the next caller.
       client.release(broken);
     }
+  }
+
+  async batch(statements: readonly Statement[], options: { transaction?: boolean; durable?: boolean } = {}): Promise<StatementResult[]> {
+    const client = await this.connect();
+    let configs: pg.QueryConfig[] = statements.map((s) => statement(s.sql, s.params ?? []));
+    // In a transaction, a failed statement makes the ones after it fail too, and COMMIT then rolls back.
+    if (options.transaction) configs = [{ text: begin(options.durable) }, ...configs, { text: 'COMMIT' }];
+    // The pool's connections pipeline: every query is sent before the first answer comes back.
+    // Corked, the queries leave in one write, which wakes the server once rather than per query.
+    const { stream } = client.connection;
+    stream.cork();
+    const answers = configs.map((config) => client.query(config));
+    stream.uncork();
+    const settled = await Promise.allSettled(answers);
+    const failed = settled.find((outcome) => outcome.status === 'rejected');
+    // A connection that failed is discarded rather than handed to the next caller.
+    client.release(failed && isConnectionError(failed.reason) ? (failed.reason as Error) : undefined);
+    if (failed) throw connectionLost(failed.reason, this.location);
+    const results = settled.map((outcome) => (outcome as PromiseFulfilledResult<pg.QueryResult>).value);
+    return (options.transaction ? results.slice(1, -1) : results).map((result) => ({ rows: result.rows as Row[], changes: result.rowCount ?? 0 }));
   }
 
   close(): Promise<void> {
@@ -132,7 +163,7 @@ function relaxedSessions(url: string): string {
 /** Connects (and checks the connection) at once, so that a wrong URL is one line before anything else happens. */
 export async function openPostgres(url: string, connections: number): Promise<Storage> {
   const location = redactUrl(url);
-  const pool = new pg.Pool({ connectionString: relaxedSessions(url), max: connections, connectionTimeoutMillis: 10_000, application_name: 'fmnist search', types });
+  const pool = new pg.Pool({ connectionString: relaxedSessions(url), max: connections, pipeline: true, connectionTimeoutMillis: 10_000, application_name: 'fmnist search', types });
   // An idle connection that the server drops is replaced at the next query; without a listener the process would exit.
   pool.on('error', () => undefined);
 

@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import type { Row, SqlDialect, SqlRunner, Storage } from './storage.ts';
+import type { Row, SqlDialect, SqlRunner, Statement, StatementResult, Storage } from './storage.ts';
 
 const DIALECT: SqlDialect = {
   engine: 'sqlite',
@@ -59,14 +59,18 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  private run(sql: string, params: readonly unknown[]): { rows: Row[]; changes: number } {
+  private run(sql: string, params: readonly unknown[]): StatementResult {
     const { text, values } = positional(sql, params);
     let statement = this.statements.get(text);
     if (!statement) {
       statement = this.db.prepare(text);
       this.statements.set(text, statement);
     }
-    if (statement.reader) return { rows: statement.all(...values) as Row[], changes: 0 };
+    if (statement.reader) {
+      // A SELECT, or a write with RETURNING: one row per row it changed, as PostgreSQL counts them.
+      const rows = statement.all(...values) as Row[];
+      return { rows, changes: rows.length };
+    }
     return { rows: [], changes: statement.run(...values).changes };
   }
 
@@ -97,6 +101,12 @@ export class SqliteStorage implements Storage {
         throw error;
       }
     });
+  }
+
+  /** In process, a batch is only its statements one after another (in a transaction if asked: every commit here is durable). */
+  batch(statements: readonly Statement[], options: { transaction?: boolean } = {}): Promise<StatementResult[]> {
+    const runAll = async () => statements.map((s) => this.run(s.sql, s.params ?? []));
+    return options.transaction ? this.transaction(runAll) : this.exclusive(runAll);
   }
 
   async close(): Promise<void> {

@@ -47,12 +47,34 @@ export interface SqlDialect {
   schemaLock: string | null;
 }
 
+/** One statement of a batch: SQL text with $1, $2, ... parameters. */
+export interface Statement {
+  sql: string;
+  params?: readonly unknown[];
+}
+
+/** What one statement of a batch gave: its rows (a SELECT, or RETURNING) and the number of rows it changed. */
+export interface StatementResult {
+  rows: Row[];
+  changes: number;
+}
+
 export interface Storage extends SqlRunner {
   readonly dialect: SqlDialect;
   /** For messages: the file, or the URL without its password. */
   readonly location: string;
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. `durable`: the commit waits for the disk. */
   transaction<T>(work: (tx: SqlRunner) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
+  /**
+   * Runs the statements one after another, each seeing what those before it changed, and sends
+   * them together: PostgreSQL pipelines them, one round trip for all, where one statement at a
+   * time waits a round trip each (most of a small statement's time, and of the processor time
+   * of both sides). No statement can depend on another's answer in JavaScript: a condition
+   * between them is written in SQL. `transaction`: all of them in one transaction, committed
+   * when every one succeeds (`durable` as for transaction()); otherwise each is committed alone.
+   * Gives each statement's result, in order; throws the first error.
+   */
+  batch(statements: readonly Statement[], options?: { transaction?: boolean; durable?: boolean }): Promise<StatementResult[]>;
   close(): Promise<void>;
 }
 

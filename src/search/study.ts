@@ -14,7 +14,7 @@ import type { FinalEvaluation, SearchSettings } from './search.ts';
 import { promotionQuota, promotionScope, rungEpochs, rungSizes, trialsToPromote, type Halving } from './halving.ts';
 import { ensureSchema } from './schema.ts';
 import type { TrialParams } from './space.ts';
-import type { SqlRunner, Storage } from './storage.ts';
+import type { SqlRunner, Statement, Storage } from './storage.ts';
 import type { RungResult } from './trial.ts';
 import { UserError } from '../errors.ts';
 import type { EpochRecord } from '../training/fit.ts';
@@ -297,25 +297,37 @@ export class Study {
     return [this.name, lease.trial, lease.rung, lease.worker, lease.attempt];
   }
 
+  /*
+   * The writes of a lease (a checkpoint, a result) go to the database as one batch, one round
+   * trip (Storage.batch), so no write can wait for another's answer: the first statement updates
+   * the job row while the lease holds it, which locks the row (a concurrent claim of the job
+   * skips it, or waits), and every write after it holds only while the lease still does
+   * (HOLDS_LEASE, in SQL). A lease taken over, or a result already recorded, writes nothing.
+   */
+
+  /** The first statement of a lease's writes: a heartbeat, counting 1 changed row while the lease holds the job. */
+  private touch(lease: JobLease): Statement {
+    return { sql: `UPDATE jobs SET heartbeat_at = ${this.now} WHERE ${Study.HELD}`, params: this.leaseParams(lease) };
+  }
+
+  /** The condition of every write after touch() ($1..$5 as in HELD). */
+  private static readonly HOLDS_LEASE = `EXISTS (SELECT 1 FROM jobs WHERE ${Study.HELD})`;
+
   /** Stores a checkpoint of the lease's trial, unless the job was taken over; false then. */
   async saveCheckpoint(lease: JobLease, epochs: number, data: Uint8Array): Promise<boolean> {
     // Not durable: a checkpoint lost in a crash of the database only means resuming from the one before.
-    return this.storage.transaction(async (tx) => {
-      // Updating the job row locks it: a concurrent claim of the job waits for this transaction.
-      if ((await tx.execute(`UPDATE jobs SET heartbeat_at = ${this.now} WHERE ${Study.HELD}`, this.leaseParams(lease))) === 0) return false;
-      await this.upsertCheckpoint(tx, lease.trial, epochs, data);
-      return true;
-    });
+    const [touched] = await this.storage.batch([this.touch(lease), this.upsertCheckpoint(lease, epochs, data)], { transaction: true });
+    return touched.changes === 1;
   }
 
-  private async upsertCheckpoint(tx: SqlRunner, trial: number, epochs: number, data: Uint8Array): Promise<void> {
+  private upsertCheckpoint(lease: JobLease, epochs: number, data: Uint8Array): Statement {
     // Never replaced by an older one: uploads of one trial may overlap.
-    await tx.execute(
-      `INSERT INTO checkpoints (study, trial, epochs, data, saved_at) VALUES ($1, $2, $3, $4, ${this.now})
-       ON CONFLICT (study, trial) DO UPDATE SET epochs = excluded.epochs, data = excluded.data, saved_at = excluded.saved_at
-       WHERE checkpoints.epochs <= excluded.epochs`,
-      [this.name, trial, epochs, data],
-    );
+    return {
+      sql: `INSERT INTO checkpoints (study, trial, epochs, data, saved_at) SELECT $1, $2, $6, $7, ${this.now} WHERE ${Study.HOLDS_LEASE}
+            ON CONFLICT (study, trial) DO UPDATE SET epochs = excluded.epochs, data = excluded.data, saved_at = excluded.saved_at
+            WHERE checkpoints.epochs <= excluded.epochs`,
+      params: [...this.leaseParams(lease), epochs, data],
+    };
   }
 
   /**
@@ -324,33 +336,55 @@ export class Study {
    * promotions the result allows. False, and nothing written, when the job was taken over.
    */
   async record(lease: JobLease, result: RungResult, extra: { checkpoint?: { epochs: number; data: Uint8Array }; files?: StoredFile[] } = {}): Promise<boolean> {
-    const recorded = await this.storage.transaction(async (tx) => {
-      if ((await tx.execute(`UPDATE jobs SET state = 'done', heartbeat_at = ${this.now} WHERE ${Study.HELD}`, this.leaseParams(lease))) === 0) return false;
-      await tx.execute(
-        `INSERT INTO results (study, trial, rung, epochs, val_accuracy, val_loss, best_epoch, seconds, history, failure, worker, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ${this.now})`,
-        [this.name, result.trial, result.rung, result.epochs, result.valAccuracy, result.valLoss, result.bestEpoch, result.seconds, JSON.stringify(result.history), result.failure, lease.worker],
-      );
-      if (extra.checkpoint) await this.upsertCheckpoint(tx, lease.trial, extra.checkpoint.epochs, extra.checkpoint.data);
-      // A trial that trained all its epochs, or diverged, goes no further: its checkpoint is dropped.
-      if (extra.files || result.failure !== null) await tx.execute('DELETE FROM checkpoints WHERE study = $1 AND trial = $2', [this.name, lease.trial]);
-      for (const file of extra.files ?? []) {
-        await tx.execute('INSERT INTO files (study, trial, name, data) VALUES ($1, $2, $3, $4) ON CONFLICT (study, trial, name) DO UPDATE SET data = excluded.data', [
-          this.name,
-          lease.trial,
-          file.name,
-          file.data,
-        ]);
-      }
-      return true;
-    }, { durable: true });
-    if (!recorded) return false;
-    // After the commit, so that of two results recorded at once, the later check sees both. The
+    const held = this.leaseParams(lease);
+    const writes: Statement[] = [
+      {
+        sql: `INSERT INTO results (study, trial, rung, epochs, val_accuracy, val_loss, best_epoch, seconds, history, failure, worker, recorded_at)
+              SELECT $1, $2, $3, $6, $7, $8, $9, $10, $11, $12, $4, ${this.now} WHERE ${Study.HOLDS_LEASE}`,
+        params: [...held, result.epochs, result.valAccuracy, result.valLoss, result.bestEpoch, result.seconds, JSON.stringify(result.history), result.failure],
+      },
+    ];
+    if (extra.checkpoint) writes.push(this.upsertCheckpoint(lease, extra.checkpoint.epochs, extra.checkpoint.data));
+    // A trial that trained all its epochs, or diverged, goes no further: its checkpoint is dropped.
+    if (extra.files || result.failure !== null) writes.push({ sql: `DELETE FROM checkpoints WHERE study = $1 AND trial = $2 AND ${Study.HOLDS_LEASE}`, params: held });
+    for (const file of extra.files ?? []) {
+      writes.push({
+        sql: `INSERT INTO files (study, trial, name, data) SELECT $1, $2, $6, $7 WHERE ${Study.HOLDS_LEASE}
+              ON CONFLICT (study, trial, name) DO UPDATE SET data = excluded.data`,
+        params: [...held, file.name, file.data],
+      });
+    }
+    const done = { sql: `UPDATE jobs SET state = 'done' WHERE ${Study.HELD}`, params: held };
+    const [touched] = await this.storage.batch([this.touch(lease), ...writes, done], { transaction: true, durable: true });
+    if (touched.changes === 0) return false;
+
+    // After the commit, so that of two results recorded at once, the later count sees both. The
     // count is not durable: after a crash between the two it is one short, which only delays a
-    // promotion (the idle workers' check counts the results themselves).
-    const [{ results }] = await this.storage.query<{ results: number }>('UPDATE rungs SET results = results + 1 WHERE study = $1 AND rung = $2 RETURNING results', [this.name, lease.rung]);
-    await this.promoteAfter(result, Number(results));
+    // promotion (the idle workers' check counts the results themselves). Sent with it, what
+    // asynchronous halving asks of every new result: how many results of its rung rank ahead.
+    const rank = this.halving === 'async' && lease.rung < this.rungs.length - 1 && result.valAccuracy !== null;
+    const [counted, ranked] = await this.storage.batch([
+      { sql: 'UPDATE rungs SET results = results + 1 WHERE study = $1 AND rung = $2 RETURNING results', params: [this.name, lease.rung] },
+      ...(rank ? [this.resultsAhead(result)] : []),
+    ]);
+    await this.promoteAfter(result, Number(counted.rows[0].results), rank ? Number(ranked.rows[0].ahead) : null);
     return true;
+  }
+
+  /**
+   * The results of the new result's rung that rank ahead of it, counted up to the rung's
+   * quota (looking no further than that). The quota is read from the rung's count, which this
+   * statement sees at least as high as the count its worker was given (it runs after that
+   * increment was committed), so the count is exact up to the worker's own quota. (The CAST
+   * makes the division an integer one in SQLite too, which binds JavaScript numbers as floats.)
+   */
+  private resultsAhead(result: RungResult): Statement {
+    return {
+      sql: `SELECT count(*) AS ahead FROM (
+              SELECT 1 FROM results WHERE study = $1 AND rung = $2 AND val_accuracy IS NOT NULL AND (val_accuracy > $3 OR (val_accuracy = $3 AND trial < $4))
+              LIMIT (SELECT results / CAST($5 AS INTEGER) FROM rungs WHERE study = $1 AND rung = $2)) AS ahead`,
+      params: [this.name, result.rung, result.valAccuracy, result.trial, this.settings.reductionFactor],
+    };
   }
 
   /** Gives a held job back (its worker is stopping): waiting again, for any worker. */
@@ -379,7 +413,7 @@ export class Study {
    * key keeps one job, and each choice is right for what its worker saw (under asynchronous
    * halving a promotion is never taken back).
    */
-  private async promoteAfter(result: RungResult, results: number): Promise<number> {
+  private async promoteAfter(result: RungResult, results: number, ahead: number | null): Promise<number> {
     const { rung } = result;
     if (rung >= this.rungs.length - 1) return 0;
     const scope = promotionScope(this.halving, this.settings.reductionFactor, results);
@@ -387,16 +421,8 @@ export class Study {
     const quota = promotionQuota(this.halving, this.settings.reductionFactor, { results, pending: 0, nextSize: this.sizes[rung + 1] });
     if (quota === 0) return 0;
     const chosen: number[] = [];
-    if (result.valAccuracy !== null) {
-      // Ranks within the quota: fewer than `quota` results are better (looking no further than that).
-      const [{ better }] = await this.storage.query<{ better: number }>(
-        `SELECT count(*) AS better FROM (
-           SELECT 1 FROM results WHERE study = $1 AND rung = $2 AND val_accuracy IS NOT NULL AND (val_accuracy > $3 OR (val_accuracy = $3 AND trial < $4))
-           LIMIT $5) AS ahead`,
-        [this.name, rung, result.valAccuracy, result.trial, quota],
-      );
-      if (Number(better) < quota) chosen.push(result.trial);
-    }
+    // Ranks within the quota: fewer than `quota` results ahead (null: the trial diverged).
+    if (ahead !== null && ahead < quota) chosen.push(result.trial);
     if (scope === 'new-and-boundary') {
       const last = await this.storage.query<{ trial: number; promoted: number | null }>(
         `SELECT top.trial, (SELECT j.trial FROM jobs j WHERE j.study = $1 AND j.trial = top.trial AND j.rung = $4) AS promoted FROM (
@@ -445,23 +471,33 @@ export class Study {
    */
   private async insertPromotions(rung: number, trials: number[]): Promise<number> {
     if (trials.length === 0) return 0;
-    const insert = (runner: SqlRunner, chosen: number[]) => {
-      const values = chosen.map((_, i) => `($1, $${i + 3}, $2, 'waiting')`).join(', ');
-      return runner.execute(`INSERT INTO jobs (study, trial, rung, state) VALUES ${values} ON CONFLICT (study, trial, rung) DO NOTHING`, [this.name, rung + 1, ...chosen]);
-    };
-    if (this.halving === 'sync') return insert(this.storage, trials);
+    if (this.halving === 'sync') {
+      const values = trials.map((_, i) => `($1, $${i + 3}, $2, 'waiting')`).join(', ');
+      return this.storage.execute(`INSERT INTO jobs (study, trial, rung, state) VALUES ${values} ON CONFLICT (study, trial, rung) DO NOTHING`, [this.name, rung + 1, ...trials]);
+    }
     // Asynchronous halving promotes no more trials to a rung than synchronous halving would
     // (Hyperband's budget for the rung): a trial that ranked in the top 1/eta early and fell out
     // of it later keeps its promotion, and without the cap those early promotions add jobs, which
     // on a few workers cost more time than the waiting they save. The no-op update locks the
     // next rung's row (PostgreSQL; an SQLite transaction excludes the others anyway), so that two
-    // workers promoting at once count each other's promotions.
-    return this.storage.transaction(async (tx) => {
-      await tx.execute('UPDATE rungs SET results = results WHERE study = $1 AND rung = $2', [this.name, rung + 1]);
-      const [{ count }] = await tx.query<{ count: number }>('SELECT count(*) AS count FROM jobs WHERE study = $1 AND rung = $2', [this.name, rung + 1]);
-      const room = this.sizes[rung + 1] - Number(count);
-      return room > 0 ? insert(tx, trials.slice(0, room)) : 0;
-    });
+    // workers promoting at once count each other's promotions: the insert, a statement after
+    // it, counts the rung's jobs once the lock is held, and takes the trials, in their order,
+    // that fit in the room left (`place`: 1 for the first).
+    const chosen = trials.map((_, i) => `(CAST($${i + 4} AS INTEGER), ${i + 1})`).join(', ');
+    const [, inserted] = await this.storage.batch(
+      [
+        { sql: 'UPDATE rungs SET results = results WHERE study = $1 AND rung = $2', params: [this.name, rung + 1] },
+        {
+          sql: `WITH chosen (trial, place) AS (VALUES ${chosen})
+                INSERT INTO jobs (study, trial, rung, state)
+                SELECT $1, trial, $2, 'waiting' FROM chosen WHERE place <= $3 - (SELECT count(*) FROM jobs WHERE study = $1 AND rung = $2)
+                ON CONFLICT (study, trial, rung) DO NOTHING`,
+          params: [this.name, rung + 1, this.sizes[rung + 1], ...trials],
+        },
+      ],
+      { transaction: true },
+    );
+    return inserted.changes;
   }
 
   // ---- reading ----
