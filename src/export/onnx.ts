@@ -124,7 +124,7 @@ export function denseRowsToChannelsFirst(weight: Float32Array, image: readonly n
  * first layer expects). Initializers are named `<prefix>layers.<i>.<name>`, as in the weights file.
  */
 function emitLayers(graph: GraphBuilder, model: Sequential, prefix: string, input: string, lastLayer: number): string {
-  const value = (index: number, name: string) => model.parameters.find((p) => p.name === `layers.${index}.${name}`)!.value;
+  const value = (index: number, name: string) => model.parameter(index, name);
   /** Set after flattening a [H, W, C] image, until the dense layer that consumes its features. */
   let flattenedImage: readonly number[] | null = null;
   let current = input;

@@ -22,24 +22,18 @@ export interface FoldedModel {
 export function foldBatchNorm(model: Sequential, kernels: Kernels): FoldedModel {
   const specs = model.architecture.layers;
   const folds = (index: number): boolean => specs[index].type === 'batchnorm' && index > 0 && (specs[index - 1].type === 'conv2d' || specs[index - 1].type === 'dense');
-  const kept: number[] = [];
-  specs.forEach((_, index) => {
-    if (!folds(index)) kept.push(index);
-  });
+  const kept = specs.map((_, index) => index).filter((index) => !folds(index));
+  // Nothing to fold (an MLP, a CNN without normalisation): the model as it is, not a copy.
+  if (kept.length === specs.length) return { model, layerIndex: (index) => index };
   const layers: LayerSpec[] = kept.map((index) => ({ ...specs[index] }));
   const folded = new Sequential(kernels, { inputShape: [...model.architecture.inputShape], layers });
-  const tensor = (network: Sequential, layer: number, name: string): Float32Array => {
-    const found = network.parameters.find((p) => p.name === `layers.${layer}.${name}`);
-    if (!found) throw new Error(`layer ${layer} has no parameter ${name}`);
-    return found.value;
-  };
   kept.forEach((old, index) => {
-    for (const spec of model.layers[old].parameters) tensor(folded, index, spec.name).set(tensor(model, old, spec.name));
+    for (const spec of model.layers[old].parameters) folded.parameter(index, spec.name).set(model.parameter(old, spec.name));
     if (old + 1 >= specs.length || !folds(old + 1)) return;
     const norm = specs[old + 1] as Extract<LayerSpec, { type: 'batchnorm' }>;
-    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => tensor(model, old + 1, name));
-    const weight = tensor(folded, index, 'weight');
-    const bias = tensor(folded, index, 'bias');
+    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => model.parameter(old + 1, name));
+    const weight = folded.parameter(index, 'weight');
+    const bias = folded.parameter(index, 'bias');
     const channels = bias.length;
     const scale = Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + (norm.epsilon ?? 1e-5)));
     for (let i = 0; i < weight.length; i++) weight[i] *= scale[i % channels];

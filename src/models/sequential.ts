@@ -92,13 +92,18 @@ export class Sequential {
     return this.values.length;
   }
 
+  /** The values of layer `layer`'s parameter `name` (`weight`, `bias`, `gamma`...), a view into `values`. */
+  parameter(layer: number, name: string): Float32Array {
+    const tensor = this.parameters.find((parameter) => parameter.name === `layers.${layer}.${name}`);
+    if (!tensor) throw new Error(`layer ${layer} has no parameter ${name}`);
+    return tensor.value;
+  }
+
   /** Fills the parameters: He (normal, std sqrt(2 / fanIn)), Xavier (uniform, ±sqrt(6 / (fanIn + fanOut))), zeros or ones. */
   initialize(rng: Rng): void {
     for (const [index, layer] of this.layers.entries()) {
       for (const spec of layer.parameters) {
-        const tensor = this.parameters.find((parameter) => parameter.name === `layers.${index}.${spec.name}`);
-        if (!tensor) throw new Error(`parameter ${spec.name} of layer ${index} was not allocated`);
-        const value = tensor.value;
+        const value = this.parameter(index, spec.name);
         if (spec.init === 'zeros') {
           value.fill(0);
         } else if (spec.init === 'ones') {
