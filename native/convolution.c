@@ -1,5 +1,6 @@
-// Convolution, NHWC, stride 1, "same" padding: im2col + sgemm over chunks of images, and the
-// three convolution kernels, which hand 3x3 convolutions with enough channels to winograd.c.
+// Convolution, NHWC, stride 1, "same" padding: im2col + sgemm over chunks of images, a direct
+// loop for a 3x3 convolution of a single input channel, and the three convolution kernels, which hand 3x3
+// convolutions with enough channels to winograd.c.
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,11 +150,104 @@ static void conv_backward_weight_part(void *context, int part, int parts) {
   }
 }
 
+// ---- A 3x3 convolution of a single input channel (the first layer): direct, no im2col ----
+// im2col would copy one float per tap and hand sgemm products of depth 9, both mostly overhead;
+// here each output pixel sums 9 scaled filter rows, LANES filters at a time held in registers.
+#define LANES 16
+
+// LANES floats as one value of GCC's vector extension (two or one registers, by the machine).
+typedef float Vec __attribute__((vector_size(sizeof(float) * LANES)));
+
+static inline Vec load_vec(const float *p) {
+  Vec v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// The 3x3 window around pixel (y, x) of a one-channel image, zeros beyond its edge.
+static void window3(float v[9], const float *image, int y, int x, int height, int width) {
+  for (int dy = 0; dy < 3; dy++)
+    for (int dx = 0; dx < 3; dx++) {
+      int sy = y + dy - 1, sx = x + dx - 1;
+      v[3 * dy + dx] = sy >= 0 && sy < height && sx >= 0 && sx < width ? image[sy * width + sx] : 0.0f;
+    }
+}
+
+static int direct_applies(const Conv *s) { return s->channels == 1 && s->kernel == 3; }
+
+// Images [begin, end) of the forward pass: out[p][·] = Σ_tap window[tap] · weight[tap][·].
+static void direct_forward_part(void *context, int part, int parts) {
+  ConvTask *t = context;
+  const Conv *s = &t->s;
+  int begin, end, filters = s->filters;
+  split_range(s->batch, part, parts, &begin, &end);
+  for (int b = begin; b < end; b++) {
+    const float *image = t->inp + (size_t)b * s->height * s->width;
+    for (int y = 0; y < s->height; y++)
+      for (int x = 0; x < s->width; x++) {
+        float v[9], *o = t->out + (((size_t)b * s->height + y) * s->width + x) * filters;
+        window3(v, image, y, x, s->height, s->width);
+        int f0 = 0;
+        for (; f0 + LANES <= filters; f0 += LANES) {
+          Vec acc = {0};
+          for (int tap = 0; tap < 9; tap++) acc += v[tap] * load_vec(t->weight + tap * filters + f0);
+          memcpy(o + f0, &acc, sizeof acc);
+        }
+        for (int f = f0; f < filters; f++) {
+          float acc = 0.0f;
+          for (int tap = 0; tap < 9; tap++) acc += v[tap] * t->weight[tap * filters + f];
+          o[f] = acc;
+        }
+      }
+  }
+}
+
+// Images [begin, end) of the weight gradient: Σ_p window_p[tap] · dout[p][·] for every tap, in
+// registers, added to dweight by part 0 and to their own partial sums by the others.
+static void direct_weight_part(void *context, int part, int parts) {
+  ConvTask *t = context;
+  const Conv *s = &t->s;
+  int begin, end, filters = s->filters;
+  float *sum = part == 0 ? t->out : t->partials + (size_t)(part - 1) * 9 * filters;
+  if (part > 0) memset(sum, 0, sizeof(float) * 9 * filters);
+  split_range(s->batch, part, parts, &begin, &end);
+  int f0 = 0;
+  for (; f0 + LANES <= filters; f0 += LANES) {
+    Vec acc[9] = {{0}};
+    for (int b = begin; b < end; b++) {
+      const float *image = t->inp + (size_t)b * s->height * s->width;
+      for (int y = 0; y < s->height; y++)
+        for (int x = 0; x < s->width; x++) {
+          float v[9];
+          window3(v, image, y, x, s->height, s->width);
+          Vec g = load_vec(t->dout + (((size_t)b * s->height + y) * s->width + x) * filters + f0);
+          for (int tap = 0; tap < 9; tap++) acc[tap] += v[tap] * g;
+        }
+    }
+    for (int tap = 0; tap < 9; tap++)
+      for (int l = 0; l < LANES; l++) sum[tap * filters + f0 + l] += acc[tap][l];
+  }
+  for (int f = f0; f < filters; f++) {
+    float acc[9] = {0};
+    for (int b = begin; b < end; b++) {
+      const float *image = t->inp + (size_t)b * s->height * s->width;
+      for (int y = 0; y < s->height; y++)
+        for (int x = 0; x < s->width; x++) {
+          float v[9];
+          window3(v, image, y, x, s->height, s->width);
+          float g = t->dout[(((size_t)b * s->height + y) * s->width + x) * filters + f];
+          for (int tap = 0; tap < 9; tap++) acc[tap] += v[tap] * g;
+        }
+    }
+    for (int tap = 0; tap < 9; tap++) sum[tap * filters + f] += acc[tap];
+  }
+}
+
 int32_t fm_conv2d(float *out, const float *inp, const float *weight, int32_t batch, int32_t height, int32_t width, int32_t in_channels,
                   int32_t out_channels, int32_t kernel_size) {
   ConvTask t = {.s = {batch, height, width, in_channels, out_channels, kernel_size}, .out = out, .inp = inp, .weight = weight};
   if (winograd_applies(&t.s)) return winograd_convolve(t.out, t.inp, t.weight, &t.s, 0);
-  parallel(conv_forward_part, &t, conv_parts(&t.s));
+  parallel(direct_applies(&t.s) ? direct_forward_part : conv_forward_part, &t, conv_parts(&t.s));
   return !t.failed;
 }
 
@@ -174,7 +268,7 @@ int32_t fm_conv2d_backward_weight(float *dweight, const float *inp, const float 
   size_t size = (size_t)t.s.kernel * t.s.kernel * t.s.channels * t.s.filters;
   if (!reserve_partials(parts, size)) return 0;
   t.partials = partials;
-  parallel(conv_backward_weight_part, &t, parts);
+  parallel(direct_applies(&t.s) ? direct_weight_part : conv_backward_weight_part, &t, parts);
   if (t.failed) return 0;
   add_partial_sums(t.out, t.partials, parts - 1, size);
   return 1;

@@ -321,9 +321,8 @@ const CONV_SHAPES = [
   { batch: 2, height: 6, width: 4, inChannels: 8, outChannels: 9, kernelSize: 1 },
   { batch: 5, height: 7, width: 7, inChannels: 4, outChannels: 12, kernelSize: 5 },
   { batch: 4, height: 28, width: 28, inChannels: 1, outChannels: 8, kernelSize: 3 },
-  // Shapes the native backend computes by Winograd F(2x2, 3x3) (at least 8 channels each way;
-  // wasm: multiples of 4 too): odd heights and widths (partial tiles), a single pixel, more
-  // tiles than one chunk.
+  // Shapes the fast backends compute by Winograd (at least 8 channels each way; wasm: multiples
+  // of 4 too): odd heights and widths (partial tiles), a single pixel, more tiles than one chunk.
   { batch: 3, height: 7, width: 5, inChannels: 8, outChannels: 13, kernelSize: 3 },
   { batch: 3, height: 9, width: 11, inChannels: 12, outChannels: 8, kernelSize: 3 },
   { batch: 2, height: 1, width: 1, inChannels: 16, outChannels: 8, kernelSize: 3 },
@@ -331,9 +330,10 @@ const CONV_SHAPES = [
   { batch: 5, height: 14, width: 14, inChannels: 32, outChannels: 64, kernelSize: 3 },
   { batch: 3, height: 28, width: 27, inChannels: 9, outChannels: 33, kernelSize: 3 },
 ];
-// Sums of up to 9 x 64 products of values in [-1, 1]; Winograd's transforms add and subtract
-// before multiplying, which rounds a few times more than a direct sum (errors measured: up to 9e-6).
-const CONV_TOLERANCE = 3e-5;
+// Sums of up to 9 x 64 products of values in [-1, 1]. Winograd's transforms add and subtract
+// before multiplying, which rounds more than a direct sum: F(4x4, 3x3) scales by up to 8 and
+// divides by up to 24 (errors measured: up to 9.2e-5 with 32 channels in; F(2x2, 3x3) 9e-6).
+const CONV_TOLERANCE = 3e-4;
 
 for (const kernels of backends) {
   describe(`${kernels.description} convolution and pooling`, () => {
@@ -369,7 +369,8 @@ for (const kernels of backends) {
         kernels.conv2dBackwardWeight({ dweight, inp, dout, ...shape });
         const expectedDweight = Float32Array.from(start);
         jsKernels.conv2dBackwardWeight({ dweight: expectedDweight, inp, dout, ...shape });
-        assert.ok(maxRelativeError(dweight, expectedDweight) < 1e-4, `weight gradient (accumulated) ${JSON.stringify(shape)}`);
+        // Sums over every pixel of the batch: up to 2,268 here (errors measured: up to 1.5e-4 by F(4x4, 3x3)).
+        assert.ok(maxRelativeError(dweight, expectedDweight) < 5e-4, `weight gradient (accumulated) ${JSON.stringify(shape)}`);
       }
     });
 
