@@ -230,6 +230,7 @@ export const WASM_RAW = {
   addTransposed: { args: 'dst: ptr, src: ptr, rows: int, cols: int' },
   winogradBufferFloats: { args: 'height: int, width: int, inC: int, outC: int', result: 'int' },
   winogradFilters: { args: 'u: ptr, weight: ptr, inC: int, outC: int, flip: bool' },
+  winogradFiltersFloats: { args: 'inC: int, outC: int', result: 'int' },
   winogradForward: { args: 'dst: ptr, src: ptr, u: ptr, b0: int, b1: int, height: int, width: int, inC: int, outC: int, buffer: ptr, scratch: ptr, zeros: ptr' },
   winogradWeight: { args: 'du: ptr, src: ptr, dout: ptr, b0: int, b1: int, height: int, width: int, inC: int, outC: int, buffer: ptr, scratch: ptr, zeros: ptr' },
   winogradFilterGradient: { args: 'dweight: ptr, du: ptr, partBytes: int, parts: int, inC: int, outC: int' },

@@ -10,7 +10,7 @@ const GEMM_COLUMNS_PER_TILE = 8;
 const GEMM_MIN_DEPTH_PER_THREAD = 64;
 /**
  * 3x3 convolutions with at least this many channels in and out, both multiples of 4, run by
- * Winograd F(2x2, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
+ * Winograd F(4x4, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
  */
 const WINOGRAD_MIN_CHANNELS = 8;
 /** Kernels split over the threads from this many floats on. */
@@ -283,8 +283,8 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     const { batch, height, width, inChannels, outChannels } = shape;
     // The input gradient is the forward convolution of the output gradient with flipped filters.
     const [inC, outC] = kind === 'input' ? [outChannels, inChannels] : [inChannels, outChannels];
-    const transformedBytes = 16 * inC * outC * 4;
-    grow(winogradFilters, transformedBytes);
+    const transformedBytes = 36 * inC * outC * 4;
+    grow(winogradFilters, wasm.winogradFiltersFloats(inC, outC) * 4);
     grow(winogradZeros, Math.max(inC, outC) * 4, true);
     columns.reserve(wasm.winogradBufferFloats(height, width, inC, outC) * 4);
     if (kind === 'weight') partials.reserve(transformedBytes);

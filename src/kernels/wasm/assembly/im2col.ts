@@ -6,6 +6,10 @@ import { gemm } from './gemm';
 import { at } from './addresses';
 
 function im2col(col: usize, image: usize, height: i32, width: i32, channels: i32, kernel: i32): void {
+  if (channels == 1) {
+    im2colOneChannel(col, image, height, width, kernel);
+    return;
+  }
   const pad = (kernel - 1) >> 1;
   const tap = <usize>channels << 2;
   let dst = col;
@@ -18,6 +22,26 @@ function im2col(col: usize, image: usize, height: i32, width: i32, channels: i32
           if (sy >= 0 && sy < height && sx >= 0 && sx < width) memory.copy(dst, at(image, (sy * width + sx) * channels), tap);
           else memory.fill(dst, 0, tap);
           dst += tap;
+        }
+      }
+    }
+  }
+}
+
+// im2col of a one-channel image (the first layer): a float per tap, stored directly (a
+// memory.copy per float costs more than the product that follows).
+function im2colOneChannel(col: usize, image: usize, height: i32, width: i32, kernel: i32): void {
+  const pad = (kernel - 1) >> 1;
+  let dst = col;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let dy = 0; dy < kernel; dy++) {
+        const sy = y + dy - pad;
+        const inside = sy >= 0 && sy < height;
+        for (let dx = 0; dx < kernel; dx++) {
+          const sx = x + dx - pad;
+          store<f32>(dst, inside && sx >= 0 && sx < width ? load<f32>(at(image, sy * width + sx)) : 0);
+          dst += 4;
         }
       }
     }
