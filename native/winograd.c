@@ -163,30 +163,26 @@ static inline __attribute__((always_inline)) void f4_filter_gradient_1d(Lanes *r
   }
 }
 
-// U = G g Gᵀ for every (a, b) of [in, out], LANES filters b at a time The forward pass reads
-// g from weight [3][3][in][out]; the input gradient (`flip`) is the forward convolution of the
-// output gradient with the filters turned by 180 degrees and in/out exchanged, so it reads
-// g[y][x] = weight[2-y][2-x][b][a] of a weight stored [3][3][out][in].
-static void f4_transform_filters(float *u, const float *weight, int in, int out, int flip) {
+// U = G g Gᵀ for the filters (a, b) of rows a in [begin, end) of weight [3][3][in][out], LANES
+// filters b at a time.
+static void f4_transform_filters(float *u, const float *weight, int in, int out, int begin, int end) {
   size_t plane = (size_t)in * out;
-  for (int a = 0; a < in; a++)
+  for (int a = begin; a < end; a++)
     for (int b = 0; b < out; b += LANES) {
       int n = out - b < LANES ? out - b : LANES;
       Lanes g[9] = {{0}}, t[18], y[36];
-      for (int tap = 0; tap < 9; tap++)
-        for (int l = 0; l < n; l++)
-          g[tap][l] = flip ? weight[(size_t)(8 - tap) * plane + (size_t)(b + l) * in + a] : weight[(size_t)tap * plane + (size_t)a * out + b + l];
+      for (int tap = 0; tap < 9; tap++) memcpy(g[tap], weight + (size_t)tap * plane + (size_t)a * out + b, sizeof(float) * n);
       for (int x = 0; x < 3; x++) f4_filter_1d(t + x, 3, g + x, 3);
       for (int i = 0; i < 6; i++) f4_filter_1d(y + 6 * i, 1, t + 3 * i, 1);
       for (int p = 0; p < 36; p++) memcpy(u + p * plane + (size_t)a * out + b, y[p], sizeof(float) * n);
     }
 }
 
-// weight[tap][a][b] += (Gᵀ dU G) for every (a, b) of dU [36, in, out], LANES at a time.
-static void f4_filter_gradient(float *weight, const float *du, int in, int out) {
-  size_t plane = (size_t)in * out;
-  for (size_t i = 0; i < plane; i += LANES) {
-    int n = plane - i < LANES ? (int)(plane - i) : LANES;
+// weight[tap][a][b] += (Gᵀ dU G) for the elements [begin, end) of the [in, out] planes of
+// dU [36, in, out], LANES at a time (begin a multiple of LANES).
+static void f4_filter_gradient(float *weight, const float *du, size_t plane, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; i += LANES) {
+    int n = end - i < LANES ? (int)(end - i) : LANES;
     Lanes x[36] = {{0}}, t[18], y[9];
     for (int p = 0; p < 36; p++) memcpy(x[p], du + p * plane + i, sizeof(float) * n);
     for (int j = 0; j < 6; j++) f4_filter_gradient_1d(t + j, 6, x + j, 6);
@@ -301,10 +297,12 @@ static void winograd_weight_part(void *context, int part, int parts) {
   Winograd *t = context;
   size_t plane = (size_t)POSITIONS * t->in * t->out;
   float *du = t->dst + (size_t)part * plane;
-  memset(du, 0, sizeof(float) * plane);
   WinogradPart w;
-  // V [tiles, 36, in], dM [tiles, 36, out].
-  if (!winograd_part_setup(t, part, parts, (size_t)(t->in + t->out), 0, &w)) return;
+  // V [tiles, 36, in], dM [tiles, 36, out]; the first chunk's products overwrite dU.
+  if (!winograd_part_setup(t, part, parts, (size_t)(t->in + t->out), 0, &w)) {
+    memset(du, 0, sizeof(float) * plane);
+    return;
+  }
   size_t most = (size_t)w.chunk * w.per_image;
   float *v = w.buffer, *dm = v + POSITIONS * most * t->in;
   size_t image_in = (size_t)t->height * t->width * t->in, image_out = (size_t)t->height * t->width * t->out;
@@ -323,7 +321,43 @@ static void winograd_weight_part(void *context, int part, int parts) {
     }
     for (int xi = 0; xi < POSITIONS; xi++)
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t->in, t->out, (int)tiles, 1.0f, v + xi * t->in, POSITIONS * t->in,
-                  dm + xi * t->out, POSITIONS * t->out, 1.0f, du + (size_t)xi * t->in * t->out, t->out);
+                  dm + xi * t->out, POSITIONS * t->out, b0 == w.begin ? 0.0f : 1.0f, du + (size_t)xi * t->in * t->out, t->out);
+  }
+}
+
+// The filters' transforms, split over the team by rows (forward) or by runs of LANES elements
+// (the weight gradient's adjoint): serial, they left the other threads waiting.
+typedef struct {
+  float *dst;
+  const float *src;
+  int in, out;
+} FilterTask;
+
+static void transform_filters_part(void *context, int part, int parts) {
+  FilterTask *t = context;
+  int begin, end;
+  split_range(t->in, part, parts, &begin, &end);
+  f4_transform_filters(t->dst, t->src, t->in, t->out, begin, end);
+}
+
+static void filter_gradient_part(void *context, int part, int parts) {
+  FilterTask *t = context;
+  size_t plane = (size_t)t->in * t->out;
+  int runs = (int)((plane + LANES - 1) / LANES), begin, end;
+  split_range(runs, part, parts, &begin, &end);
+  size_t last = (size_t)end * LANES < plane ? (size_t)end * LANES : plane;
+  f4_filter_gradient(t->dst, t->src, plane, (size_t)begin * LANES, last);
+}
+
+// flipped[tap][a][b] = weight[8 - tap][b][a] for a weight [3][3][out][in]: the filters of the
+// input gradient (turned 180 degrees, in and out exchanged) in the forward pass's layout.
+static void flip_filters(float *flipped, const float *weight, int in, int out) {
+  size_t plane = (size_t)in * out;
+  for (int tap = 0; tap < 9; tap++) {
+    const float *src = weight + (size_t)(8 - tap) * plane;
+    float *dst = flipped + (size_t)tap * plane;
+    for (int b = 0; b < out; b++)
+      for (int a = 0; a < in; a++) dst[(size_t)a * out + b] = src[(size_t)b * in + a];
   }
 }
 
@@ -331,8 +365,8 @@ int winograd_applies(const Conv *s) {
   return s->kernel == 3 && s->channels >= WINOGRAD_MIN_CHANNELS && s->filters >= WINOGRAD_MIN_CHANNELS;
 }
 
-static float *winograd_filters = NULL, *winograd_zeros = NULL;
-static size_t winograd_filters_floats = 0, winograd_zeros_floats = 0;
+static float *winograd_filters = NULL, *winograd_zeros = NULL, *winograd_flipped = NULL;
+static size_t winograd_filters_floats = 0, winograd_zeros_floats = 0, winograd_flipped_floats = 0;
 
 // Grows the filter buffer to `floats` and the zeros to `zeros`; 0 when out of memory.
 static int winograd_buffers(size_t floats, size_t zeros) {
@@ -353,8 +387,20 @@ static int winograd_buffers(size_t floats, size_t zeros) {
 
 int winograd_convolve(float *dst, const float *src, const float *weight, const Conv *s, int flip) {
   int in = flip ? s->filters : s->channels, out = flip ? s->channels : s->filters;
-  if (!winograd_buffers((size_t)POSITIONS * in * out, in)) return 0;
-  f4_transform_filters(winograd_filters, weight, in, out, flip);
+  size_t plane = (size_t)in * out;
+  if (!winograd_buffers((size_t)POSITIONS * plane, in)) return 0;
+  if (flip) {
+    if (9 * plane > winograd_flipped_floats) {
+      free(winograd_flipped);
+      winograd_flipped = malloc(sizeof(float) * 9 * plane);
+      winograd_flipped_floats = winograd_flipped ? 9 * plane : 0;
+      if (!winograd_flipped) return 0;
+    }
+    flip_filters(winograd_flipped, weight, in, out);
+    weight = winograd_flipped;
+  }
+  FilterTask filters = {winograd_filters, weight, in, out};
+  parallel(transform_filters_part, &filters, parts_for(36.0 * plane, 16384));
   Winograd t = {s->batch, s->height, s->width, in, out, dst, src, NULL, winograd_filters, winograd_zeros, 0};
   parallel(winograd_forward_part, &t, conv_parts(s));
   return !t.failed;
@@ -369,6 +415,7 @@ int winograd_weight_gradient(float *dweight, const float *inp, const float *dout
   parallel(winograd_weight_part, &t, parts);
   if (t.failed) return 0;
   add_partial_sums(winograd_filters, winograd_filters + plane, parts - 1, plane);
-  f4_filter_gradient(dweight, winograd_filters, s->channels, s->filters);
+  FilterTask gradient = {dweight, winograd_filters, s->channels, s->filters};
+  parallel(filter_gradient_part, &gradient, parts_for(plane, 16384));
   return 1;
 }
