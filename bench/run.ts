@@ -1,7 +1,8 @@
 // Benchmarks: one JSON object per line on stdout. Run: npm run bench [-- gemm|train|conv|peak ...];
 // `npm run bench -- profile` (not part of the default set) splits a training step by kernel,
 // `npm run bench -- layers` (neither) times each convolution of the reference CNN on 1 and 2
-// threads in turn, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts),
+// threads in turn, `npm run bench -- step` (neither) times training steps of the reference and
+// the default CNN, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts),
 // `npm run bench -- coordination --storage URL` (neither; it needs a database) runs 64 search
 // workers with jobs of no work against a search database (bench/coordination.ts).
 // `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
@@ -26,6 +27,8 @@ import { referenceCnnArchitecture } from '../src/models/reference-cnn.ts';
 import { Sequential, type Architecture } from '../src/models/sequential.ts';
 import { Rng } from '../src/random/rng.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
+import { cnnArchitecture } from '../src/models/cnn.ts';
+import { DEFAULT_CNN_CONFIG } from '../src/runs/configs.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 import { browserBench } from './browser.ts';
@@ -40,7 +43,7 @@ const flagValue = (flag: string): string | undefined => {
 const storage = flagValue('--storage');
 const coordinationWorkers = Number(flagValue('--workers') ?? 64);
 const selected = new Set(args);
-/** The default set: gemm, conv, train and peak; profile, layers and browser only when named. */
+/** The default set: gemm, conv, train and peak; profile, layers, step and browser only when named. */
 const wants = (name: string) => (selected.size === 0 && name !== 'layers' && name !== 'browser') || selected.has(name);
 const emit = (record: object) => console.log(JSON.stringify(record));
 if (selected.has('serve')) await (await import('./serve.ts')).serveBench(emit);
@@ -368,6 +371,56 @@ if (selected.has('profile')) {
       const inKernels = [...spent.values()].reduce((a, b) => a + b, 0);
       for (const [kernel, ms] of [...spent, ['javascript', total - inKernels] as const].sort((a, b) => b[1] - a[1])) {
         emit({ bench: 'profile', model: modelName, threads, backend: kernels.name, kernel, msPerStep: round(ms / steps, 3) });
+      }
+    }
+  }
+}
+
+if (selected.has('step')) {
+  // Milliseconds per training step (forward, backward, Adam) of the reference CNN (batch 64) and
+  // of the default CNN's architecture (batch normalisation, batch 128) on a fixed batch: what the
+  // kernels alone cost, without data loading, augmentation or validation. The thread counts take
+  // turns, five steps at a time, twelve rounds; the figure is the median round.
+  const cnn = DEFAULT_CNN_CONFIG;
+  const models: [string, Architecture, number][] = [
+    ['reference-cnn', referenceCnnArchitecture(), 64],
+    ['default-cnn', cnnArchitecture({ ...cnn, batchNorm: cnn.batchNorm }).architecture, cnn.batchSize],
+  ];
+  const backends: [string, (threads: number) => Kernels][] = [['wasm', (threads) => wasmByThreads.get(threads)!]];
+  if (nativeBuildPresent()) backends.push(['native', (threads) => loadNativeKernels({ threads })]);
+  for (const [backend, load] of backends) {
+    for (const [modelName, architecture, batch] of models) {
+      const runs = threadCounts.map((threads) => {
+        const kernels = load(threads);
+        const rng = Rng.fromSeed(4);
+        const model = new Sequential(kernels, architecture);
+        model.initialize(rng.fork());
+        const loss = new SoftmaxCrossEntropy(kernels, 10);
+        const optimizer = new Adam(kernels, model.parameterCount);
+        const input = kernels.allocate(batch * 784);
+        for (let i = 0; i < input.length; i++) input[i] = Math.abs(Math.sin(i * 0.1));
+        const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
+        const context = { training: true, rng: rng.fork() };
+        return { threads, kernels, milliseconds: [] as number[], step: () => {
+          const logits = model.forward(input, batch, context);
+          loss.forward(logits, labels, batch);
+          model.zeroGrad();
+          loss.backward(model.outputGradient, labels, batch);
+          model.backward(batch);
+          optimizer.step(model.parameters, 0.001);
+        } };
+      });
+      for (let round = 0; round < 13; round++) {
+        for (const run of runs) {
+          // Native kernels are reloaded at each turn: their thread count is process-wide.
+          if (backend === 'native') load(run.threads);
+          const started = performance.now();
+          for (let i = 0; i < 5; i++) run.step();
+          if (round > 0) run.milliseconds.push((performance.now() - started) / 5);
+        }
+      }
+      for (const { threads, milliseconds } of runs) {
+        emit({ bench: 'step', model: modelName, batch, backend, threads, msPerStep: round(median(milliseconds), 2), msPerStepRange: [round(Math.min(...milliseconds), 2), round(Math.max(...milliseconds), 2)] });
       }
     }
   }

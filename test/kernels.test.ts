@@ -321,6 +321,8 @@ const CONV_SHAPES = [
   { batch: 2, height: 6, width: 4, inChannels: 8, outChannels: 9, kernelSize: 1 },
   { batch: 5, height: 7, width: 7, inChannels: 4, outChannels: 12, kernelSize: 5 },
   { batch: 4, height: 28, width: 28, inChannels: 1, outChannels: 8, kernelSize: 3 },
+  // One input channel, 3x3: the native backend's direct loop (filters in vectors of 16, then one by one).
+  { batch: 3, height: 9, width: 6, inChannels: 1, outChannels: 21, kernelSize: 3 },
   // Shapes the fast backends compute by Winograd (at least 8 channels each way; wasm: multiples
   // of 4 too): odd heights and widths (partial tiles), a single pixel, more tiles than one chunk.
   { batch: 3, height: 7, width: 5, inChannels: 8, outChannels: 13, kernelSize: 3 },
