@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { UsageError } from '../src/errors.ts';
 import { loadKernels } from '../src/kernels/index.ts';
-import { nativeBuildPresent } from '../src/kernels/native/node.ts';
+import { nativeBuildPresent, openBlasCoreFor } from '../src/kernels/native/node.ts';
 
 test('auto uses the native backend when it is built', { skip: nativeBuildPresent() ? false : 'the native backend is not built here' }, async () => {
   const messages: string[] = [];
@@ -11,6 +11,15 @@ test('auto uses the native backend when it is built', { skip: nativeBuildPresent
   assert.equal(kernels.name, 'native');
   assert.match(kernels.description, /^native \(OpenBLAS \S+, 1 thread\)$/);
   assert.deepEqual(messages, []);
+});
+
+test('OpenBLAS is given its AVX2 kernels on every x86-64 CPU with AVX2 and FMA, whatever else it has, and nothing is named elsewhere', () => {
+  const zen3 = 'vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx fma avx2 bmi2\n';
+  const zen4 = 'vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512vl avx512_bf16\n';
+  const intel = 'vendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512vl\n';
+  for (const cpuinfo of [zen3, zen4, intel]) assert.equal(openBlasCoreFor(cpuinfo, 'x64'), 'Haswell');
+  assert.equal(openBlasCoreFor('flags\t\t: fpu sse2 avx\n', 'x64'), undefined);
+  assert.equal(openBlasCoreFor(zen4, 'arm64'), undefined);
 });
 
 test('without the native addon, auto falls back to wasm and says why, once', async () => {

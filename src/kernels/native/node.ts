@@ -27,12 +27,21 @@ export function nativeBuildPresent(addonPath = DEFAULT_ADDON_PATH): boolean {
 }
 
 /**
- * Debian's OpenBLAS 0.3.21 does not recognise newer Intel CPUs with AVX-512 and falls back to
- * its AVX2 kernels; naming the core type selects its AVX-512 kernels (179 against 101 GFLOP/s on
- * one core, measured on such a machine). On AMD's Zen 4 it already picks an AVX-512 core
- * (Cooperlake), so nothing is set there. OpenBLAS reads the variable when the library loads,
- * so it is set before the addon is loaded, and never where the user has set it.
+ * The OpenBLAS kernels that the native backend names where the user has not: its AVX2 ones
+ * ("Haswell") on every x86-64 CPU with AVX2 and FMA, nothing elsewhere. Left to itself OpenBLAS
+ * picks kernels by CPU (Debian's 0.3.21: "Cooperlake" on a Zen 4, "Haswell" on a Zen 3 and on a
+ * Zen 5, which it does not know), and kernels of other widths and blockings round a product
+ * differently, so the same seed trained other weights on one machine than on another. With one
+ * kernel set everywhere a seed gives the same figures on every such machine; what it costs is
+ * measured in docs/performance.md. Setting OPENBLAS_CORETYPE (to "SkylakeX", say) overrides it.
  */
+export function openBlasCoreFor(cpuinfo: string, arch: string = process.arch): string | undefined {
+  if (arch !== 'x64') return undefined;
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '';
+  return /\bavx2\b/.test(flags) && /\bfma\b/.test(flags) ? 'Haswell' : undefined;
+}
+
+/** Sets OPENBLAS_CORETYPE (see openBlasCoreFor) before the addon loads OpenBLAS, which reads it then. */
 function chooseOpenBlasCore(): void {
   if (process.env.OPENBLAS_CORETYPE) return;
   let cpuinfo: string;
@@ -41,8 +50,8 @@ function chooseOpenBlasCore(): void {
   } catch {
     return;
   }
-  const intel = /^vendor_id\s*:\s*GenuineIntel/m.test(cpuinfo);
-  if (intel && /\bavx512f\b/.test(cpuinfo) && /\bavx512vl\b/.test(cpuinfo)) process.env.OPENBLAS_CORETYPE = 'SkylakeX';
+  const core = openBlasCoreFor(cpuinfo);
+  if (core) process.env.OPENBLAS_CORETYPE = core;
 }
 
 type Positional = (...args: unknown[]) => unknown;
