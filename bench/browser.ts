@@ -18,6 +18,7 @@ import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
 import { forkStreams } from '../src/random/streams.ts';
 import { imageJobData, recipe, trainJob, type JobSpec } from '../src/runs/job-core.ts';
 import { ensureWebBuild } from '../scripts/build-web.ts';
+import { median } from './training-step.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** 2 threads is the comparison asked for; 1 thread shows the same without the pool's hand-offs, which a busy machine upsets most. */
@@ -92,8 +93,6 @@ async function pageSpeed(page: Page, spec: JobSpec, threads: number): Promise<nu
   await page.waitForSelector('#results-card:not([hidden])', { timeout: 600_000 });
   return Number(await page.getAttribute('#speed', 'data-images-per-second'));
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 export async function browserBench(emit: (record: object) => void): Promise<void> {
   if (!existsSync(CHROMIUM)) {

@@ -12,6 +12,8 @@
 // step. OpenBLAS's kernels are named before any build loads it (Haswell, as the native backend
 // does), so every build multiplies with the same ones.
 import { resolve } from 'node:path';
+import type { Architecture } from '../src/models/sequential.ts';
+import { fixedBatchStep, median } from './training-step.ts';
 
 const roots = process.argv.slice(2).map((root) => resolve(root));
 if (roots.length === 0) {
@@ -20,7 +22,6 @@ if (roots.length === 0) {
 }
 process.env.OPENBLAS_CORETYPE ??= 'Haswell';
 const rounds = Number(process.env.ROUNDS ?? 10);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
 interface Configuration {
@@ -49,7 +50,7 @@ for (const root of roots) {
   const { DEFAULT_CNN_CONFIG } = await from('runs/configs.ts');
   const { Adam } = await from('training/optimizers.ts');
   const addonPath = `${root}/build/Release/fmnist_native.node`;
-  const models: [string, unknown, number][] = [
+  const models: [string, Architecture, number][] = [
     ['reference-cnn', referenceCnnArchitecture(), 64],
     ['default-cnn', cnnArchitecture({ ...DEFAULT_CNN_CONFIG }).architecture, DEFAULT_CNN_CONFIG.batchSize],
   ];
@@ -58,16 +59,7 @@ for (const root of roots) {
     for (const backend of ['native', 'wasm'] as const) {
       const load = () => (backend === 'native' ? native.loadNativeKernels({ threads, addonPath }) : wasmKernels);
       for (const [model, architecture, batch] of models) {
-        const kernels = load();
-        const rng = Rng.fromSeed(4);
-        const network = new Sequential(kernels, architecture);
-        network.initialize(rng.fork());
-        const loss = new SoftmaxCrossEntropy(kernels, 10);
-        const optimizer = new Adam(kernels, network.parameterCount);
-        const input = kernels.allocate(batch * 784);
-        for (let i = 0; i < input.length; i++) input[i] = Math.abs(Math.sin(i * 0.1));
-        const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
-        const context = { training: true, rng: rng.fork() };
+        const step = fixedBatchStep({ Sequential, SoftmaxCrossEntropy, Adam, Rng }, load(), architecture, batch);
         configurations.push({
           build: root,
           backend,
@@ -76,14 +68,7 @@ for (const root of roots) {
           batch,
           milliseconds: [],
           select: () => void (backend === 'native' && load()),
-          step: () => {
-            const logits = network.forward(input, batch, context);
-            loss.forward(logits, labels, batch);
-            network.zeroGrad();
-            loss.backward(network.outputGradient, labels, batch);
-            network.backward(batch);
-            optimizer.step(network.parameters, 0.001);
-          },
+          step,
         });
       }
     }

@@ -33,6 +33,7 @@ import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 import { browserBench } from './browser.ts';
 import { benchInfer, benchInferLayers } from './infer.ts';
+import { fixedBatchStep, median } from './training-step.ts';
 
 const args = process.argv.slice(2);
 /** A flag's value, taken out of the arguments: --storage URL and --workers N of the coordination benchmark. */
@@ -48,7 +49,6 @@ const wants = (name: string) => (selected.size === 0 && name !== 'layers' && nam
 const emit = (record: object) => console.log(JSON.stringify(record));
 if (selected.has('serve')) await (await import('./serve.ts')).serveBench(emit);
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 if (selected.has('coordination')) {
   if (!storage) {
@@ -390,26 +390,11 @@ if (selected.has('step')) {
   if (nativeBuildPresent()) backends.push(['native', (threads) => loadNativeKernels({ threads })]);
   for (const [backend, load] of backends) {
     for (const [modelName, architecture, batch] of models) {
-      const runs = threadCounts.map((threads) => {
-        const kernels = load(threads);
-        const rng = Rng.fromSeed(4);
-        const model = new Sequential(kernels, architecture);
-        model.initialize(rng.fork());
-        const loss = new SoftmaxCrossEntropy(kernels, 10);
-        const optimizer = new Adam(kernels, model.parameterCount);
-        const input = kernels.allocate(batch * 784);
-        for (let i = 0; i < input.length; i++) input[i] = Math.abs(Math.sin(i * 0.1));
-        const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
-        const context = { training: true, rng: rng.fork() };
-        return { threads, kernels, milliseconds: [] as number[], step: () => {
-          const logits = model.forward(input, batch, context);
-          loss.forward(logits, labels, batch);
-          model.zeroGrad();
-          loss.backward(model.outputGradient, labels, batch);
-          model.backward(batch);
-          optimizer.step(model.parameters, 0.001);
-        } };
-      });
+      const runs = threadCounts.map((threads) => ({
+        threads,
+        milliseconds: [] as number[],
+        step: fixedBatchStep({ Sequential, SoftmaxCrossEntropy, Adam, Rng }, load(threads), architecture, batch),
+      }));
       for (let round = 0; round < 13; round++) {
         for (const run of runs) {
           // Native kernels are reloaded at each turn: their thread count is process-wide.

@@ -1,0 +1,46 @@
+// What the step benchmarks share: one training step on a fixed batch, and the median of rounds.
+import type { Kernels } from '../src/kernels/index.ts';
+import type { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
+import type { Architecture, Sequential } from '../src/models/sequential.ts';
+import type { Rng } from '../src/random/rng.ts';
+import type { Adam } from '../src/training/optimizers.ts';
+
+/**
+ * The classes a step is built from. bench/run.ts passes this checkout's; bench/compare-builds.ts
+ * passes each build's own, so that a build's layers run its own kernels.
+ */
+export interface StepModules {
+  Sequential: typeof Sequential;
+  SoftmaxCrossEntropy: typeof SoftmaxCrossEntropy;
+  Adam: typeof Adam;
+  Rng: typeof Rng;
+}
+
+/**
+ * One training step (forward, backward, Adam) of a freshly initialised network on a fixed batch
+ * of `batch` synthetic images: what the kernels alone cost, without data loading, augmentation
+ * or validation. Every call trains on the same batch.
+ */
+export function fixedBatchStep(modules: StepModules, kernels: Kernels, architecture: Architecture, batch: number): () => void {
+  const { Sequential, SoftmaxCrossEntropy, Adam, Rng } = modules;
+  const rng = Rng.fromSeed(4);
+  const model = new Sequential(kernels, architecture);
+  model.initialize(rng.fork());
+  const loss = new SoftmaxCrossEntropy(kernels, 10);
+  const optimizer = new Adam(kernels, model.parameterCount);
+  const input = kernels.allocate(batch * 784);
+  for (let i = 0; i < input.length; i++) input[i] = Math.abs(Math.sin(i * 0.1));
+  const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
+  const context = { training: true, rng: rng.fork() };
+  return () => {
+    const logits = model.forward(input, batch, context);
+    loss.forward(logits, labels, batch);
+    model.zeroGrad();
+    loss.backward(model.outputGradient, labels, batch);
+    model.backward(batch);
+    optimizer.step(model.parameters, 0.001);
+  };
+}
+
+/** The middle value (the upper one of an even count). */
+export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
