@@ -7,6 +7,7 @@
         "generated/bindings.c",
         "native/team.c",
         "native/gemm.c",
+        "native/sgemm.c",
         "native/elementwise.c",
         "native/gather.c",
         "native/dropout.c",
@@ -17,8 +18,8 @@
         "native/pooling.c",
         "native/batchnorm.c"
       ],
-      "include_dirs": ["generated", "native", "/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
-      "libraries": ["-lopenblas", "-lm", "-lpthread"],
+      "include_dirs": ["generated", "native"],
+      "libraries": ["-lm", "-lpthread"],
       "cflags": ["-O3", "-march=native", "-fno-math-errno", "-std=c11", "-Wall", "-Wextra"],
       "cflags!": ["-fno-exceptions"]
     }

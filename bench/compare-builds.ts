@@ -9,8 +9,9 @@
 // batch 64, the default CNN's architecture at its batch), one training step (forward, backward,
 // Adam) on a fixed batch; every configuration takes three steps in turn, ROUNDS rounds (default
 // 10). One JSON line per configuration: the median and the range of its rounds' milliseconds per
-// step. OpenBLAS's kernels are named before any build loads it (Haswell, as the native backend
-// does), so every build multiplies with the same ones.
+// step. BACKENDS=native (or wasm) times one backend only. Builds from before the addon's own
+// matrix products (native/sgemm.c) multiplied with OpenBLAS: its AVX2 kernels are named before
+// any build loads it (Haswell, as those builds did), so every such build multiplies with the same ones.
 import { resolve } from 'node:path';
 import type { Architecture } from '../src/models/sequential.ts';
 import { fixedBatchStep, median } from './training-step.ts';
@@ -22,6 +23,7 @@ if (roots.length === 0) {
 }
 process.env.OPENBLAS_CORETYPE ??= 'Haswell';
 const rounds = Number(process.env.ROUNDS ?? 10);
+const backends = (process.env.BACKENDS ?? 'native,wasm').split(',');
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
 interface Configuration {
@@ -56,7 +58,7 @@ for (const root of roots) {
   ];
   for (const threads of [1, 2]) {
     const wasmKernels = await wasm.loadWasmKernels({ threads });
-    for (const backend of ['native', 'wasm'] as const) {
+    for (const backend of (['native', 'wasm'] as const).filter((name) => backends.includes(name))) {
       const load = () => (backend === 'native' ? native.loadNativeKernels({ threads, addonPath }) : wasmKernels);
       for (const [model, architecture, batch] of models) {
         const step = fixedBatchStep({ Sequential, SoftmaxCrossEntropy, Adam, Rng }, load(), architecture, batch);

@@ -78,7 +78,7 @@ const wasmByThreads = new Map<number, Kernels>();
 const onlyServe = selected.size === 1 && selected.has('serve');
 if (!onlyServe) for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
 /**
- * Every backend at every thread count. The native backend's thread count is OpenBLAS's, which
+ * Every backend at every thread count. The native backend's thread count is its team's, which
  * is process-wide, so it is loaded (and its threads set) as each configuration is reached.
  */
 function* configurations(): Generator<{ kernels: Kernels; threads: number }> {

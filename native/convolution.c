@@ -1,12 +1,12 @@
 // Convolution, NHWC, stride 1, "same" padding: im2col + sgemm over chunks of images, a direct
 // loop for a 3x3 convolution of a single input channel, and the three convolution kernels, which hand 3x3
 // convolutions with enough channels to winograd.c.
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convolution.h"
 #include "kernels.h"
+#include "sgemm.h"
 #include "team.h"
 #include "winograd.h"
 
@@ -109,8 +109,7 @@ static void conv_forward_part(void *context, int part, int parts) {
   for (int b0 = begin; b0 < end; b0 += chunk) {
     int images = end - b0 < chunk ? end - b0 : chunk;
     for (int i = 0; i < images; i++) im2col(col + (size_t)i * pixels * taps, t->inp + (size_t)(b0 + i) * pixels * s->channels, s);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, images * pixels, s->filters, taps, 1.0f, col, taps, t->weight, s->filters, 0.0f,
-                t->out + (size_t)b0 * pixels * s->filters, s->filters);
+    sgemm(0, 0, images * pixels, s->filters, taps, col, taps, t->weight, s->filters, 0, t->out + (size_t)b0 * pixels * s->filters, s->filters);
   }
 }
 
@@ -125,8 +124,7 @@ static void conv_backward_input_part(void *context, int part, int parts) {
   memset(t->out + (size_t)begin * pixels * s->channels, 0, sizeof(float) * (size_t)(end - begin) * pixels * s->channels);
   for (int b0 = begin; b0 < end; b0 += chunk) {
     int images = end - b0 < chunk ? end - b0 : chunk;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, images * pixels, taps, s->filters, 1.0f, t->dout + (size_t)b0 * pixels * s->filters,
-                s->filters, t->weight, s->filters, 0.0f, col, taps);
+    sgemm(0, 1, images * pixels, taps, s->filters, t->dout + (size_t)b0 * pixels * s->filters, s->filters, t->weight, s->filters, 0, col, taps);
     for (int i = 0; i < images; i++) col2im_add(t->out + (size_t)(b0 + i) * pixels * s->channels, col + (size_t)i * pixels * taps, s);
   }
 }
@@ -145,8 +143,7 @@ static void conv_backward_weight_part(void *context, int part, int parts) {
   for (int b0 = begin; b0 < end; b0 += chunk) {
     int images = end - b0 < chunk ? end - b0 : chunk;
     for (int i = 0; i < images; i++) im2col(col + (size_t)i * pixels * taps, t->inp + (size_t)(b0 + i) * pixels * s->channels, s);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, taps, s->filters, images * pixels, 1.0f, col, taps,
-                t->dout + (size_t)b0 * pixels * s->filters, s->filters, 1.0f, sum, s->filters);
+    sgemm(1, 0, taps, s->filters, images * pixels, col, taps, t->dout + (size_t)b0 * pixels * s->filters, s->filters, 1, sum, s->filters);
   }
 }
 

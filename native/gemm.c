@@ -1,9 +1,9 @@
 // Matrix products, C[m,n] (+)= op(A) · op(B), row-major: OpenBLAS's sgemm, split over the team
 // by rows or columns of C, or by depth k for thin, deep products.
-#include <cblas.h>
 #include <string.h>
 
 #include "kernels.h"
+#include "sgemm.h"
 #include "team.h"
 
 typedef struct {
@@ -25,8 +25,7 @@ static void gemm_part(void *context, int part, int parts) {
   const float *a = !by_rows ? g->a : g->trans_a ? g->a + begin : g->a + (size_t)begin * g->k;
   const float *b = by_rows ? g->b : g->trans_b ? g->b + (size_t)begin * g->k : g->b + begin;
   float *c = by_rows ? g->c + (size_t)begin * g->n : g->c + begin;
-  cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, m, n, g->k, 1.0f, a,
-              g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, g->accumulate ? 1.0f : 0.0f, c, g->n);
+  sgemm(g->trans_a, g->trans_b, m, n, g->k, a, g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, g->accumulate, c, g->n);
 }
 
 // A product split by k: part p computes op(A)[:, k range] · op(B)[k range, :], part 0 into C
@@ -46,11 +45,10 @@ static void gemm_deep_part(void *context, int part, int parts) {
   int begin, end;
   split_range(g->k, part, parts, &begin, &end);
   float *c = part == 0 ? g->c : d->partials + (size_t)(part - 1) * g->m * g->n;
-  float beta = part == 0 && g->accumulate ? 1.0f : 0.0f;
+  int accumulate = part == 0 && g->accumulate;
   const float *a = g->trans_a ? g->a + (size_t)begin * g->m : g->a + begin;
   const float *b = g->trans_b ? g->b + begin : g->b + (size_t)begin * g->n;
-  cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, g->m, g->n, end - begin, 1.0f,
-              a, g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, beta, c, g->n);
+  sgemm(g->trans_a, g->trans_b, g->m, g->n, end - begin, a, g->trans_a ? g->m : g->k, b, g->trans_b ? g->k : g->n, accumulate, c, g->n);
 }
 
 // Runs the product split by k; returns 0 (having done nothing) when the partial sums cannot be had.

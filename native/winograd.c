@@ -1,9 +1,9 @@
 // Winograd F(4x4, 3x3): the 3x3 convolutions with 4x fewer multiplications than direct.
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convolution.h"
+#include "sgemm.h"
 #include "team.h"
 #include "winograd.h"
 
@@ -277,8 +277,7 @@ static void winograd_forward_part(void *context, int part, int parts) {
     size_t tiles = (size_t)images * w.per_image, tile = 0;
     winograd_inputs(v, t->src + b0 * image_in, images, t->height, t->width, t->in, t->zeros);
     for (int xi = 0; xi < POSITIONS; xi++)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tiles, t->out, t->in, 1.0f, v + xi * t->in, POSITIONS * t->in,
-                  t->u + (size_t)xi * t->in * t->out, t->out, 0.0f, m + xi * t->out, POSITIONS * t->out);
+      sgemm(0, 0, (int)tiles, t->out, t->in, v + xi * t->in, POSITIONS * t->in, t->u + (size_t)xi * t->in * t->out, t->out, 0, m + xi * t->out, POSITIONS * t->out);
     for (int i = 0; i < images; i++) {
       float *image = t->dst + (b0 + i) * image_out;
       for (int ty = 0; ty < w.tiles_y; ty++)
@@ -320,8 +319,7 @@ static void winograd_weight_part(void *context, int part, int parts) {
         }
     }
     for (int xi = 0; xi < POSITIONS; xi++)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t->in, t->out, (int)tiles, 1.0f, v + xi * t->in, POSITIONS * t->in,
-                  dm + xi * t->out, POSITIONS * t->out, b0 == w.begin ? 0.0f : 1.0f, du + (size_t)xi * t->in * t->out, t->out);
+      sgemm(1, 0, t->in, t->out, (int)tiles, v + xi * t->in, POSITIONS * t->in, dm + xi * t->out, POSITIONS * t->out, b0 != w.begin, du + (size_t)xi * t->in * t->out, t->out);
   }
 }
 

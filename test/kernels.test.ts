@@ -32,7 +32,7 @@ const SHAPES: [number, number, number][] = [
 ];
 
 // Every backend, and for wasm both builds (relaxed SIMD and plain SIMD) and both thread paths.
-// The native backend where it was built (CI installs libopenblas-dev, so it is there).
+// The native backend where it was built (CI installs a C compiler, so it is there).
 const backends: Kernels[] = [
   jsKernels,
   await loadWasmKernels({ threads: 1 }),

@@ -23,7 +23,7 @@ export interface ImageClassifier {
   readonly name: string;
   readonly kind: ModelKind;
   readonly classNames: readonly string[];
-  /** What computes it, for messages: e.g. `native (OpenBLAS Cooperlake, 2 threads)` or `onnxruntime`. */
+  /** What computes it, for messages: e.g. `native (AVX-512, 2 threads)` or `onnxruntime`. */
   readonly runtime: string;
   /** Softmax probabilities [count, classes] of `count` images, `pixels` [count, 28, 28] bytes. */
   classify(pixels: Uint8Array, count: number): Promise<Float32Array>;

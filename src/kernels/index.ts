@@ -21,7 +21,7 @@ export interface KernelOptions {
 const reason = (error: unknown) => (error instanceof Error ? error.message.split('\n')[0] : String(error));
 
 /**
- * The kernels of a backend by name. `auto` picks the fastest one available: native (OpenBLAS),
+ * The kernels of a backend by name. `auto` picks the fastest one available: native (C),
  * then wasm, then js, telling onFallback once why it could not use a faster one.
  */
 export async function loadKernels(name: BackendName | 'auto' = 'auto', options: KernelOptions = {}): Promise<Kernels> {
@@ -36,21 +36,23 @@ export async function loadKernels(name: BackendName | 'auto' = 'auto', options: 
       return loadWasmKernels({ threads: options.threads });
     case 'native':
       if (!nativeBuildPresent(addonPath)) {
-        throw new UsageError('The native backend is not built; install libopenblas-dev and run `npm install` again, or choose --backend wasm.');
+        throw new UsageError('The native backend is not built; install a C compiler (Debian: build-essential) and run `npm install` again, or choose --backend wasm.');
       }
       try {
         return loadNativeKernels({ threads: options.threads, addonPath });
       } catch (error) {
+        if (error instanceof UsageError) throw error;
         throw new UsageError(`The native backend failed to load (${reason(error)}); rebuild it with \`npm install\`, or choose --backend wasm.`);
       }
     case 'auto': {
       let why: string;
       if (!nativeBuildPresent(addonPath)) {
-        why = 'the native backend is not built (it needs libopenblas-dev at install time)';
+        why = 'the native backend is not built (it needs a C compiler at install time)';
       } else {
         try {
           return loadNativeKernels({ threads: options.threads, addonPath });
         } catch (error) {
+          if (error instanceof UsageError) throw error;
           why = `the native backend failed to load (${reason(error)})`;
         }
       }

@@ -5,7 +5,7 @@
  */
 import type { ArgType, KERNELS, NATIVE_RAW, WASM_RAW } from './spec.ts';
 
-/** Names of the kernel backends: `js`, the plain TypeScript reference; `wasm`, WebAssembly SIMD; `native`, C over OpenBLAS. */
+/** Names of the kernel backends: `js`, the plain TypeScript reference; `wasm`, WebAssembly SIMD; `native`, C (a Node-API addon). */
 export type BackendName = 'js' | 'wasm' | 'native';
 
 /** An argument list `name: type, name: type` as a tuple of [name, type] pairs, in order. */

@@ -31,7 +31,7 @@ import { readModelFiles, TRIAL_CHECKPOINT, type RungResult, type TrialJob } from
 const TRAINER = fileURLToPath(new URL(`./trainer-process${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export interface WorkerOptions extends DataOptions {
-  /** Trainer processes, one thread each (OpenBLAS too); 0: train nothing, wait until the study is finished. */
+  /** Trainer processes, one thread each; 0: train nothing, wait until the study is finished. */
   trainers: number;
   /** This machine's working copies of the trials: <workDir>/trials/<id>/ (checkpoint, model). */
   workDir: string;
@@ -92,7 +92,7 @@ class Trainer {
   constructor(private readonly setup: TrainerSetup) {}
 
   private start(): ChildProcess {
-    const child = fork(TRAINER, [], { env: { ...process.env, OPENBLAS_NUM_THREADS: '1' }, execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(TRAINER, [], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.on('message', (message: FromTrainer) => {
       const pending = this.pending;
       if (!pending) return;

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../errors.ts';
 import { KERNELS, parseArgs } from '../spec.ts';
 import type { Kernels, NativeExports } from '../types.ts';
 
@@ -11,47 +12,49 @@ export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/
 /** The addon: the kernels of spec.ts (native/addon.c and generated/bindings.c), and its own controls. */
 type NativeAddon = NativeExports & {
   setThreads(threads: number): void;
-  describe(): { core: string; threads: number };
+  setGemmWidth(width: number): boolean;
+  describe(): { widths: GemmWidth[]; width: GemmWidth; threads: number };
 };
 
 export interface NativeOptions {
-  /** OpenBLAS threads; default: every core. */
+  /** Threads of the addon's team; default: every core. */
   threads?: number;
+  /**
+   * The matrix products' vector width (the same results at every width); default:
+   * FMNIST_GEMM_WIDTH, else the widest this CPU has. Like the threads, one setting per process.
+   */
+  gemmWidth?: GemmWidth;
   /** The addon file; default: build/Release/fmnist_native.node. */
   addonPath?: string;
 }
 
-/** Whether the addon was built (by `npm install` on a machine with libopenblas-dev). */
+/** Whether the addon was built (by `npm install` on a machine with a C compiler). */
 export function nativeBuildPresent(addonPath = DEFAULT_ADDON_PATH): boolean {
   return existsSync(addonPath);
 }
 
+/** The vector widths of the native matrix products: AVX-512, AVX2 with FMA, scalar. */
+export type GemmWidth = 16 | 8 | 1;
+
 /**
- * The OpenBLAS kernels that the native backend names where the user has not: its AVX2 ones
- * ("Haswell") on every x86-64 CPU with AVX2 and FMA, nothing elsewhere. Left to itself OpenBLAS
- * picks kernels by CPU (Debian's 0.3.21: "Cooperlake" on a Zen 4, "Haswell" on a Zen 3 and on a
- * Zen 5, which it does not know), and kernels of other widths and blockings round a product
- * differently, so the same seed trained other weights on one machine than on another. With one
- * kernel set everywhere a seed gives the same figures on every such machine; what it costs is
- * measured in docs/performance.md. Setting OPENBLAS_CORETYPE (to "SkylakeX", say) overrides it.
+ * The width asked for by FMNIST_GEMM_WIDTH, if any. Every width computes the same bits (each
+ * element of a product is one chain of fused multiply-adds in the order of its sum, however
+ * many elements a vector holds: native/sgemm.c), only more slowly; tests and benchmarks compare them.
  */
-export function openBlasCoreFor(cpuinfo: string, arch: string = process.arch): string | undefined {
-  if (arch !== 'x64') return undefined;
-  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '';
-  return /\bavx2\b/.test(flags) && /\bfma\b/.test(flags) ? 'Haswell' : undefined;
+function widthFromEnvironment(): GemmWidth | undefined {
+  const value = process.env.FMNIST_GEMM_WIDTH;
+  if (value === undefined || value === '') return undefined;
+  if (value === '16' || value === '8' || value === '1') return Number(value) as GemmWidth;
+  throw new UsageError(`FMNIST_GEMM_WIDTH must be 16, 8 or 1 (floats per vector), not "${value}"; unset it to use the widest this CPU has.`);
 }
 
-/** Sets OPENBLAS_CORETYPE (see openBlasCoreFor) before the addon loads OpenBLAS, which reads it then. */
-function chooseOpenBlasCore(): void {
-  if (process.env.OPENBLAS_CORETYPE) return;
-  let cpuinfo: string;
-  try {
-    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return;
-  }
-  const core = openBlasCoreFor(cpuinfo);
-  if (core) process.env.OPENBLAS_CORETYPE = core;
+const WIDTH_NAMES: Record<GemmWidth, string> = { 16: 'AVX-512', 8: 'AVX2', 1: 'scalar' };
+
+const loadAddon = (addonPath = DEFAULT_ADDON_PATH) => createRequire(import.meta.url)(addonPath) as NativeAddon;
+
+/** The widths that this CPU can run the native products at, widest first (the addon must be built). */
+export function nativeGemmWidths(addonPath?: string): GemmWidth[] {
+  return loadAddon(addonPath).describe().widths;
 }
 
 type Positional = (...args: unknown[]) => unknown;
@@ -62,21 +65,24 @@ function byName(fn: Positional, args: string): (named: Record<string, unknown>) 
   return (named) => fn(...names.map((name) => named[name]));
 }
 
-/** The native backend: the addon over OpenBLAS. Throws when the addon cannot be loaded. */
+/** The native backend: the addon. Throws when the addon cannot be loaded, or cannot run the width asked for. */
 export function loadNativeKernels(options: NativeOptions = {}): Kernels {
   const threads = options.threads ?? availableParallelism();
-  chooseOpenBlasCore();
-  const addon = createRequire(import.meta.url)(options.addonPath ?? DEFAULT_ADDON_PATH) as NativeAddon;
+  const width = options.gemmWidth ?? widthFromEnvironment() ?? 0;
+  const addon = loadAddon(options.addonPath);
   const functions = addon as unknown as Record<string, Positional>;
   const direct = Object.entries(KERNELS).filter(([, spec]) => spec.native === 'direct');
   const missing = direct.map(([name]) => name).filter((name) => typeof functions[name] !== 'function');
   if (missing.length > 0) throw new Error(`the addon lacks ${missing.join(', ')}; rebuild it with npm install`);
   addon.setThreads(threads);
-  const { core } = addon.describe();
+  if (!addon.setGemmWidth(width)) {
+    throw new UsageError(`this CPU cannot run the native matrix products ${width} floats wide; it can run ${addon.describe().widths.join(', ')}.`);
+  }
+  const described = addon.describe();
   const kernels = Object.fromEntries(direct.map(([name, spec]) => [name, byName(functions[name].bind(addon), spec.args)])) as unknown as Omit<Kernels, 'name' | 'description' | 'allocate' | 'adamStep'>;
   return {
     name: 'native',
-    description: `native (OpenBLAS ${core}, ${threads} thread${threads === 1 ? '' : 's'})`,
+    description: `native (${WIDTH_NAMES[described.width]}, ${threads} thread${threads === 1 ? '' : 's'})`,
     allocate: (length) => new Float32Array(length),
     ...kernels,
     // The bias corrections in float64 here, as the other backends compute them.
