@@ -11,13 +11,17 @@
 // width gives the same bits (test/backends.test.ts compares them), and the widest one the CPU
 // has is used.
 //
-// The layout is the usual one for a register-blocked product: A is packed in panels of MR rows
-// and B in panels of NR columns, k-major, so that the kernel's inner loop reads both
-// sequentially; a kernel keeps an MR x NR block of C in registers over a block of KC steps of k.
-// Stopping after KC steps stores C and resumes from it, which leaves each chain unchanged.
+// The layout is that of a register-blocked product: a kernel keeps an MR x NR block of C in
+// registers over a block of KC steps of k, broadcasting one element of A's MR rows at a time
+// against a row of NR elements of B. Whole panels of A (MR rows) and of B (NR columns) are read
+// where they lie; the partial panels at the edges, and B when transposed, are first packed
+// (copied k-major, zero-padded). Stopping after KC steps stores C and resumes from it, which
+// leaves each chain unchanged.
 #include "sgemm.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +31,16 @@
 #define HAVE_X86_KERNELS 1
 #endif
 
-#define KC 256   // steps of k per packed block (an A panel of 12 x 256 floats stays in L1)
-#define MC 192   // rows of A packed at once (192 x 256 floats: 192 KB, in L2); a multiple of every MR
-#define NC 1024  // columns of B packed at once
+#define KC 256   // steps of k per block (an A panel of 12 x 256 floats stays in L1)
+#define MC 192   // rows of A per block (192 x 256 floats: 192 KB, stays in L2); a multiple of every MR
+#define NC 1024  // columns of B per block (a multiple of every NR)
+// Each width's block of C: MR rows by NR columns (two vectors per row).
+#define SCALAR_MR 4
+#define SCALAR_NR 4
+#define AVX2_MR 6  // 12 accumulators of the 16 AVX2 registers
+#define AVX2_NR 16
+#define AVX512_MR 12  // 24 accumulators of the 32 AVX-512 registers
+#define AVX512_NR 32
 #define MAX_MR 12
 #define MAX_NR 32
 
@@ -51,13 +62,13 @@ typedef struct {
 
 INLINE void scalar_block(int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_t cs, const float *restrict b, ptrdiff_t bs,
                          float *restrict c, int ldc, int resume) {
-  enum { MR = 4, NR = 4 };
+  enum { MR = SCALAR_MR, NR = SCALAR_NR };
   float acc[MR][NR];
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) acc[r][j] = resume ? c[r * ldc + j] : 0.0f;
-  for (int p = 0; p < kc; p++, a += cs, b += bs)
+  for (int p = 0; p < kc; p++)
     for (int r = 0; r < MR; r++)
-      for (int j = 0; j < NR; j++) acc[r][j] = fmaf(a[r * rs], b[j], acc[r][j]);
+      for (int j = 0; j < NR; j++) acc[r][j] = fmaf(a[p * cs + r * rs], b[p * bs + j], acc[r][j]);
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
 }
@@ -65,7 +76,7 @@ INLINE void scalar_block(int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_
 static void scalar_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
                           int ldc, int resume) {
   (void)stride;
-  scalar_block(kc, a, 1, 4, b, bs, c, ldc, resume);
+  scalar_block(kc, a, 1, SCALAR_MR, b, bs, c, ldc, resume);
 }
 static void scalar_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
                         int ldc, int resume) {
@@ -77,22 +88,21 @@ static void scalar_cols(int kc, const float *restrict a, ptrdiff_t stride, const
 }
 
 #ifdef HAVE_X86_KERNELS
-// 6 rows x 16 columns: 12 accumulators of the 16 AVX2 registers.
 #define AVX2 __attribute__((target("avx2,fma")))
 AVX2 INLINE void avx2_block(int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_t cs, const float *restrict b, ptrdiff_t bs,
                             float *restrict c, int ldc, int resume) {
-  enum { MR = 6 };
+  enum { MR = AVX2_MR };
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int r = 0; r < MR; r++) {
     acc[r][0] = resume ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
     acc[r][1] = resume ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
   }
-  for (int p = 0; p < kc; p++, a += cs, b += bs) {
-    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+  for (int p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_loadu_ps(b + p * bs), b1 = _mm256_loadu_ps(b + p * bs + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) {
-      __m256 x = _mm256_broadcast_ss(a + r * rs);
+      __m256 x = _mm256_broadcast_ss(a + p * cs + r * rs);
       acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
     }
@@ -107,7 +117,7 @@ AVX2 INLINE void avx2_block(int kc, const float *restrict a, ptrdiff_t rs, ptrdi
 AVX2 static void avx2_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
                              int ldc, int resume) {
   (void)stride;
-  avx2_block(kc, a, 1, 6, b, bs, c, ldc, resume);
+  avx2_block(kc, a, 1, AVX2_MR, b, bs, c, ldc, resume);
 }
 AVX2 static void avx2_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
                            int ldc, int resume) {
@@ -118,22 +128,21 @@ AVX2 static void avx2_cols(int kc, const float *restrict a, ptrdiff_t stride, co
   avx2_block(kc, a, 1, stride, b, bs, c, ldc, resume);
 }
 
-// 12 rows x 32 columns: 24 accumulators of the 32 AVX-512 registers.
 #define AVX512 __attribute__((target("avx512f")))
 AVX512 INLINE void avx512_block(int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_t cs, const float *restrict b, ptrdiff_t bs,
                                 float *restrict c, int ldc, int resume) {
-  enum { MR = 12 };
+  enum { MR = AVX512_MR };
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; r++) {
     acc[r][0] = resume ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
     acc[r][1] = resume ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
   }
-  for (int p = 0; p < kc; p++, a += cs, b += bs) {
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+  for (int p = 0; p < kc; p++) {
+    __m512 b0 = _mm512_loadu_ps(b + p * bs), b1 = _mm512_loadu_ps(b + p * bs + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++) {
-      __m512 x = _mm512_set1_ps(a[r * rs]);
+      __m512 x = _mm512_set1_ps(a[p * cs + r * rs]);
       acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
     }
@@ -148,7 +157,7 @@ AVX512 INLINE void avx512_block(int kc, const float *restrict a, ptrdiff_t rs, p
 AVX512 static void avx512_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,
                                  float *restrict c, int ldc, int resume) {
   (void)stride;
-  avx512_block(kc, a, 1, 12, b, bs, c, ldc, resume);
+  avx512_block(kc, a, 1, AVX512_MR, b, bs, c, ldc, resume);
 }
 AVX512 static void avx512_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,
                                float *restrict c, int ldc, int resume) {
@@ -160,13 +169,14 @@ AVX512 static void avx512_cols(int kc, const float *restrict a, ptrdiff_t stride
 }
 #endif
 
-static const Variant SCALAR_VARIANT = {1, 4, 4, scalar_packed, scalar_rows, scalar_cols};
+static const Variant SCALAR_VARIANT = {1, SCALAR_MR, SCALAR_NR, scalar_packed, scalar_rows, scalar_cols};
 #ifdef HAVE_X86_KERNELS
-static const Variant AVX2_VARIANT = {8, 6, 16, avx2_packed, avx2_rows, avx2_cols};
-static const Variant AVX512_VARIANT = {16, 12, 32, avx512_packed, avx512_rows, avx512_cols};
+static const Variant AVX2_VARIANT = {8, AVX2_MR, AVX2_NR, avx2_packed, avx2_rows, avx2_cols};
+static const Variant AVX512_VARIANT = {16, AVX512_MR, AVX512_NR, avx512_packed, avx512_rows, avx512_cols};
 #endif
 
-static const Variant *chosen;
+// The variant in use: set from the JavaScript thread between tasks, read by the team's threads.
+static const Variant *_Atomic chosen;
 
 int sgemm_widths(int widths[3]) {
   int count = 0;
@@ -184,20 +194,21 @@ int sgemm_set_width(int width) {
   for (int i = 0; i < count; i++) supported |= widths[i] == width;
   if (!supported) return 0;
 #ifdef HAVE_X86_KERNELS
-  chosen = width == 16 ? &AVX512_VARIANT : width == 8 ? &AVX2_VARIANT : &SCALAR_VARIANT;
+  atomic_store(&chosen, width == 16 ? &AVX512_VARIANT : width == 8 ? &AVX2_VARIANT : &SCALAR_VARIANT);
 #else
-  chosen = &SCALAR_VARIANT;
+  atomic_store(&chosen, &SCALAR_VARIANT);
 #endif
   return 1;
 }
 
+// The addon sets the width when it loads its kernels, before any product; the widest otherwise.
 static const Variant *variant(void) {
-  if (!chosen) {
-    int widths[3];
-    sgemm_widths(widths);
-    sgemm_set_width(widths[0]);
-  }
-  return chosen;
+  const Variant *v = atomic_load(&chosen);
+  if (v) return v;
+  int widths[3];
+  sgemm_widths(widths);
+  sgemm_set_width(widths[0]);
+  return atomic_load(&chosen);
 }
 
 int sgemm_width(void) { return variant()->width; }
@@ -246,21 +257,44 @@ static void pack_b(float *restrict dst, const float *b, int ldb, int trans, int 
   }
 }
 
-// Each thread's packing buffers, allocated on its first product (the team's threads live on):
-// one A panel at the bottom edge, and B's block when B is transposed (else its right edge panel).
-static _Thread_local float *packed_a, *packed_b;
+// Each thread's packing buffers (one A panel at the bottom edge; B's block when B is transposed,
+// else its right edge panel), allocated on the thread's first product and freed when it exits:
+// the team's threads are replaced whenever the thread count is set again.
+typedef struct {
+  float *a, *b;
+} Packing;
 
-static int reserve_packing(void) {
-  if (packed_a) return 1;
+static pthread_key_t packing_key;
+static pthread_once_t packing_once = PTHREAD_ONCE_INIT;
+static int packing_key_made;
+
+static void free_packing(void *value) {
+  Packing *packing = value;
+  free(packing->a);
+  free(packing->b);
+  free(packing);
+}
+
+static void make_packing_key(void) { packing_key_made = pthread_key_create(&packing_key, free_packing) == 0; }
+
+// This thread's buffers, or NULL where they cannot be had.
+static Packing *packing_buffers(void) {
+  pthread_once(&packing_once, make_packing_key);
+  if (!packing_key_made) return NULL;
+  Packing *packing = pthread_getspecific(packing_key);
+  if (packing) return packing;
+  packing = calloc(1, sizeof(Packing));
+  if (!packing) return NULL;
   void *a = NULL, *b = NULL;
-  if (posix_memalign(&a, 64, sizeof(float) * MAX_MR * KC) != 0) return 0;
-  if (posix_memalign(&b, 64, sizeof(float) * KC * (NC + MAX_NR)) != 0) {
-    free(a);
-    return 0;
+  if (posix_memalign(&a, 64, sizeof(float) * MAX_MR * KC) == 0 && posix_memalign(&b, 64, sizeof(float) * KC * NC) == 0) {
+    packing->a = a;
+    packing->b = b;
+    if (pthread_setspecific(packing_key, packing) == 0) return packing;
   }
-  packed_a = a;
-  packed_b = b;
-  return 1;
+  free(a);
+  free(b);
+  free(packing);
+  return NULL;
 }
 
 // The same chains without packing, one element at a time: where the buffers cannot be had.
@@ -282,7 +316,8 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
       for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, sizeof(float) * n);
     return;
   }
-  if (!reserve_packing()) {
+  Packing *packing = packing_buffers();
+  if (!packing) {
     sgemm_unpacked(trans_a, trans_b, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
     return;
   }
@@ -291,22 +326,38 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
   Kernel in_place = trans_a ? v->cols : v->rows;  // A's whole panels, read where they lie
   float edge[MAX_MR * MAX_NR] = {0};              // an MR x NR block of C at the bottom or right edge
   for (int jc = 0; jc < n; jc += NC) {
-    int nc = n - jc < NC ? n - jc : NC, right = nc - nc % nr;  // columns [right, nc) form the partial panel
+    int nc = n - jc < NC ? n - jc : NC;
+    int right = nc - nc % nr;  // the block's columns [right, nc) form a partial panel
     for (int pc = 0; pc < k; pc += KC) {
-      int kc = k - pc < KC ? k - pc : KC, resume = accumulate || pc > 0;
-      if (trans_b) pack_b(packed_b, b, ldb, 1, pc, kc, jc, nc, nr);
-      else if (right < nc) pack_b(packed_b, b, ldb, 0, pc, kc, jc + right, nc - right, nr);
+      int kc = k - pc < KC ? k - pc : KC;
+      int resume = accumulate || pc > 0;
+      // Bᵀ is packed whole (its rows would be read across); B's partial panel is packed alone.
+      if (trans_b) pack_b(packing->b, b, ldb, 1, pc, kc, jc, nc, nr);
+      else if (right < nc) pack_b(packing->b, b, ldb, 0, pc, kc, jc + right, nc - right, nr);
       for (int ic = 0; ic < m; ic += MC) {
-        int mc = m - ic < MC ? m - ic : MC, bottom = mc - mc % mr;  // rows [bottom, mc) form the partial panel
-        if (bottom < mc) pack_a(packed_a, a, lda, trans_a, ic + bottom, mc - bottom, pc, kc, mr);
+        int mc = m - ic < MC ? m - ic : MC;
+        int bottom = mc - mc % mr;  // the block's rows [bottom, mc) form a partial panel
+        if (bottom < mc) pack_a(packing->a, a, lda, trans_a, ic + bottom, mc - bottom, pc, kc, mr);
         for (int jr = 0; jr < nc; jr += nr) {
           int cols = nc - jr < nr ? nc - jr : nr;
-          const float *bp = trans_b ? packed_b + (size_t)jr * kc : jr < right ? b + (size_t)pc * ldb + jc + jr : packed_b;
-          ptrdiff_t bs = trans_b || jr >= right ? nr : ldb;
+          const float *bp;
+          ptrdiff_t bs;
+          if (trans_b) {
+            bp = packing->b + (size_t)jr * kc, bs = nr;
+          } else if (jr < right) {
+            bp = b + (size_t)pc * ldb + jc + jr, bs = ldb;
+          } else {
+            bp = packing->b, bs = nr;
+          }
           for (int ir = 0; ir < mc; ir += mr) {
             int rows = mc - ir < mr ? mc - ir : mr, i = ic + ir;
-            Kernel kernel = ir < bottom ? in_place : v->packed;
-            const float *ap = ir >= bottom ? packed_a : trans_a ? a + (size_t)pc * lda + i : a + (size_t)i * lda + pc;
+            Kernel kernel = in_place;
+            const float *ap;
+            if (ir >= bottom) {
+              kernel = v->packed, ap = packing->a;
+            } else {
+              ap = trans_a ? a + (size_t)pc * lda + i : a + (size_t)i * lda + pc;
+            }
             float *block = c + (size_t)i * ldc + jc + jr;
             if (rows == mr && cols == nr) {
               kernel(kc, ap, lda, bp, bs, block, ldc, resume);

@@ -29,6 +29,8 @@ const SHAPES: [number, number, number][] = [
   [64, 784, 10],
   // Thin and deep: the native backend splits it by k.
   [33, 701, 130],
+  // Wider than the native product's column block (1,024).
+  [3, 9, 1100],
 ];
 
 // Every backend, and for wasm both builds (relaxed SIMD and plain SIMD) and both thread paths.
