@@ -57,7 +57,15 @@ static napi_value describe(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// When this environment ends (a worker thread's, or the process's), this thread's packing
+// buffers go with it (sgemm.c says why not at thread exit).
+static void release_buffers(void *unused) {
+  (void)unused;
+  sgemm_release_buffers();
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  napi_add_env_cleanup_hook(env, release_buffers, NULL);
   fm_register_kernels(env, exports);
   export_function(env, exports, "setThreads", set_threads);
   export_function(env, exports, "setGemmWidth", set_gemm_width);

@@ -1,4 +1,4 @@
-// Matrix products, C[m,n] (+)= op(A) · op(B), row-major: OpenBLAS's sgemm, split over the team
+// Matrix products, C[m,n] (+)= op(A) · op(B), row-major: sgemm.c's, split over the team
 // by rows or columns of C, or by depth k for thin, deep products.
 #include <string.h>
 

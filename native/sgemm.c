@@ -20,7 +20,6 @@
 #include "sgemm.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -272,43 +271,35 @@ static void pack_b(float *restrict dst, const float *b, int ldb, int trans, int 
 }
 
 // Each thread's packing buffers (one A panel at the bottom edge; B's block when B is transposed,
-// else its right edge panel), allocated on the thread's first product and freed when it exits:
-// the team's threads are replaced whenever the thread count is set again.
+// else its right edge panel), allocated on the thread's first product and freed by
+// sgemm_release_buffers: by the team's threads as they stop (they are replaced whenever the
+// thread count is set again), and by the addon's cleanup hook on a JavaScript thread whose
+// environment ends (a worker thread). Not by a thread-exit destructor: Node unloads the addon
+// when a worker's environment ends, before the thread exits, and a destructor in the unloaded
+// library would then be called at an address that no longer holds it.
 typedef struct {
   float *a, *b;
 } Packing;
 
-static pthread_key_t packing_key;
-static pthread_once_t packing_once = PTHREAD_ONCE_INIT;
-static int packing_key_made;
+static _Thread_local Packing packing;
 
-static void free_packing(void *value) {
-  Packing *packing = value;
-  free(packing->a);
-  free(packing->b);
-  free(packing);
+void sgemm_release_buffers(void) {
+  free(packing.a);
+  free(packing.b);
+  packing.a = packing.b = NULL;
 }
-
-static void make_packing_key(void) { packing_key_made = pthread_key_create(&packing_key, free_packing) == 0; }
 
 // This thread's buffers, or NULL where they cannot be had.
 static Packing *packing_buffers(void) {
-  pthread_once(&packing_once, make_packing_key);
-  if (!packing_key_made) return NULL;
-  Packing *packing = pthread_getspecific(packing_key);
-  if (packing) return packing;
-  packing = calloc(1, sizeof(Packing));
-  if (!packing) return NULL;
+  if (packing.a) return &packing;
   void *a = NULL, *b = NULL;
-  if (posix_memalign(&a, 64, sizeof(float) * MAX_MR * KC) == 0 && posix_memalign(&b, 64, sizeof(float) * KC * NC) == 0) {
-    packing->a = a;
-    packing->b = b;
-    if (pthread_setspecific(packing_key, packing) == 0) return packing;
+  if (posix_memalign(&a, 64, sizeof(float) * MAX_MR * KC) != 0 || posix_memalign(&b, 64, sizeof(float) * KC * NC) != 0) {
+    free(a);
+    return NULL;
   }
-  free(a);
-  free(b);
-  free(packing);
-  return NULL;
+  packing.a = a;
+  packing.b = b;
+  return &packing;
 }
 
 // The same chains without packing, one element at a time: where the buffers cannot be had.
@@ -330,8 +321,8 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
       for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, sizeof(float) * n);
     return;
   }
-  Packing *packing = packing_buffers();
-  if (!packing) {
+  Packing *buffers = packing_buffers();
+  if (!buffers) {
     sgemm_unpacked(trans_a, trans_b, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
     return;
   }
@@ -346,22 +337,22 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
       int kc = k - pc < KC ? k - pc : KC;
       int resume = accumulate || pc > 0;
       // Bᵀ is packed whole (its rows would be read across); B's partial panel is packed alone.
-      if (trans_b) pack_b(packing->b, b, ldb, 1, pc, kc, jc, nc, nr);
-      else if (right < nc) pack_b(packing->b, b, ldb, 0, pc, kc, jc + right, nc - right, nr);
+      if (trans_b) pack_b(buffers->b, b, ldb, 1, pc, kc, jc, nc, nr);
+      else if (right < nc) pack_b(buffers->b, b, ldb, 0, pc, kc, jc + right, nc - right, nr);
       for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
         int bottom = mc - mc % mr;  // the block's rows [bottom, mc), packed in panels of tail_mr rows
-        if (bottom < mc) pack_a(packing->a, a, lda, trans_a, ic + bottom, mc - bottom, pc, kc, v->tail_mr);
+        if (bottom < mc) pack_a(buffers->a, a, lda, trans_a, ic + bottom, mc - bottom, pc, kc, v->tail_mr);
         for (int jr = 0; jr < nc; jr += nr) {
           int cols = nc - jr < nr ? nc - jr : nr;
           const float *bp;
           ptrdiff_t bs;
           if (trans_b) {
-            bp = packing->b + (size_t)jr * kc, bs = nr;
+            bp = buffers->b + (size_t)jr * kc, bs = nr;
           } else if (jr < right) {
             bp = b + (size_t)pc * ldb + jc + jr, bs = ldb;
           } else {
-            bp = packing->b, bs = nr;
+            bp = buffers->b, bs = nr;
           }
           for (int ir = 0; ir < mc;) {
             int panel = ir < bottom ? mr : v->tail_mr;
@@ -369,7 +360,7 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
             Kernel kernel = in_place;
             const float *ap;
             if (ir >= bottom) {
-              kernel = v->tail, ap = packing->a + (size_t)(ir - bottom) * kc;
+              kernel = v->tail, ap = buffers->a + (size_t)(ir - bottom) * kc;
             } else {
               ap = trans_a ? a + (size_t)pc * lda + i : a + (size_t)i * lda + pc;
             }

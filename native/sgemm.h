@@ -20,6 +20,9 @@ int sgemm_widths(int widths[3]);
 int sgemm_width(void);
 int sgemm_set_width(int width);
 
+// Frees the calling thread's packing buffers (the next product on it allocates them again).
+void sgemm_release_buffers(void);
+
 #pragma GCC visibility pop
 
 #endif

@@ -1,14 +1,16 @@
 // The thread team: fork-join over `parts` parts, part 0 on the calling thread.
 //
-// Threads: OpenBLAS runs single-threaded, and the addon splits the work itself over a small
-// team of threads (the calling thread and `threads - 1` workers): matrix products by rows of
-// the result, convolutions by images (im2col + sgemm per chunk of images, on each thread's own
-// column buffer), the weight gradient into per-thread sums. Splitting the batch keeps im2col
-// and col2im parallel too; OpenBLAS's own threads left them serial, and split the thin
-// convolution products poorly (2 threads were no faster than 1). Letting OpenMP parallelise
-// the loops beside OpenBLAS's threads was worse still: their idle threads spun against each
+// Threads: each matrix product runs on one thread (sgemm.c), and the addon splits the work over
+// a small team of threads (the calling thread and `threads - 1` workers): matrix products by
+// rows of the result, convolutions by images (im2col + sgemm per chunk of images, on each
+// thread's own column buffer), the weight gradient into per-thread sums. Splitting the batch
+// keeps im2col and col2im parallel too; when the products were OpenBLAS's, its own threads left
+// them serial and split the thin convolution products poorly (2 threads were no faster than 1),
+// and OpenMP's threads beside OpenBLAS's were worse still: their idle threads spun against each
 // other on a 2-vCPU machine. The team's idle workers spin only briefly, then sleep.
 #include "team.h"
+
+#include "sgemm.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,7 +57,10 @@ static void *team_worker(void *arg) {
     pthread_mutex_lock(&team.lock);
     while (atomic_load(&team.generation) == seen && !team.stopping) pthread_cond_wait(&team.wake, &team.lock);
     pthread_mutex_unlock(&team.lock);
-    if (team.stopping) return NULL;
+    if (team.stopping) {
+      sgemm_release_buffers();
+      return NULL;
+    }
     seen = atomic_load(&team.generation);
     if (id < team.parts) team.task(team.context, id, team.parts);
     if (atomic_fetch_sub(&team.pending, 1) == 1) {
