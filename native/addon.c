@@ -29,10 +29,8 @@ static napi_value set_gemm_width(napi_env env, napi_callback_info info) {
   args_init(&args, env, info);
   int width = (int)num(&args, 0);
   if (args.failed) return NULL;
-  int widths[3];
-  sgemm_widths(widths);
   napi_value result;
-  napi_get_boolean(env, sgemm_set_width(width == 0 ? widths[0] : width), &result);
+  napi_get_boolean(env, sgemm_set_width(width), &result);
   return result;
 }
 

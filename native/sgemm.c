@@ -65,32 +65,42 @@ typedef struct {
 
 // ---- The kernels: the same chain of fmas, three widths ----
 
-INLINE void scalar_block(int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_t cs, const float *restrict b, ptrdiff_t bs,
+INLINE void scalar_block(int mr, int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_t cs, const float *restrict b, ptrdiff_t bs,
                          float *restrict c, int ldc, int resume) {
-  enum { MR = SCALAR_MR, NR = SCALAR_NR };
-  float acc[MR][NR];
-  for (int r = 0; r < MR; r++)
-    for (int j = 0; j < NR; j++) acc[r][j] = resume ? c[r * ldc + j] : 0.0f;
+  float acc[SCALAR_MR][SCALAR_NR];
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < SCALAR_NR; j++) acc[r][j] = resume ? c[r * ldc + j] : 0.0f;
   for (int p = 0; p < kc; p++)
-    for (int r = 0; r < MR; r++)
-      for (int j = 0; j < NR; j++) acc[r][j] = fmaf(a[p * cs + r * rs], b[p * bs + j], acc[r][j]);
-  for (int r = 0; r < MR; r++)
-    for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
+    for (int r = 0; r < mr; r++)
+      for (int j = 0; j < SCALAR_NR; j++) acc[r][j] = fmaf(a[p * cs + r * rs], b[p * bs + j], acc[r][j]);
+  for (int r = 0; r < mr; r++)
+    for (int j = 0; j < SCALAR_NR; j++) c[r * ldc + j] = acc[r][j];
 }
 
-static void scalar_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                          int ldc, int resume) {
-  (void)stride;
-  scalar_block(kc, a, 1, SCALAR_MR, b, bs, c, ldc, resume);
-}
-static void scalar_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                        int ldc, int resume) {
-  scalar_block(kc, a, stride, 1, b, bs, c, ldc, resume);
-}
-static void scalar_cols(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                        int ldc, int resume) {
-  scalar_block(kc, a, 1, stride, b, bs, c, ldc, resume);
-}
+// A width's four kernels over its block function: A packed in blocks of MR rows, A packed in
+// blocks of TAIL_MR rows, A's rows `stride` apart, A's columns `stride` apart.
+#define KERNELS(isa, TARGET, MR, TAIL_MR)                                                                                            \
+  TARGET static void isa##_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,         \
+                                  float *restrict c, int ldc, int resume) {                                                       \
+    (void)stride;                                                                                                                 \
+    isa##_block(MR, kc, a, 1, MR, b, bs, c, ldc, resume);                                                                         \
+  }                                                                                                                               \
+  TARGET static void isa##_tail(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,           \
+                                float *restrict c, int ldc, int resume) {                                                         \
+    (void)stride;                                                                                                                 \
+    isa##_block(TAIL_MR, kc, a, 1, TAIL_MR, b, bs, c, ldc, resume);                                                               \
+  }                                                                                                                               \
+  TARGET static void isa##_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,           \
+                                float *restrict c, int ldc, int resume) {                                                         \
+    isa##_block(MR, kc, a, stride, 1, b, bs, c, ldc, resume);                                                                     \
+  }                                                                                                                               \
+  TARGET static void isa##_cols(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,           \
+                                float *restrict c, int ldc, int resume) {                                                         \
+    isa##_block(MR, kc, a, 1, stride, b, bs, c, ldc, resume);                                                                     \
+  }
+
+#define NO_TARGET
+KERNELS(scalar, NO_TARGET, SCALAR_MR, SCALAR_MR)
 
 #ifdef HAVE_X86_KERNELS
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -118,24 +128,7 @@ AVX2 INLINE void avx2_block(int mr, int kc, const float *restrict a, ptrdiff_t r
   }
 }
 
-AVX2 static void avx2_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                             int ldc, int resume) {
-  (void)stride;
-  avx2_block(AVX2_MR, kc, a, 1, AVX2_MR, b, bs, c, ldc, resume);
-}
-AVX2 static void avx2_tail(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                           int ldc, int resume) {
-  (void)stride;
-  avx2_block(AVX2_TAIL_MR, kc, a, 1, AVX2_TAIL_MR, b, bs, c, ldc, resume);
-}
-AVX2 static void avx2_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                           int ldc, int resume) {
-  avx2_block(AVX2_MR, kc, a, stride, 1, b, bs, c, ldc, resume);
-}
-AVX2 static void avx2_cols(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs, float *restrict c,
-                           int ldc, int resume) {
-  avx2_block(AVX2_MR, kc, a, 1, stride, b, bs, c, ldc, resume);
-}
+KERNELS(avx2, AVX2, AVX2_MR, AVX2_TAIL_MR)
 
 #define AVX512 __attribute__((target("avx512f")))
 AVX512 INLINE void avx512_block(int mr, int kc, const float *restrict a, ptrdiff_t rs, ptrdiff_t cs, const float *restrict b, ptrdiff_t bs,
@@ -162,27 +155,10 @@ AVX512 INLINE void avx512_block(int mr, int kc, const float *restrict a, ptrdiff
   }
 }
 
-AVX512 static void avx512_packed(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,
-                                 float *restrict c, int ldc, int resume) {
-  (void)stride;
-  avx512_block(AVX512_MR, kc, a, 1, AVX512_MR, b, bs, c, ldc, resume);
-}
-AVX512 static void avx512_tail(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,
-                               float *restrict c, int ldc, int resume) {
-  (void)stride;
-  avx512_block(AVX512_TAIL_MR, kc, a, 1, AVX512_TAIL_MR, b, bs, c, ldc, resume);
-}
-AVX512 static void avx512_rows(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,
-                               float *restrict c, int ldc, int resume) {
-  avx512_block(AVX512_MR, kc, a, stride, 1, b, bs, c, ldc, resume);
-}
-AVX512 static void avx512_cols(int kc, const float *restrict a, ptrdiff_t stride, const float *restrict b, ptrdiff_t bs,
-                               float *restrict c, int ldc, int resume) {
-  avx512_block(AVX512_MR, kc, a, 1, stride, b, bs, c, ldc, resume);
-}
+KERNELS(avx512, AVX512, AVX512_MR, AVX512_TAIL_MR)
 #endif
 
-static const Variant SCALAR_VARIANT = {1, SCALAR_MR, SCALAR_NR, SCALAR_MR, scalar_packed, scalar_rows, scalar_cols, scalar_packed};
+static const Variant SCALAR_VARIANT = {1, SCALAR_MR, SCALAR_NR, SCALAR_MR, scalar_packed, scalar_rows, scalar_cols, scalar_tail};
 #ifdef HAVE_X86_KERNELS
 static const Variant AVX2_VARIANT = {8, AVX2_MR, AVX2_NR, AVX2_TAIL_MR, avx2_packed, avx2_rows, avx2_cols, avx2_tail};
 static const Variant AVX512_VARIANT = {16, AVX512_MR, AVX512_NR, AVX512_TAIL_MR, avx512_packed, avx512_rows, avx512_cols, avx512_tail};
@@ -204,6 +180,7 @@ int sgemm_widths(int widths[3]) {
 
 int sgemm_set_width(int width) {
   int widths[3], count = sgemm_widths(widths), supported = 0;
+  if (width == 0) width = widths[0];
   for (int i = 0; i < count; i++) supported |= widths[i] == width;
   if (!supported) return 0;
 #ifdef HAVE_X86_KERNELS
@@ -218,9 +195,7 @@ int sgemm_set_width(int width) {
 static const Variant *variant(void) {
   const Variant *v = atomic_load(&chosen);
   if (v) return v;
-  int widths[3];
-  sgemm_widths(widths);
-  sgemm_set_width(widths[0]);
+  sgemm_set_width(0);
   return atomic_load(&chosen);
 }
 

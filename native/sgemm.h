@@ -15,8 +15,8 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
 // 8 (AVX2 with FMA), 1 (scalar fmaf, everywhere). Returns how many were written to `widths`.
 int sgemm_widths(int widths[3]);
 
-// The width in use; sgemm_set_width picks one of sgemm_widths (tests compare them), returning 0
-// for a width this CPU cannot run. The default is the widest.
+// The width in use; sgemm_set_width picks one of sgemm_widths (tests compare them), or the
+// widest for 0, returning 0 for a width this CPU cannot run. The default is the widest.
 int sgemm_width(void);
 int sgemm_set_width(int width);
 
