@@ -319,13 +319,15 @@ if (selected.has('profile')) {
   // the step (the layers' and the loop's own code).
   const location = await locateData({ download: false });
   const training = pixelExamples(stratifiedSample(loadTrainingSet(location.dir).data, 6400, Rng.fromSeed(5)));
-  const models: [string, Architecture, number][] = [
-    ['mlp', mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), 400],
-    ['reference-cnn', referenceCnnArchitecture(), 40],
+  // [name, architecture, steps timed, batch]
+  const models: [string, Architecture, number, number][] = [
+    ['mlp', mlpArchitecture({ hidden: 128, dropout: 0.2, init: 'he' }), 400, 64],
+    ['reference-cnn', referenceCnnArchitecture(), 40, 64],
+    ['default-cnn', cnnArchitecture(DEFAULT_CNN_CONFIG).architecture, 20, DEFAULT_CNN_CONFIG.batchSize],
   ];
   for (const { kernels, threads } of configurations()) {
     if (kernels.name === 'js') continue;
-    for (const [modelName, architecture, steps] of models) {
+    for (const [modelName, architecture, steps, batch] of models) {
       const spent = new Map<string, number>();
       const timed = Object.fromEntries(
         Object.entries(kernels).map(([name, value]) => {
@@ -346,21 +348,21 @@ if (selected.has('profile')) {
       model.initialize(rng.fork());
       const loss = new SoftmaxCrossEntropy(timed, 10);
       const optimizer = new Adam(timed, model.parameterCount);
-      const input = timed.allocate(64 * 784);
-      const labels = new Uint8Array(64);
+      const input = timed.allocate(batch * 784);
+      const labels = new Uint8Array(batch);
       const order = Int32Array.from({ length: training.count }, (_, i) => i);
       rng.fork().shuffle(order);
       const context = { training: true, rng: rng.fork() };
       let next = 0;
       const step = () => {
-        training.gather(input, order, next, 64, timed);
-        for (let i = 0; i < 64; i++) labels[i] = training.labels[order[next + i]];
-        next = (next + 64) % (training.count - 64);
-        const logits = model.forward(input, 64, context);
-        loss.forward(logits, labels, 64);
+        training.gather(input, order, next, batch, timed);
+        for (let i = 0; i < batch; i++) labels[i] = training.labels[order[next + i]];
+        next = (next + batch) % (training.count - batch);
+        const logits = model.forward(input, batch, context);
+        loss.forward(logits, labels, batch);
         model.zeroGrad();
-        loss.backward(model.outputGradient, labels, 64);
-        model.backward(64);
+        loss.backward(model.outputGradient, labels, batch);
+        model.backward(batch);
         optimizer.step(model.parameters, 0.001);
       };
       for (let i = 0; i < 5; i++) step();
@@ -370,7 +372,7 @@ if (selected.has('profile')) {
       const total = performance.now() - started;
       const inKernels = [...spent.values()].reduce((a, b) => a + b, 0);
       for (const [kernel, ms] of [...spent, ['javascript', total - inKernels] as const].sort((a, b) => b[1] - a[1])) {
-        emit({ bench: 'profile', model: modelName, threads, backend: kernels.name, kernel, msPerStep: round(ms / steps, 3) });
+        emit({ bench: 'profile', model: modelName, batch, threads, backend: kernels.name, kernel, msPerStep: round(ms / steps, 3) });
       }
     }
   }

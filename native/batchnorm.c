@@ -2,6 +2,7 @@
 // of NHWC images is a row): the batch statistics and the backward pass's sums per channel in
 // float64 (each thread sums its rows, the threads' sums added in a fixed order), the
 // per-element passes in float32; all split over the team by rows.
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "kernels.h"
@@ -77,26 +78,48 @@ typedef struct {
   float *out, *normalized;
   const float *inp, *mean, *inv_std, *gamma, *beta;
   int channels;
+  bool relu;  // batchNormReluForward: out = max(out, 0)
 } ForwardArgs;
+
+// The rows' loops take their arrays as restrict parameters: GCC vectorises them so, and not as
+// restrict locals copied from the arguments' struct (it gave up on the aliasing checks, and the
+// loop ran scalar).
+static void normalize_row(int channels, float *restrict out, float *restrict normalized, const float *restrict inp, const float *restrict mean,
+                          const float *restrict inv_std, const float *restrict gamma, const float *restrict beta) {
+  for (int c = 0; c < channels; c++) {
+    float x = (inp[c] - mean[c]) * inv_std[c];
+    normalized[c] = x;
+    out[c] = gamma[c] * x + beta[c];
+  }
+}
+
+static void normalize_relu_row(int channels, float *restrict out, float *restrict normalized, const float *restrict inp, const float *restrict mean,
+                               const float *restrict inv_std, const float *restrict gamma, const float *restrict beta) {
+  for (int c = 0; c < channels; c++) {
+    float x = (inp[c] - mean[c]) * inv_std[c];
+    normalized[c] = x;
+    float y = gamma[c] * x + beta[c];
+    out[c] = y > 0 ? y : 0;
+  }
+}
 
 static void forward_rows(void *context, int begin, int end) {
   const ForwardArgs *a = context;
-  const float *restrict mean = a->mean, *restrict inv_std = a->inv_std, *restrict gamma = a->gamma, *restrict beta = a->beta;
   for (int r = begin; r < end; r++) {
     size_t base = (size_t)r * a->channels;
-    float *restrict out = a->out + base, *restrict normalized = a->normalized + base;
-    const float *restrict inp = a->inp + base;
-    for (int c = 0; c < a->channels; c++) {
-      float x = (inp[c] - mean[c]) * inv_std[c];
-      normalized[c] = x;
-      out[c] = gamma[c] * x + beta[c];
-    }
+    (a->relu ? normalize_relu_row : normalize_row)(a->channels, a->out + base, a->normalized + base, a->inp + base, a->mean, a->inv_std, a->gamma, a->beta);
   }
 }
 
 void fm_batch_norm_forward(float *out, float *normalized, const float *inp, const float *mean, const float *inv_std, const float *gamma, const float *beta,
                            int32_t rows, int32_t channels) {
-  ForwardArgs a = {out, normalized, inp, mean, inv_std, gamma, beta, channels};
+  ForwardArgs a = {out, normalized, inp, mean, inv_std, gamma, beta, channels, false};
+  parallel_range(forward_rows, &a, rows, 3.0 * channels);
+}
+
+void fm_batch_norm_relu_forward(float *out, float *normalized, const float *inp, const float *mean, const float *inv_std, const float *gamma, const float *beta,
+                                int32_t rows, int32_t channels) {
+  ForwardArgs a = {out, normalized, inp, mean, inv_std, gamma, beta, channels, true};
   parallel_range(forward_rows, &a, rows, 3.0 * channels);
 }
 
@@ -116,14 +139,16 @@ typedef struct {
   int channels;
 } BackwardArgs;
 
+static void backward_row(int channels, float *restrict dinp, const float *restrict dout, const float *restrict normalized, const float *restrict dout_scale,
+                         const float *restrict offset, const float *restrict normalized_scale) {
+  for (int c = 0; c < channels; c++) dinp[c] = dout_scale[c] * dout[c] - offset[c] - normalized[c] * normalized_scale[c];
+}
+
 static void backward_rows(void *context, int begin, int end) {
   const BackwardArgs *a = context;
-  const float *restrict dout_scale = a->dout_scale, *restrict offset = a->offset, *restrict normalized_scale = a->normalized_scale;
   for (int r = begin; r < end; r++) {
     size_t base = (size_t)r * a->channels;
-    float *restrict dinp = a->dinp + base;
-    const float *restrict dout = a->dout + base, *restrict x = a->normalized + base;
-    for (int c = 0; c < a->channels; c++) dinp[c] = dout_scale[c] * dout[c] - offset[c] - x[c] * normalized_scale[c];
+    backward_row(a->channels, a->dinp + base, a->dout + base, a->normalized + base, a->dout_scale, a->offset, a->normalized_scale);
   }
 }
 
@@ -139,14 +164,15 @@ typedef struct {
   int channels;
 } AffineArgs;
 
+static void affine_row(int channels, float *restrict out, const float *restrict inp, const float *restrict scale, const float *restrict shift) {
+  for (int c = 0; c < channels; c++) out[c] = inp[c] * scale[c] + shift[c];
+}
+
 static void affine_rows(void *context, int begin, int end) {
   const AffineArgs *a = context;
-  const float *restrict scale = a->scale, *restrict shift = a->shift;
   for (int r = begin; r < end; r++) {
     size_t base = (size_t)r * a->channels;
-    float *restrict out = a->out + base;
-    const float *restrict inp = a->inp + base;
-    for (int c = 0; c < a->channels; c++) out[c] = inp[c] * scale[c] + shift[c];
+    affine_row(a->channels, a->out + base, a->inp + base, a->scale, a->shift);
   }
 }
 

@@ -168,6 +168,27 @@ for (const kernels of backends) {
       }
     });
 
+    test('batch normalisation fused with the ReLU after it gives the bits of the two run apart', () => {
+      const rng = Rng.fromSeed(17);
+      for (const [rows, channels] of [[1, 1], [7, 3], [33, 5], [5, 2051], [4099, 36]]) {
+        const n = rows * channels;
+        const inp = randomArray(rng, n);
+        const [gamma, beta, invStd, mean] = Array.from({ length: 4 }, () => randomArray(rng, channels));
+        // An exact zero and a NaN among the values the ReLU sees.
+        beta[0] = 0;
+        inp[0] = mean[0];
+        if (n > 2) inp[1] = Number.NaN;
+        const [normalized, bn, reluOut, normalizedFused, fusedOut] = Array.from({ length: 5 }, () => kernels.allocate(n));
+        const args = { inp, mean, invStd, gamma, beta, rows, channels };
+        kernels.batchNormForward({ ...args, out: bn, normalized });
+        kernels.relu({ out: reluOut, inp: bn, n });
+        kernels.batchNormReluForward({ ...args, out: fusedOut, normalized: normalizedFused });
+        assert.deepEqual(fusedOut, reluOut, `output of [${rows}, ${channels}]`);
+        assert.deepEqual(normalizedFused, normalized, `normalized of [${rows}, ${channels}]`);
+        if (n > 10) assert.ok(reluOut.some((v) => v === 0) && reluOut.some((v) => v > 0), 'the ReLU passes some values and stops others');
+      }
+    });
+
     test('large arrays, which the threaded backends split between threads, give the reference results', () => {
       const rng = Rng.fromSeed(12);
       const [rows, cols] = [4099, 67];

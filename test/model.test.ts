@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { jsKernels } from '../src/kernels/index.ts';
+import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
+import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
+import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
+import { cnnArchitecture } from '../src/models/cnn.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { learningRateAt } from '../src/training/schedules.ts';
@@ -45,6 +49,35 @@ test('He and Xavier initialisation have the intended spread; biases start at zer
   const wx = xavier.parameters[0].value;
   assert.ok(wx.every((v) => Math.abs(v) <= Math.fround(limit)));
   assert.ok(wx.reduce((max, v) => Math.max(max, v), 0) > 0.99 * limit);
+});
+
+test('batch normalisation fused with its ReLU trains to the same bits as the layers run one by one, on every backend', async () => {
+  const backends: Kernels[] = [jsKernels, await loadWasmKernels({ threads: 2 })];
+  if (nativeBuildPresent()) backends.push(loadNativeKernels({ threads: 2 }));
+  // Normalisation after every convolution and after the feature layer, so both kinds fuse.
+  const { architecture } = cnnArchitecture({ channels: [3, 4, 5, 6, 7], features: 9, convDropout: 0, featureDropout: 0, batchNorm: true });
+  const batch = 5;
+  for (const backend of backends) {
+    const run = (fuse: boolean) => {
+      const model = new Sequential(backend, architecture, { fuse });
+      model.initialize(Rng.fromSeed(3));
+      const rng = Rng.fromSeed(4);
+      const input = backend.allocate(batch * 784);
+      for (let i = 0; i < input.length; i++) input[i] = rng.uniform();
+      const labels = Uint8Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+      const loss = new SoftmaxCrossEntropy(backend, 10);
+      const logits = Float32Array.from(model.forward(input, batch, { training: true, rng }).subarray(0, batch * 10));
+      loss.forward(logits, labels, batch);
+      model.zeroGrad();
+      loss.backward(model.outputGradient, labels, batch);
+      model.backward(batch);
+      return { logits, grads: Float32Array.from(model.grads), values: Float32Array.from(model.values) };
+    };
+    const fused = run(true);
+    const apart = run(false);
+    assert.ok(fused.grads.some((g) => g !== 0), `${backend.description}: the step has gradients`);
+    assert.deepEqual(fused, apart, backend.description);
+  }
 });
 
 test('learning-rate schedules', () => {

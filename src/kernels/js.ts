@@ -332,6 +332,20 @@ export const jsKernels: Kernels = {
     }
   },
 
+  // batchNormForward's arithmetic, its output rounded to float32 (as batchNormForward stores
+  // it) before the ReLU.
+  batchNormReluForward({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < channels; c++) {
+        const i = r * channels + c;
+        const x = (inp[i] - mean[c]) * invStd[c];
+        normalized[i] = x;
+        const y = Math.fround(gamma[c] * x + beta[c]);
+        out[i] = y > 0 ? y : 0;
+      }
+    }
+  },
+
   channelAffine({ out, inp, scale, shift, rows, channels }) {
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < channels; c++) out[r * channels + c] = inp[r * channels + c] * scale[c] + shift[c];

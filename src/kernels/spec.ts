@@ -187,6 +187,16 @@ export const KERNELS = {
     wasm: { over: 'rows', stride: { dinp: ['channels'], dout: ['channels'], normalized: ['channels'] } },
     native: 'direct',
   },
+  /**
+   * Batch normalisation and the ReLU after it in one pass (training): batchNormForward's
+   * normalized, and out[r,c] = max(gamma[c] · normalized[r,c] + beta[c], 0), the bits of
+   * batchNormForward then relu, without writing or reading the normalisation's own output.
+   */
+  batchNormReluForward: {
+    args: 'out: floats out, normalized: floats out, inp: floats, mean: floats, invStd: floats, gamma: floats, beta: floats, rows: int, channels: int',
+    wasm: { over: 'rows', stride: { out: ['channels'], normalized: ['channels'], inp: ['channels'] } },
+    native: 'direct',
+  },
   /** out[r,c] = inp[r,c] · scale[c] + shift[c]: batch normalisation with fixed statistics (evaluation). */
   channelAffine: {
     args: 'out: floats out, inp: floats, scale: floats, shift: floats, rows: int, channels: int',

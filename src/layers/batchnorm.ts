@@ -67,10 +67,23 @@ export class BatchNorm implements Layer {
   }
 
   forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void {
+    this.normalize(out, inp, batch, context.training, false);
+  }
+
+  /**
+   * Training only: this layer and the ReLU after it in one pass, `out` the ReLU's output: the
+   * bits of `forward` then the ReLU's, without writing this layer's own output. The backward
+   * passes are the layers' own (the ReLU's needs only its output).
+   */
+  forwardWithRelu(out: Float32Array, inp: Float32Array, batch: number): void {
+    this.normalize(out, inp, batch, true, true);
+  }
+
+  private normalize(out: Float32Array, inp: Float32Array, batch: number, training: boolean, relu: boolean): void {
     const { channels, kernels } = this;
     const rows = this.rows(batch);
-    this.lastTraining = context.training;
-    if (!context.training) {
+    this.lastTraining = training;
+    if (!training) {
       for (let j = 0; j < channels; j++) {
         this.scale[j] = this.gamma[j] / Math.sqrt(this.runningVar[j] + this.epsilon);
         this.shift[j] = this.beta[j] - this.runningMean[j] * this.scale[j];
@@ -87,7 +100,9 @@ export class BatchNorm implements Layer {
       this.runningVar[j] = (1 - this.momentum) * this.runningVar[j] + this.momentum * unbiased;
     }
     if (this.normalized.length < rows * channels) this.normalized = kernels.allocate(rows * channels);
-    kernels.batchNormForward({ out, normalized: this.normalized, inp, mean: this.mean, invStd: this.invStd, gamma: this.gamma, beta: this.beta, rows, channels });
+    const args = { out, normalized: this.normalized, inp, mean: this.mean, invStd: this.invStd, gamma: this.gamma, beta: this.beta, rows, channels };
+    if (relu) kernels.batchNormReluForward(args);
+    else kernels.batchNormForward(args);
   }
 
   backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {

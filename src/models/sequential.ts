@@ -1,5 +1,5 @@
 import type { Kernels } from '../kernels/index.ts';
-import { buildLayer, formatShape, shapeSize, type ForwardContext, type Layer, type LayerSpec, type Shape } from '../layers/index.ts';
+import { BatchNorm, buildLayer, formatShape, ReLU, shapeSize, type ForwardContext, type Layer, type LayerSpec, type Shape } from '../layers/index.ts';
 import type { Rng } from '../random/rng.ts';
 
 /** One parameter tensor: views into the model's flat value and gradient buffers. */
@@ -18,6 +18,15 @@ export interface ParameterTensor {
 export interface Architecture {
   inputShape: Shape;
   layers: LayerSpec[];
+}
+
+export interface SequentialOptions {
+  /**
+   * In training, run a batch normalisation and the ReLU after it as one pass (the same bits;
+   * the normalisation's own output is then never written). Default true; false runs every
+   * layer on its own.
+   */
+  fuse?: boolean;
 }
 
 /**
@@ -40,10 +49,13 @@ export class Sequential {
   /** gradients[i] is d(loss)/d(activations[i]); [0] is never computed. */
   private gradients: Float32Array[] = [];
   private capacity = 0;
+  /** fusedRelu[i]: layer i is a batch normalisation that runs the ReLU of layer i + 1 in training. */
+  private readonly fusedRelu: boolean[];
 
   constructor(
     private readonly kernels: Kernels,
     architecture: Architecture,
+    options: SequentialOptions = {},
   ) {
     this.architecture = { inputShape: [...architecture.inputShape], layers: architecture.layers.map((spec) => ({ ...spec })) };
     const layers: Layer[] = [];
@@ -59,6 +71,7 @@ export class Sequential {
     });
     this.layers = layers;
     this.outputSize = shapeSize(shape);
+    this.fusedRelu = layers.map((layer, i) => (options.fuse ?? true) && layer instanceof BatchNorm && layers[i + 1] instanceof ReLU);
 
     const specs = layers.flatMap((layer, index) => layer.parameters.map((parameter) => ({ index, parameter })));
     const total = specs.reduce((sum, { parameter }) => sum + shapeSize(parameter.shape), 0);
@@ -128,7 +141,14 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i < this.layers.length; i++) {
-      this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
+      const layer = this.layers[i];
+      if (context.training && this.fusedRelu[i]) {
+        // The ReLU's output straight from the normalisation's input; activations[i + 1] is not written.
+        (layer as BatchNorm).forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
+        i++;
+      } else {
+        layer.forward(this.activations[i + 1], this.activations[i], batch, context);
+      }
     }
     return this.activations[this.layers.length];
   }

@@ -56,6 +56,28 @@ export function batchNormForward(
   }
 }
 
+/** batchNormForward, then max(out, 0) before it is stored (pmax(0, y) is y > 0 ? y : 0, NaN included). */
+export function batchNormReluForward(
+  out: usize, normalized: usize, inp: usize, mean: usize, invStd: usize, gamma: usize, beta: usize, rows: i32, channels: i32,
+): void {
+  const zero = f32x4.splat(0);
+  const vecEnd = channels & ~3;
+  for (let r = 0; r < rows; r++) {
+    const base = r * channels;
+    for (let c = 0; c < vecEnd; c += 4) {
+      const x = f32x4.mul(f32x4.sub(v128.load(at(inp, base + c)), v128.load(at(mean, c))), v128.load(at(invStd, c)));
+      v128.store(at(normalized, base + c), x);
+      v128.store(at(out, base + c), f32x4.pmax(zero, f32x4.add(f32x4.mul(v128.load(at(gamma, c)), x), v128.load(at(beta, c)))));
+    }
+    for (let c = vecEnd; c < channels; c++) {
+      const x = (load<f32>(at(inp, base + c)) - load<f32>(at(mean, c))) * load<f32>(at(invStd, c));
+      store<f32>(at(normalized, base + c), x);
+      const y = load<f32>(at(gamma, c)) * x + load<f32>(at(beta, c));
+      store<f32>(at(out, base + c), y > 0 ? y : 0);
+    }
+  }
+}
+
 /** dinp = doutScale · dout - offset - normalized · normalizedScale, per channel. */
 export function batchNormBackward(
   dinp: usize, dout: usize, normalized: usize, doutScale: usize, offset: usize, normalizedScale: usize, rows: i32, channels: i32,
