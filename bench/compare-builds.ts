@@ -9,12 +9,13 @@
 // batch 64, the default CNN's architecture at its batch), one training step (forward, backward,
 // Adam) on a fixed batch; every configuration takes three steps in turn, ROUNDS rounds (default
 // 10). One JSON line per configuration: the median and the range of its rounds' milliseconds per
-// step. BACKENDS=native (or wasm) times one backend only. Builds from before the addon's own
+// step. BACKENDS=native (or wasm) times one backend only. KERNELS=1 also times every kernel call
+// and adds each kernel's milliseconds per step (those of 0.1 ms or more) to the lines. Builds from before the addon's own
 // matrix products (native/sgemm.c) multiplied with OpenBLAS: its AVX2 kernels are named before
 // any build loads it (Haswell, as those builds did), so every such build multiplies with the same ones.
 import { resolve } from 'node:path';
 import type { Architecture } from '../src/models/sequential.ts';
-import { fixedBatchStep, median } from './training-step.ts';
+import { fixedBatchStep, median, timedKernels } from './training-step.ts';
 
 const roots = process.argv.slice(2).map((root) => resolve(root));
 if (roots.length === 0) {
@@ -24,6 +25,7 @@ if (roots.length === 0) {
 process.env.OPENBLAS_CORETYPE ??= 'Haswell';
 const rounds = Number(process.env.ROUNDS ?? 10);
 const backends = (process.env.BACKENDS ?? 'native,wasm').split(',');
+const timeKernels = process.env.KERNELS === '1';
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
 interface Configuration {
@@ -36,6 +38,8 @@ interface Configuration {
   select: () => void;
   step: () => void;
   milliseconds: number[];
+  /** With KERNELS=1: milliseconds in each kernel over the timed rounds. */
+  spent: Map<string, number>;
 }
 
 const configurations: Configuration[] = [];
@@ -61,7 +65,9 @@ for (const root of roots) {
     for (const backend of (['native', 'wasm'] as const).filter((name) => backends.includes(name))) {
       const load = () => (backend === 'native' ? native.loadNativeKernels({ threads, addonPath }) : wasmKernels);
       for (const [model, architecture, batch] of models) {
-        const step = fixedBatchStep({ Sequential, SoftmaxCrossEntropy, Adam, Rng }, load(), architecture, batch);
+        const spent = new Map<string, number>();
+        const kernels = timeKernels ? timedKernels(load(), spent) : load();
+        const step = fixedBatchStep({ Sequential, SoftmaxCrossEntropy, Adam, Rng }, kernels, architecture, batch);
         configurations.push({
           build: root,
           backend,
@@ -71,6 +77,7 @@ for (const root of roots) {
           milliseconds: [],
           select: () => void (backend === 'native' && load()),
           step,
+          spent,
         });
       }
     }
@@ -81,6 +88,7 @@ for (const configuration of configurations) {
   configuration.select();
   configuration.step();
   configuration.step();
+  configuration.spent.clear();
 }
 for (let round = 0; round < rounds; round++) {
   for (const configuration of configurations) {
@@ -90,8 +98,13 @@ for (let round = 0; round < rounds; round++) {
     configuration.milliseconds.push((performance.now() - started) / 3);
   }
 }
-for (const { build, backend, threads, model, batch, milliseconds } of configurations) {
-  console.log(JSON.stringify({ bench: 'compare-builds', build, backend, threads, model, batch, msPerStep: round2(median(milliseconds)), msPerStepRange: [round2(Math.min(...milliseconds)), round2(Math.max(...milliseconds))] }));
+for (const { build, backend, threads, model, batch, milliseconds, spent } of configurations) {
+  const kernels = [...spent]
+    .map(([name, ms]) => [name, round2(ms / (rounds * 3))] as const)
+    .filter(([, ms]) => ms >= 0.1)
+    .sort((a, b) => b[1] - a[1]);
+  const kernelMsPerStep = timeKernels ? { kernelMsPerStep: Object.fromEntries(kernels) } : {};
+  console.log(JSON.stringify({ bench: 'compare-builds', build, backend, threads, model, batch, msPerStep: round2(median(milliseconds)), msPerStepRange: [round2(Math.min(...milliseconds)), round2(Math.max(...milliseconds))], ...kernelMsPerStep }));
 }
 // The wasm backends' idle workers would keep the process alive.
 process.exit(0);

@@ -33,7 +33,7 @@ import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
 import { browserBench } from './browser.ts';
 import { benchInfer, benchInferLayers } from './infer.ts';
-import { fixedBatchStep, median } from './training-step.ts';
+import { fixedBatchStep, median, timedKernels } from './training-step.ts';
 
 const args = process.argv.slice(2);
 /** A flag's value, taken out of the arguments: --storage URL and --workers N of the coordination benchmark. */
@@ -329,20 +329,7 @@ if (selected.has('profile')) {
     if (kernels.name === 'js') continue;
     for (const [modelName, architecture, steps, batch] of models) {
       const spent = new Map<string, number>();
-      const timed = Object.fromEntries(
-        Object.entries(kernels).map(([name, value]) => {
-          if (typeof value !== 'function' || name === 'allocate') return [name, value];
-          return [
-            name,
-            (...args: unknown[]) => {
-              const t0 = performance.now();
-              const result = (value as (...a: unknown[]) => unknown).apply(kernels, args);
-              spent.set(name, (spent.get(name) ?? 0) + performance.now() - t0);
-              return result;
-            },
-          ];
-        }),
-      ) as unknown as Kernels;
+      const timed = timedKernels(kernels, spent);
       const rng = Rng.fromSeed(4);
       const model = new Sequential(timed, architecture);
       model.initialize(rng.fork());

@@ -44,3 +44,24 @@ export function fixedBatchStep(modules: StepModules, kernels: Kernels, architect
 
 /** The middle value (the upper one of an even count). */
 export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * The kernels with every call timed on the calling thread: milliseconds per kernel name are
+ * added to `spent`.
+ */
+export function timedKernels(kernels: Kernels, spent: Map<string, number>): Kernels {
+  return Object.fromEntries(
+    Object.entries(kernels).map(([name, value]) => {
+      if (typeof value !== 'function' || name === 'allocate') return [name, value];
+      return [
+        name,
+        (...args: unknown[]) => {
+          const started = performance.now();
+          const result = (value as (...a: unknown[]) => unknown).apply(kernels, args);
+          spent.set(name, (spent.get(name) ?? 0) + performance.now() - started);
+          return result;
+        },
+      ];
+    }),
+  ) as unknown as Kernels;
+}
