@@ -8,30 +8,64 @@ import { at } from './addresses';
   return ptr + (<usize>index << 3);
 }
 
+/** Adds the float64 vector v to the two doubles at ptr. */
+@inline function addF64x2(ptr: usize, v: v128): void {
+  v128.store(ptr, f64x2.add(v128.load(ptr), v));
+}
+
+/** The upper two floats of a float32x4 as float64x2. */
+@inline function promoteHigh(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 2, 3));
+}
+
 /**
  * The float64 sums of rows [rowStart, rowEnd) per channel, into sums [2, channels] (overwritten):
  * with b (b ≠ 0): Σ b and Σ a·b; else with mean (≠ 0, float64 [channels]): 0 and Σ (a - mean)²;
- * else Σ a and 0.
+ * else Σ a and 0. Four channels at a time in float64x2 pairs: each channel's sum adds the
+ * same values in the same order as the scalar loop over the remaining channels.
  */
 export function batchNormPartialSums(sums: usize, a: usize, b: usize, mean: usize, rowStart: i32, rowEnd: i32, channels: i32): void {
   memory.fill(sums, 0, <usize>(2 * channels) << 3);
   const second = f64At(sums, channels);
+  const vecEnd = channels & ~3;
   for (let r = rowStart; r < rowEnd; r++) {
     const row = at(a, r * channels);
     if (b != 0) {
       const other = at(b, r * channels);
-      for (let c = 0; c < channels; c++) {
+      for (let c = 0; c < vecEnd; c += 4) {
+        const gs = v128.load(at(other, c));
+        const xs = v128.load(at(row, c));
+        const gLow = f64x2.promote_low_f32x4(gs);
+        const gHigh = promoteHigh(gs);
+        addF64x2(f64At(sums, c), gLow);
+        addF64x2(f64At(sums, c + 2), gHigh);
+        addF64x2(f64At(second, c), f64x2.mul(gLow, f64x2.promote_low_f32x4(xs)));
+        addF64x2(f64At(second, c + 2), f64x2.mul(gHigh, promoteHigh(xs)));
+      }
+      for (let c = vecEnd; c < channels; c++) {
         const g = <f64>load<f32>(at(other, c));
         store<f64>(f64At(sums, c), load<f64>(f64At(sums, c)) + g);
         store<f64>(f64At(second, c), load<f64>(f64At(second, c)) + g * <f64>load<f32>(at(row, c)));
       }
     } else if (mean != 0) {
-      for (let c = 0; c < channels; c++) {
+      for (let c = 0; c < vecEnd; c += 4) {
+        const xs = v128.load(at(row, c));
+        const dLow = f64x2.sub(f64x2.promote_low_f32x4(xs), v128.load(f64At(mean, c)));
+        const dHigh = f64x2.sub(promoteHigh(xs), v128.load(f64At(mean, c + 2)));
+        addF64x2(f64At(second, c), f64x2.mul(dLow, dLow));
+        addF64x2(f64At(second, c + 2), f64x2.mul(dHigh, dHigh));
+      }
+      for (let c = vecEnd; c < channels; c++) {
         const d = <f64>load<f32>(at(row, c)) - load<f64>(f64At(mean, c));
         store<f64>(f64At(second, c), load<f64>(f64At(second, c)) + d * d);
       }
     } else {
-      for (let c = 0; c < channels; c++) store<f64>(f64At(sums, c), load<f64>(f64At(sums, c)) + <f64>load<f32>(at(row, c)));
+      for (let c = 0; c < vecEnd; c += 4) {
+        const xs = v128.load(at(row, c));
+        addF64x2(f64At(sums, c), f64x2.promote_low_f32x4(xs));
+        addF64x2(f64At(sums, c + 2), promoteHigh(xs));
+      }
+      for (let c = vecEnd; c < channels; c++) store<f64>(f64At(sums, c), load<f64>(f64At(sums, c)) + <f64>load<f32>(at(row, c)));
     }
   }
 }
