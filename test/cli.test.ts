@@ -53,6 +53,7 @@ describe('bad flags: one line, exit code 2', () => {
     ['unknown choice', ['train', 'mlp', '--optimizer', 'rmsprop'], /--optimizer.*adam, sgd/],
     ['impossible dropout', ['train', 'mlp', '--dropout', '1'], /--dropout.*up to \(not including\) 1/],
     ['unknown flag', ['train', 'mlp', '--bogus'], /unknown option '--bogus'/],
+    ['no epochs for the pipeline\'s CNN', ['pipeline', '--cnn-epochs', '0'], /--cnn-epochs.*at least 1/],
     ['unknown command', ['fly'], /unknown command 'fly'/],
   ];
   for (const [name, args, message] of cases) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_MLP_CONFIG } from '../../runs/configs.ts';
-import { seed } from '../../runs/options.ts';
+import { DEFAULT_CNN_CONFIG, DEFAULT_MLP_CONFIG } from '../../runs/configs.ts';
+import { positiveInteger, seed } from '../../runs/options.ts';
 import { formatSummary, runPipeline } from '../../runs/pipeline.ts';
 import { parser } from '../parse.ts';
 import { progressReporter } from '../progress.ts';
@@ -9,6 +9,7 @@ import { addBackendOptions, addDataOptions, displayPath, locateOptions, log, run
 interface PipelineFlags extends DataFlags, BackendFlags, RunFlags {
   quick: boolean;
   seed: number;
+  cnnEpochs?: number;
 }
 
 /** `fmnist pipeline`: the main job (`npm start`). */
@@ -21,6 +22,7 @@ export function addPipelineCommand(program: Command): void {
         .option('--out <dir>', 'run folder to write (default: runs/pipeline-<date>-<time>)')
         .option('--quick', 'a first look in under 2 minutes: 10,000 (MLP) and 15,000 (CNN) training images, few epochs', false)
         .option('--seed <n>', 'seed of every random choice', parser(seed), DEFAULT_MLP_CONFIG.seed)
+        .option('--cnn-epochs <n>', `epochs of the CNN, instead of its ${DEFAULT_CNN_CONFIG.epochs} (its learning-rate schedule spans them)`, parser(positiveInteger))
         .option('--resume <dir>', 'continue the pipeline in this folder: finished steps are kept, an interrupted one resumes')
         .option('--no-report', 'do not write report.html (charts, galleries) at the end'),
     ),
@@ -28,7 +30,13 @@ export function addPipelineCommand(program: Command): void {
     const { outDir, resume } = runFolder(flags, 'pipeline');
     const summary = await runResumable(`fmnist pipeline --resume ${outDir}`, (signal) =>
       runPipeline(
-        { seed: flags.seed, quick: flags.quick, backend: flags.backend, threads: flags.threads ?? null },
+        {
+          seed: flags.seed,
+          quick: flags.quick,
+          backend: flags.backend,
+          threads: flags.threads ?? null,
+          overrides: flags.cnnEpochs ? { cnn: { epochs: flags.cnnEpochs } } : undefined,
+        },
         {
           outDir,
           resume,
