@@ -234,6 +234,12 @@ for (const kernels of backends) {
         return sum;
       });
       assert.ok(maxRelativeError(sums, exact) < 1e-4, 'sums');
+      if (kernels.name === 'native') {
+        // Each column summed over the rows in order, on one thread: the reference's bits.
+        const reference = Float32Array.from(bias);
+        jsKernels.sumRows({ dbias: reference, dout: x, rows, cols });
+        assert.deepEqual(sums, reference, 'native column sums');
+      }
     });
 
     test('softmax cross-entropy and its gradient, plain and with label smoothing, match their definition, and survive huge logits', () => {
