@@ -63,6 +63,7 @@ export { loadKernels } from './kernels/index.ts';
 export type { Kernels, BackendName } from './kernels/index.ts';
 /** A stack of layers over one flat parameter buffer, and the architectures of the project's models. */
 export { Sequential } from './models/sequential.ts';
+export type { Architecture, SequentialOptions } from './models/sequential.ts';
 export { mlpArchitecture } from './models/mlp.ts';
 export { cnnArchitecture } from './models/cnn.ts';
 /** The training loop (mini-batches, validation, early stopping, checkpoints) and the optimisers. */
