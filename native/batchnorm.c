@@ -83,23 +83,14 @@ typedef struct {
 
 // The rows' loops take their arrays as restrict parameters: GCC vectorises them so, and not as
 // restrict locals copied from the arguments' struct (it gave up on the aliasing checks, and the
-// loop ran scalar).
-static void normalize_row(int channels, float *restrict out, float *restrict normalized, const float *restrict inp, const float *restrict mean,
-                          const float *restrict inv_std, const float *restrict gamma, const float *restrict beta) {
-  for (int c = 0; c < channels; c++) {
-    float x = (inp[c] - mean[c]) * inv_std[c];
-    normalized[c] = x;
-    out[c] = gamma[c] * x + beta[c];
-  }
-}
-
-static void normalize_relu_row(int channels, float *restrict out, float *restrict normalized, const float *restrict inp, const float *restrict mean,
-                               const float *restrict inv_std, const float *restrict gamma, const float *restrict beta) {
+// loop ran scalar). With `relu`, out = max(out, 0) (GCC keeps a loop for each case).
+static void normalize_row(bool relu, int channels, float *restrict out, float *restrict normalized, const float *restrict inp,
+                          const float *restrict mean, const float *restrict inv_std, const float *restrict gamma, const float *restrict beta) {
   for (int c = 0; c < channels; c++) {
     float x = (inp[c] - mean[c]) * inv_std[c];
     normalized[c] = x;
     float y = gamma[c] * x + beta[c];
-    out[c] = y > 0 ? y : 0;
+    out[c] = relu && !(y > 0) ? 0 : y;
   }
 }
 
@@ -107,7 +98,7 @@ static void forward_rows(void *context, int begin, int end) {
   const ForwardArgs *a = context;
   for (int r = begin; r < end; r++) {
     size_t base = (size_t)r * a->channels;
-    (a->relu ? normalize_relu_row : normalize_row)(a->channels, a->out + base, a->normalized + base, a->inp + base, a->mean, a->inv_std, a->gamma, a->beta);
+    normalize_row(a->relu, a->channels, a->out + base, a->normalized + base, a->inp + base, a->mean, a->inv_std, a->gamma, a->beta);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Kernels } from './types.ts';
+import type { KernelArgs, Kernels } from './types.ts';
 
 /** Chris Wellons's "lowbias32" integer hash: a bijection of 32-bit words with little bias. */
 function lowbias32(x: number): number {
@@ -23,6 +23,22 @@ export function dropoutWord(j: number, key0: number, key1: number): number {
  * inner loop streams along rows, and skip zero multipliers (ReLU outputs and background
  * pixels are often exactly zero), which changes no result.
  */
+/**
+ * batchNormForward, and with relu batchNormReluForward: the output rounded to float32 (as it is
+ * stored) before the ReLU compares it.
+ */
+function normalizeRows({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }: KernelArgs<'batchNormForward'>, relu: boolean): void {
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < channels; c++) {
+      const i = r * channels + c;
+      const x = (inp[i] - mean[c]) * invStd[c];
+      normalized[i] = x;
+      const y = Math.fround(gamma[c] * x + beta[c]);
+      out[i] = relu && !(y > 0) ? 0 : y;
+    }
+  }
+}
+
 export const jsKernels: Kernels = {
   name: 'js',
   description: 'js (plain TypeScript, 1 thread)',
@@ -298,15 +314,8 @@ export const jsKernels: Kernels = {
     }
   },
 
-  batchNormForward({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }) {
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < channels; c++) {
-        const i = r * channels + c;
-        const x = (inp[i] - mean[c]) * invStd[c];
-        normalized[i] = x;
-        out[i] = gamma[c] * x + beta[c];
-      }
-    }
+  batchNormForward(args) {
+    normalizeRows(args, false);
   },
 
   batchNormBackwardSums({ sumDout, sumDoutNormalized, dout, normalized, rows, channels }) {
@@ -332,18 +341,8 @@ export const jsKernels: Kernels = {
     }
   },
 
-  // batchNormForward's arithmetic, its output rounded to float32 (as batchNormForward stores
-  // it) before the ReLU.
-  batchNormReluForward({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }) {
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < channels; c++) {
-        const i = r * channels + c;
-        const x = (inp[i] - mean[c]) * invStd[c];
-        normalized[i] = x;
-        const y = Math.fround(gamma[c] * x + beta[c]);
-        out[i] = y > 0 ? y : 0;
-      }
-    }
+  batchNormReluForward(args) {
+    normalizeRows(args, true);
   },
 
   channelAffine({ out, inp, scale, shift, rows, channels }) {

@@ -49,8 +49,8 @@ export class Sequential {
   /** gradients[i] is d(loss)/d(activations[i]); [0] is never computed. */
   private gradients: Float32Array[] = [];
   private capacity = 0;
-  /** fusedRelu[i]: layer i is a batch normalisation that runs the ReLU of layer i + 1 in training. */
-  private readonly fusedRelu: boolean[];
+  /** fusedRelu[i]: layer i, when it is a batch normalisation that runs the ReLU of layer i + 1 in training; else null. */
+  private readonly fusedRelu: (BatchNorm | null)[];
 
   constructor(
     private readonly kernels: Kernels,
@@ -71,7 +71,7 @@ export class Sequential {
     });
     this.layers = layers;
     this.outputSize = shapeSize(shape);
-    this.fusedRelu = layers.map((layer, i) => (options.fuse ?? true) && layer instanceof BatchNorm && layers[i + 1] instanceof ReLU);
+    this.fusedRelu = layers.map((layer, i) => ((options.fuse ?? true) && layer instanceof BatchNorm && layers[i + 1] instanceof ReLU ? layer : null));
 
     const specs = layers.flatMap((layer, index) => layer.parameters.map((parameter) => ({ index, parameter })));
     const total = specs.reduce((sum, { parameter }) => sum + shapeSize(parameter.shape), 0);
@@ -141,13 +141,13 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i < this.layers.length; i++) {
-      const layer = this.layers[i];
-      if (context.training && this.fusedRelu[i]) {
+      const fused = context.training ? this.fusedRelu[i] : null;
+      if (fused) {
         // The ReLU's output straight from the normalisation's input; activations[i + 1] is not written.
-        (layer as BatchNorm).forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
+        fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
         i++;
       } else {
-        layer.forward(this.activations[i + 1], this.activations[i], batch, context);
+        this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
       }
     }
     return this.activations[this.layers.length];

@@ -70,29 +70,13 @@ export function batchNormPartialSums(sums: usize, a: usize, b: usize, mean: usiz
   }
 }
 
-/** normalized = (inp - mean) · invStd; out = gamma · normalized + beta, per channel. */
-export function batchNormForward(
-  out: usize, normalized: usize, inp: usize, mean: usize, invStd: usize, gamma: usize, beta: usize, rows: i32, channels: i32,
-): void {
-  const vecEnd = channels & ~3;
-  for (let r = 0; r < rows; r++) {
-    const base = r * channels;
-    for (let c = 0; c < vecEnd; c += 4) {
-      const x = f32x4.mul(f32x4.sub(v128.load(at(inp, base + c)), v128.load(at(mean, c))), v128.load(at(invStd, c)));
-      v128.store(at(normalized, base + c), x);
-      v128.store(at(out, base + c), f32x4.add(f32x4.mul(v128.load(at(gamma, c)), x), v128.load(at(beta, c))));
-    }
-    for (let c = vecEnd; c < channels; c++) {
-      const x = (load<f32>(at(inp, base + c)) - load<f32>(at(mean, c))) * load<f32>(at(invStd, c));
-      store<f32>(at(normalized, base + c), x);
-      store<f32>(at(out, base + c), load<f32>(at(gamma, c)) * x + load<f32>(at(beta, c)));
-    }
-  }
-}
-
-/** batchNormForward, then max(out, 0) before it is stored (pmax(0, y) is y > 0 ? y : 0, NaN included). */
-export function batchNormReluForward(
-  out: usize, normalized: usize, inp: usize, mean: usize, invStd: usize, gamma: usize, beta: usize, rows: i32, channels: i32,
+/**
+ * normalized = (inp - mean) · invStd; out = gamma · normalized + beta, per channel; with relu,
+ * max(out, 0) before it is stored (pmax(0, y) is y > 0 ? y : 0, NaN included). Inlined into
+ * each kernel with relu a constant, so each keeps one loop.
+ */
+@inline function normalizeRows(
+  relu: bool, out: usize, normalized: usize, inp: usize, mean: usize, invStd: usize, gamma: usize, beta: usize, rows: i32, channels: i32,
 ): void {
   const zero = f32x4.splat(0);
   const vecEnd = channels & ~3;
@@ -101,15 +85,30 @@ export function batchNormReluForward(
     for (let c = 0; c < vecEnd; c += 4) {
       const x = f32x4.mul(f32x4.sub(v128.load(at(inp, base + c)), v128.load(at(mean, c))), v128.load(at(invStd, c)));
       v128.store(at(normalized, base + c), x);
-      v128.store(at(out, base + c), f32x4.pmax(zero, f32x4.add(f32x4.mul(v128.load(at(gamma, c)), x), v128.load(at(beta, c)))));
+      const y = f32x4.add(f32x4.mul(v128.load(at(gamma, c)), x), v128.load(at(beta, c)));
+      v128.store(at(out, base + c), relu ? f32x4.pmax(zero, y) : y);
     }
     for (let c = vecEnd; c < channels; c++) {
       const x = (load<f32>(at(inp, base + c)) - load<f32>(at(mean, c))) * load<f32>(at(invStd, c));
       store<f32>(at(normalized, base + c), x);
       const y = load<f32>(at(gamma, c)) * x + load<f32>(at(beta, c));
-      store<f32>(at(out, base + c), y > 0 ? y : 0);
+      store<f32>(at(out, base + c), relu && !(y > 0) ? 0 : y);
     }
   }
+}
+
+/** normalized = (inp - mean) · invStd; out = gamma · normalized + beta, per channel. */
+export function batchNormForward(
+  out: usize, normalized: usize, inp: usize, mean: usize, invStd: usize, gamma: usize, beta: usize, rows: i32, channels: i32,
+): void {
+  normalizeRows(false, out, normalized, inp, mean, invStd, gamma, beta, rows, channels);
+}
+
+/** batchNormForward, then max(out, 0) before it is stored. */
+export function batchNormReluForward(
+  out: usize, normalized: usize, inp: usize, mean: usize, invStd: usize, gamma: usize, beta: usize, rows: i32, channels: i32,
+): void {
+  normalizeRows(true, out, normalized, inp, mean, invStd, gamma, beta, rows, channels);
 }
 
 /** dinp = doutScale · dout - offset - normalized · normalizedScale, per channel. */
