@@ -120,6 +120,18 @@ class FlipAverage(nn.Module):
         return torch.log(both / 2)
 
 
+class FlipAverageFeatures(nn.Module):
+    """A CNN's features as an MLP on features with flipAverage in its input transform takes them:
+    the mean of each image's features and its mirror image's."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.features = features
+
+    def forward(self, x):
+        return (self.features(x) + self.features(torch.flip(x, dims=[3]))) / 2
+
+
 def read_model(folder):
     with open(os.path.join(folder, "model.json")) as file:
         description = json.load(file)
@@ -129,8 +141,9 @@ def read_model(folder):
 def load_model(folder):
     """The model in `folder` as an nn.Sequential in eval mode, images [N, 1, 28, 28] -> logits [N, 10].
 
-    An MLP on CNN features becomes the whole chain: the extractor CNN up to its feature layer,
-    the standardisation saved in model.json, then the MLP.
+    An MLP on CNN features becomes the whole chain: the extractor CNN up to its feature layer
+    (on each image and its mirror image, averaged, where the input says flipAverage), the
+    standardisation saved in model.json, then the MLP.
     """
     description, tensors = read_model(folder)
     modules = torch_layers(description["architecture"], tensors)
@@ -140,6 +153,8 @@ def load_model(folder):
     elif source["type"] == "cnn-features":
         extractor, extractor_tensors = read_model(os.path.join(folder, source["extractor"]))
         features = torch_layers(extractor["architecture"], extractor_tensors, source["featureLayer"])
+        if source.get("flipAverage"):
+            features = [FlipAverageFeatures(nn.Sequential(*features))]
         modules = features + [Standardise(source["mean"], source["std"])] + modules
     model = nn.Sequential(*modules)
     return (FlipAverage(model) if description.get("testTimeFlip") else model).eval()

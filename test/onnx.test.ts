@@ -72,6 +72,8 @@ describe('each model of a pipeline, exported to ONNX', () => {
       // The chain is one graph: the features model holds the CNN's convolutions and the MLP.
       if (name === 'cnn-features-mlp') {
         assert.ok(exported.ops.includes('Conv') && exported.ops.includes('Sub'), exported.ops.join(' '));
+        // The CNN flips at test time, so the features are averaged over each image and its mirror image.
+        assert.ok(exported.ops.includes('ReduceMean'), exported.ops.join(' '));
         assert.ok(JSON.parse(metadata.extractor_training_config).config.batchNorm);
       }
       if (name === 'cnn') assert.ok(exported.ops.includes('BatchNormalization'));

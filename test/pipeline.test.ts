@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Interrupted, UserError } from '../src/errors.ts';
 import { lockFolder } from '../src/io/lock.ts';
 import { loadNpy } from '../src/io/npy.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
+import { FeaturesFolder } from '../src/runs/run-folder.ts';
 import { evaluateSavedModel } from '../src/runs/evaluate.ts';
-import { tempDir } from './helpers/idx-files.ts';
+import { pixelExamples } from '../src/data/dataset.ts';
+import { loadTestSet } from '../src/data/load.ts';
+import { loadKernels } from '../src/kernels/index.ts';
+import { extractFeatures } from '../src/models/features.ts';
+import { loadModel } from '../src/models/model-file.ts';
+import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
 
 // Tiny models: the whole pipeline in seconds, on the real data.
 const overrides = {
@@ -40,6 +46,25 @@ test('the pipeline trains all three models, saves the features and a summary; ev
     assert.equal(y.dtype, 'uint8');
     assert.deepEqual(y.shape, [count]);
   }
+
+  // The CNN flips at test time (the default), so each image's features are the mean of its own
+  // and its mirror image's: checked against the CNN run on mirrored bytes, reversed here.
+  assert.deepEqual(JSON.parse(readFileSync(join(outDir, 'features', 'features.json'), 'utf8')), { flipAverage: true });
+  assert.equal(JSON.parse(readFileSync(join(outDir, 'cnn-features-mlp', 'model.json'), 'utf8')).input.flipAverage, true);
+  const kernels = await loadKernels('auto');
+  const cnn = loadModel(join(outDir, 'cnn'), kernels);
+  const images = loadTestSet(REAL_DATA_DIR).data;
+  const mirrored = new Uint8Array(images.pixels.length);
+  for (let row = 0; row < images.count * 28; row++) {
+    for (let x = 0; x < 28; x++) mirrored[row * 28 + x] = images.pixels[row * 28 + 27 - x];
+  }
+  const own = extractFeatures(kernels, cnn.model, cnn.description.featureLayer!, pixelExamples(images));
+  const ofMirror = extractFeatures(kernels, cnn.model, cnn.description.featureLayer!, pixelExamples({ ...images, pixels: mirrored }));
+  const saved = loadNpy(join(outDir, 'features', 'test_x.npy')).data as Float32Array;
+  let largest = 0;
+  for (let i = 0; i < own.length; i++) largest = Math.max(largest, Math.abs(saved[i] - (own[i] + ofMirror[i]) / 2));
+  assert.ok(largest < 1e-5, `saved test features against the mean of the two: largest difference ${largest}`);
+  assert.ok(own.some((value, i) => Math.abs(value - ofMirror[i]) > 1e-3), 'an image and its mirror image have different features');
 
   for (const model of ['mlp', 'cnn', 'cnn-features-mlp']) {
     const evaluation = await evaluateSavedModel(join(outDir, model));
@@ -84,4 +109,13 @@ test('a pipeline interrupted in its CNN step resumes to the figures of one that 
     assert.equal(resumed.models[key].testAccuracy, clean.models[key].testAccuracy, key);
     assert.equal(resumed.models[key].validationAccuracy, clean.models[key].validationAccuracy, key);
   }
+});
+
+test('features.json: a features folder without it holds each image\'s own features; a damaged one is a one-line error', () => {
+  const folder = new FeaturesFolder(join(tempDir(), 'features'));
+  assert.deepEqual(folder.description(), { flipAverage: false });
+  folder.describe({ flipAverage: true });
+  assert.deepEqual(folder.description(), { flipAverage: true });
+  writeFileSync(join(folder.dir, 'features.json'), '{"flipAverage": "yes"}');
+  assert.throws(() => folder.description(), (error) => error instanceof UserError && /features\.json does not hold a features description/.test(error.message));
 });

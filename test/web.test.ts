@@ -67,7 +67,7 @@ function watch(page: Page, errors: string[], name: string): Page {
 /**
  * A pipeline's folder as the server reads it: the CLI's MLP, and a small CNN with an MLP on its
  * features (initialised, not trained: enough to check that the page runs every kind of model
- * as Node does).
+ * as Node does, test-time flipping included).
  */
 function pipelineFolder(): { pipelineDir: string; modelDir: string } {
   const pipelineDir = tempDir();
@@ -78,10 +78,11 @@ function pipelineFolder(): { pipelineDir: string; modelDir: string } {
   const { architecture, featureLayer } = cnnArchitecture({ channels: [8, 8, 8, 8, 8], features: 16, convDropout: 0, featureDropout: 0 });
   const cnn = new Sequential(jsKernels, architecture);
   cnn.initialize(Rng.fromSeed(1));
-  saveModel(join(pipelineDir, 'cnn'), cnn, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: [...CLASS_NAMES], featureLayer });
+  // Test-time flipping, as the pipeline's CNN has it: the page must flip as Node does.
+  saveModel(join(pipelineDir, 'cnn'), cnn, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: [...CLASS_NAMES], featureLayer, testTimeFlip: true });
   const features = new Sequential(jsKernels, mlpArchitecture({ hidden: 8, dropout: 0, init: 'he' }, 16));
   features.initialize(Rng.fromSeed(2));
-  const input = { type: 'cnn-features' as const, extractor: '../cnn', featureLayer, mean: Array.from({ length: 16 }, (_, i) => i / 100), std: Array(16).fill(0.5) };
+  const input = { type: 'cnn-features' as const, extractor: '../cnn', featureLayer, flipAverage: true, mean: Array.from({ length: 16 }, (_, i) => i / 100), std: Array(16).fill(0.5) };
   saveModel(join(pipelineDir, 'cnn-features-mlp'), features, { kind: 'cnn-features-mlp', input, classNames: [...CLASS_NAMES] });
   return { pipelineDir, modelDir };
 }

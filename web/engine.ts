@@ -6,7 +6,7 @@
  */
 import type { ServedModel } from '../src/app/api.ts';
 import { featureExamples, pixelExamples, type Examples } from '../src/data/dataset.ts';
-import { NUM_CLASSES } from '../src/data/idx.ts';
+import { IMAGE_SHAPE, NUM_CLASSES } from '../src/data/idx.ts';
 import type { LabelledImages } from '../src/data/verify.ts';
 import { evaluate } from '../src/evaluation/predict.ts';
 import type { Kernels } from '../src/kernels/types.ts';
@@ -50,7 +50,8 @@ export async function pageModel(id: string, label: string, files: ModelFiles, ex
     const cnn = modelFromWeights(extractor.description, extractor.weights, k, { dir: `${where}extractor/`, weightsPath: `${where}extractor/${MODEL_WEIGHTS}` });
     const mean = Float32Array.from(transform.mean);
     const std = Float32Array.from(transform.std);
-    input = (images) => featureExamples(extractFeatures(k, cnn, transform.featureLayer, pixelExamples(images)), transform.mean.length, images.labels, mean, std);
+    const flip = transform.flipAverage ? IMAGE_SHAPE : null;
+    input = (images) => featureExamples(extractFeatures(k, cnn, transform.featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
   }
   return {
     id,
@@ -58,7 +59,7 @@ export async function pageModel(id: string, label: string, files: ModelFiles, ex
     kind: description.kind,
     description,
     files,
-    classify: (pixels, count) => evaluate(k, model, loss, input({ count, pixels, labels: new Uint8Array(count) })).probabilities,
+    classify: (pixels, count) => evaluate(k, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, description.testTimeFlip ? IMAGE_SHAPE : null).probabilities,
   };
 }
 

@@ -13,7 +13,8 @@
  *   batchnorm  BatchNormalization over channel axis 1 with the running statistics
  *   dropout    nothing (identity at inference)
  * A cnn-features model is the chain its input transform describes: the extractor CNN up to its
- * feature layer, (x - mean) * (1 / std) per feature, then the MLP.
+ * feature layer (with flipAverage, on the images and their mirror images, the two averaged),
+ * (x - mean) * (1 / std) per feature, then the MLP.
  * The protobuf is written with ONNX's own definitions compiled for protobufjs (onnx-proto).
  */
 import onnxProto from 'onnx-proto';
@@ -193,6 +194,18 @@ function emitPixelInput(graph: GraphBuilder, model: Sequential, description: Mod
   throw new UserError(`A model whose input is [${shape}] cannot be exported; the exporter knows pixel models of [784] or [28, 28, 1].`);
 }
 
+/** The images followed by their mirror images (width reversed): one batch of 2N. */
+function emitMirroredBatch(graph: GraphBuilder, prefix: string): string {
+  const bounds = [
+    graph.integers(`${prefix}starts`, [IMAGE_SIZE - 1]),
+    graph.integers(`${prefix}ends`, [-IMAGE_SIZE - 1]),
+    graph.integers(`${prefix}axes`, [3]),
+    graph.integers(`${prefix}steps`, [-1]),
+  ];
+  const mirrored = graph.node('Slice', [ONNX_INPUT, ...bounds], `${prefix}mirrored`);
+  return graph.node('Concat', [ONNX_INPUT, mirrored], `${prefix}both`, { axis: 0 });
+}
+
 /** The model saved in `dir` with its weights, on the plain TypeScript kernels (only its layers' shapes and parameters are used). */
 function loadForExport(dir: string): { model: Sequential; description: ModelDescription } {
   return new RunFolder(dir).loadModel(jsKernels);
@@ -221,20 +234,27 @@ export function exportOnnx(dir: string): OnnxModel {
   let logits: string;
   const input = description.input;
   if (input.type === 'pixels' && description.testTimeFlip) {
-    // Test-time flipping: the images and their mirror images (width reversed) run as one batch
-    // of 2N; the two halves' probabilities are averaged below.
-    const bounds = [graph.integers('flip.starts', [IMAGE_SIZE - 1]), graph.integers('flip.ends', [-IMAGE_SIZE - 1]), graph.integers('flip.axes', [3]), graph.integers('flip.steps', [-1])];
-    const mirrored = graph.node('Slice', [ONNX_INPUT, ...bounds], 'flip.mirrored');
-    const both = graph.node('Concat', [ONNX_INPUT, mirrored], 'flip.both', { axis: 0 });
-    logits = emitLayers(graph, model, '', emitPixelInput(graph, model, description, '', both), model.layers.length - 1);
+    // Test-time flipping: the images and their mirror images run as one batch of 2N; the two
+    // halves' probabilities are averaged below.
+    logits = emitLayers(graph, model, '', emitPixelInput(graph, model, description, '', emitMirroredBatch(graph, 'flip.')), model.layers.length - 1);
   } else if (input.type === 'pixels') {
     logits = emitLayers(graph, model, '', emitPixelInput(graph, model, description, ''), model.layers.length - 1);
   } else {
     const extractorDir = resolve(dir, input.extractor);
     const extractor = loadForExport(extractorDir);
-    const features = emitLayers(graph, extractor.model, 'cnn.', emitPixelInput(graph, extractor.model, extractor.description, 'cnn.'), input.featureLayer);
-    // (x - mean) · (1 / std) in float32, as featureExamples computes the MLP's input.
     const size = input.mean.length;
+    let features: string;
+    if (input.flipAverage) {
+      // Each image's features are the mean of its own and its mirror image's: the 2N images'
+      // features [2N, F] as [2, N, F], averaged over the first axis.
+      const images = emitMirroredBatch(graph, 'cnn.flip.');
+      const both = emitLayers(graph, extractor.model, 'cnn.', emitPixelInput(graph, extractor.model, extractor.description, 'cnn.', images), input.featureLayer);
+      const halves = graph.node('Reshape', [both, graph.integers('cnn.flip.halves', [2, -1, size])], 'cnn.flip.halves.out');
+      features = graph.node('ReduceMean', [halves], 'cnn.flip.features', { axes: [0], keepdims: 0 });
+    } else {
+      features = emitLayers(graph, extractor.model, 'cnn.', emitPixelInput(graph, extractor.model, extractor.description, 'cnn.'), input.featureLayer);
+    }
+    // (x - mean) · (1 / std) in float32, as featureExamples computes the MLP's input.
     const mean = graph.weight('features.mean', [size], Float32Array.from(input.mean));
     const scale = graph.weight('features.inverse_std', [size], Float32Array.from(input.std, (s) => 1 / s));
     const centred = graph.node('Sub', [features, mean], 'features.centred');

@@ -31,7 +31,8 @@ export interface ImageClassifier {
 
 /**
  * How a saved model's input is made from labelled images, as its input transform says: the
- * pixels scaled, or the features of the CNN it names (loaded once), standardised. `fold`
+ * pixels scaled, or the features of the CNN it names (loaded once; averaged with the mirror
+ * image's where the transform says so), standardised. `fold`
  * folds the CNN's batch normalisation into its layers (inference; see foldBatchNorm).
  */
 export function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): (images: LabelledImages) => Examples {
@@ -42,7 +43,8 @@ export function modelInput(kernels: Kernels, dir: string, description: ModelDesc
   const featureLayer = extractor.layerIndex(input.featureLayer);
   const mean = Float32Array.from(input.mean);
   const std = Float32Array.from(input.std);
-  return (images) => featureExamples(extractFeatures(kernels, extractor.model, featureLayer, pixelExamples(images)), input.mean.length, images.labels, mean, std);
+  const flip = input.flipAverage ? IMAGE_SHAPE : null;
+  return (images) => featureExamples(extractFeatures(kernels, extractor.model, featureLayer, pixelExamples(images), { flip }), input.mean.length, images.labels, mean, std);
 }
 
 /** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */

@@ -1,10 +1,22 @@
 import { identityOrder, type Examples } from '../data/dataset.ts';
+import { mirrorImages } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
 import type { Sequential } from './sequential.ts';
 
+export interface FeatureOptions {
+  /**
+   * The examples' shape as images ([height, width, channels]): each example's features are the
+   * mean of its own and its mirror image's (the features of a CNN trained with test-time
+   * flipping, as its probabilities are). null (the default): the example's own.
+   */
+  flip?: readonly number[] | null;
+  batchSize?: number;
+}
+
 /** The output of layer `featureLayer` for every example, in evaluation mode: [count, features]. */
-export function extractFeatures(kernels: Kernels, model: Sequential, featureLayer: number, examples: Examples, batchSize = 128): Float32Array {
+export function extractFeatures(kernels: Kernels, model: Sequential, featureLayer: number, examples: Examples, options: FeatureOptions = {}): Float32Array {
+  const { flip = null, batchSize = 128 } = options;
   const size = model.layers[featureLayer].outputShape.reduce((a, b) => a * b, 1);
   const features = new Float32Array(examples.count * size);
   const input = kernels.allocate(batchSize * examples.featureSize);
@@ -14,8 +26,12 @@ export function extractFeatures(kernels: Kernels, model: Sequential, featureLaye
   for (let start = 0; start < examples.count; start += batchSize) {
     const batch = Math.min(batchSize, examples.count - start);
     examples.gather(input, order, start, batch, kernels);
-    const output = model.forwardTo(input, batch, context, featureLayer);
-    features.set(output.subarray(0, batch * size), start * size);
+    const own = features.subarray(start * size, (start + batch) * size);
+    own.set(model.forwardTo(input, batch, context, featureLayer).subarray(0, batch * size));
+    if (!flip) continue;
+    mirrorImages(input, batch, flip);
+    const mirrored = model.forwardTo(input, batch, context, featureLayer);
+    for (let i = 0; i < own.length; i++) own[i] = 0.5 * (own[i] + mirrored[i]);
   }
   return features;
 }

@@ -14,12 +14,13 @@ export const MODEL_WEIGHTS = 'model.safetensors';
 /**
  * How raw inputs become the model's input. `pixels`: bytes 0..255 times `scale`, in the image's
  * layout. `cnn-features`: the images go through the CNN saved in `extractor` (a folder, relative
- * to this model's), its layer `featureLayer`'s output is taken and standardised per feature with
- * the training features' `mean` and `std`.
+ * to this model's), its layer `featureLayer`'s output is taken (with `flipAverage`, the mean of
+ * the image's and its mirror image's) and standardised per feature with the training features'
+ * `mean` and `std`.
  */
 export type InputTransform =
   | { type: 'pixels'; scale: number }
-  | { type: 'cnn-features'; extractor: string; featureLayer: number; mean: number[]; std: number[] };
+  | { type: 'cnn-features'; extractor: string; featureLayer: number; flipAverage?: boolean; mean: number[]; std: number[] };
 
 /** model.json: everything needed to use the weights in model.safetensors again. */
 export interface ModelDescription {

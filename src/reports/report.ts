@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { pixelExamples } from '../data/dataset.ts';
-import { NUM_CLASSES, PIXELS } from '../data/idx.ts';
+import { IMAGE_SHAPE, NUM_CLASSES, PIXELS } from '../data/idx.ts';
 import { loadTestSet, type LabelledImages } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { UserError } from '../errors.ts';
@@ -226,14 +226,18 @@ async function modelSection(run: ModelRun, { images, charts, options, kernels, f
   };
 }
 
-/** Features of the test images for the PCA: the pipeline's saved ones, else computed by the CNN. */
+/**
+ * Features of the test images for the PCA: the pipeline's saved ones, else computed by the CNN
+ * as a pipeline would save them (averaged with the mirror image's where it flips at test time).
+ */
 function featureSource(runDir: string, cnnRun: ModelRun | undefined, images: LabelledImages, kernels: () => Promise<Kernels>): () => Promise<Float32Array | null> {
   return async () => {
     const saved = new PipelineFolder(runDir).features.readX('test');
     if (saved && saved.length % images.count === 0) return saved;
     if (cnnRun?.description.featureLayer === undefined) return null;
     const { model } = cnnRun.folder.loadModel(await kernels());
-    return extractFeatures(await kernels(), model, cnnRun.description.featureLayer, pixelExamples(images));
+    const flip = cnnRun.description.testTimeFlip ? IMAGE_SHAPE : null;
+    return extractFeatures(await kernels(), model, cnnRun.description.featureLayer, pixelExamples(images), { flip });
   };
 }
 

@@ -42,7 +42,14 @@ export type JobSpec =
 /** A job's data: images split for it (the MLP and the CNN), or a pipeline's features. */
 export type JobData =
   | { type: 'images'; images: PreparedData }
-  | { type: 'features'; train: FeaturePart; validation: FeaturePart; test: () => FeaturePart };
+  | {
+      type: 'features';
+      train: FeaturePart;
+      validation: FeaturePart;
+      test: () => FeaturePart;
+      /** Each image's features are the mean of its own and its mirror image's (features.json). */
+      flipAverage: boolean;
+    };
 
 /** How a job trains, as its spec, data and streams determine it. */
 export interface Recipe {
@@ -84,7 +91,14 @@ export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recip
       train: examples(data.train),
       validation: examples(data.validation),
       test: () => examples(data.test()),
-      input: { type: 'cnn-features', extractor: spec.features.extractorDir, featureLayer: spec.features.featureLayer, mean: [...mean], std: [...std] },
+      input: {
+        type: 'cnn-features',
+        extractor: spec.features.extractorDir,
+        featureLayer: spec.features.featureLayer,
+        ...(data.flipAverage ? { flipAverage: true } : {}),
+        mean: [...mean],
+        std: [...std],
+      },
       testTimeFlip: false,
     };
   }

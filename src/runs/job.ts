@@ -23,7 +23,8 @@ export function jobData(
 ): JobData {
   if (spec.kind === 'cnn-features-mlp') {
     const folder = new FeaturesFolder(spec.features.dir);
-    return { type: 'features', train: folder.read('train'), validation: folder.read('val'), test: () => folder.read('test') };
+    const { flipAverage } = folder.description();
+    return { type: 'features', train: folder.read('train'), validation: folder.read('val'), test: () => folder.read('test'), flipAverage };
   }
   if (!source.loaded) throw new Error(`a ${spec.kind} job needs the training images loaded`);
   return imageJobData(spec.config, streams, { ...source, loaded: source.loaded });

@@ -1,4 +1,5 @@
 import { pixelExamples } from '../data/dataset.ts';
+import { IMAGE_SHAPE } from '../data/idx.ts';
 import { loadData, prepareData, type DataOptions, type LoadedData } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
 import { lockFolder } from '../io/lock.ts';
@@ -104,7 +105,9 @@ function readStep(folder: RunFolder): StepSummary {
 /**
  * Writes the CNN's features of the images it trained, validated and was tested on, read back
  * from its folder: its model, and its split (split.npy). A CNN folder written before split.npy
- * existed gets its split from its configuration's streams, as it was drawn.
+ * existed gets its split from its configuration's streams, as it was drawn. A CNN that uses
+ * test-time flipping gives each image the mean of its own and its mirror image's features,
+ * as it averages their probabilities (features.json says so).
  */
 function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: LoadedData, options: PipelineRunOptions): void {
   const { model, description } = pipeline.cnn.loadModel(kernels);
@@ -114,10 +117,12 @@ function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: Loaded
   const indices = pipeline.cnn.readSplit(loaded.training.data.count);
   const data = prepareData(loaded, config, indices ? { indices } : forkStreams(config.seed), { allowModifiedData: options.allowModifiedData });
   const parts = { train: data.train, val: data.validation, test: data.test() };
+  const flipAverage = description.testTimeFlip === true;
+  pipeline.features.describe({ flipAverage });
   for (const part of FEATURE_PARTS) {
     const started = performance.now();
     const images = parts[part];
-    const features = extractFeatures(kernels, model, featureLayer, pixelExamples(images));
+    const features = extractFeatures(kernels, model, featureLayer, pixelExamples(images), { flip: flipAverage ? IMAGE_SHAPE : null });
     const size = features.length / images.count;
     pipeline.features.write(part, { x: features, size, y: images.labels });
     options.log?.(`features: ${part} ${images.count}x${size} in ${((performance.now() - started) / 1000).toFixed(1)} s`);

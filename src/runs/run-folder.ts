@@ -215,12 +215,33 @@ export function openTrainingRun<C>(dir: string, given: C, resume: boolean): { fo
 export const FEATURE_PARTS = ['train', 'val', 'test'] as const;
 export type FeaturePartName = (typeof FEATURE_PARTS)[number];
 
+/** features.json: how the features were computed. */
+export interface FeaturesDescription {
+  /** Each image's features are the mean of its own and its mirror image's (see extractFeatures). */
+  flipAverage: boolean;
+}
+
 export class FeaturesFolder {
   constructor(readonly dir: string) {}
 
   /** Whether all six files are there. */
   complete(): boolean {
     return FEATURE_PARTS.every((part) => existsSync(join(this.dir, `${part}_x.npy`)) && existsSync(join(this.dir, `${part}_y.npy`)));
+  }
+
+  /**
+   * Writes features.json. Written before the parts, so that whenever all six files are there, it
+   * describes them; a folder without it (written before it existed) holds each image's own features.
+   */
+  describe(description: FeaturesDescription): void {
+    makeFolder(this.dir);
+    writeJsonAtomic(join(this.dir, 'features.json'), description);
+  }
+
+  description(): FeaturesDescription {
+    const path = join(this.dir, 'features.json');
+    if (!existsSync(path)) return { flipAverage: false };
+    return readJson<FeaturesDescription>(path, (v) => typeof v.flipAverage === 'boolean', 'a features description');
   }
 
   write(part: FeaturePartName, features: FeaturePart): void {
