@@ -5,14 +5,14 @@
  * made them, and follows its input transform as `fmnist evaluate` does.
  */
 import type { ServedModel } from '../src/app/api.ts';
-import { featureExamples, pixelExamples, type Examples } from '../src/data/dataset.ts';
+import { pixelExamples, type Examples } from '../src/data/dataset.ts';
 import { IMAGE_SHAPE, NUM_CLASSES } from '../src/data/idx.ts';
 import type { LabelledImages } from '../src/data/verify.ts';
 import { evaluate } from '../src/evaluation/predict.ts';
 import type { Kernels } from '../src/kernels/types.ts';
 import { loadBrowserWasmKernels } from '../src/kernels/wasm/browser.ts';
 import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
-import { extractFeatures } from '../src/models/features.ts';
+import { cnnFeatureInput } from '../src/models/features.ts';
 import { MODEL_JSON, MODEL_WEIGHTS, modelFromWeights, parseModelDescription, type ModelDescription } from '../src/models/model-format.ts';
 import type { ModelFiles } from './protocol.ts';
 import { WASM_URLS } from './wasm.ts';
@@ -48,10 +48,7 @@ export async function pageModel(id: string, label: string, files: ModelFiles, ex
     const transform = description.input;
     if (extractor === null) throw new Error(`${label} needs the CNN its features come from`);
     const cnn = modelFromWeights(extractor.description, extractor.weights, k, { dir: `${where}extractor/`, weightsPath: `${where}extractor/${MODEL_WEIGHTS}` });
-    const mean = Float32Array.from(transform.mean);
-    const std = Float32Array.from(transform.std);
-    const flip = transform.flipAverage ? IMAGE_SHAPE : null;
-    input = (images) => featureExamples(extractFeatures(k, cnn, transform.featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
+    input = cnnFeatureInput(k, cnn, transform.featureLayer, transform);
   }
   return {
     id,

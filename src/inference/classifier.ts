@@ -6,14 +6,14 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { featureExamples, pixelExamples, type Examples } from '../data/dataset.ts';
+import { pixelExamples, type Examples } from '../data/dataset.ts';
 import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
 import type { LabelledImages } from '../data/load.ts';
 import { UserError } from '../errors.ts';
 import { evaluate } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
-import { extractFeatures } from '../models/features.ts';
+import { cnnFeatureInput } from '../models/features.ts';
 import { foldBatchNorm } from '../models/fold.ts';
 import { loadModel, type ModelDescription } from '../models/model-file.ts';
 import { PipelineFolder, RunFolder, type ModelKind } from '../runs/run-folder.ts';
@@ -40,11 +40,7 @@ export function modelInput(kernels: Kernels, dir: string, description: ModelDesc
   if (input.type === 'pixels') return pixelExamples;
   const saved = loadModel(resolve(dir, input.extractor), kernels).model;
   const extractor = fold ? foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
-  const featureLayer = extractor.layerIndex(input.featureLayer);
-  const mean = Float32Array.from(input.mean);
-  const std = Float32Array.from(input.std);
-  const flip = input.flipAverage ? IMAGE_SHAPE : null;
-  return (images) => featureExamples(extractFeatures(kernels, extractor.model, featureLayer, pixelExamples(images), { flip }), input.mean.length, images.labels, mean, std);
+  return cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input);
 }
 
 /** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */

@@ -1,7 +1,10 @@
-import { identityOrder, type Examples } from '../data/dataset.ts';
+import { featureExamples, identityOrder, pixelExamples, type Examples } from '../data/dataset.ts';
+import { IMAGE_SHAPE } from '../data/idx.ts';
+import type { LabelledImages } from '../data/verify.ts';
 import { mirrorImages } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
+import type { InputTransform } from './model-format.ts';
 import type { Sequential } from './sequential.ts';
 
 export interface FeatureOptions {
@@ -34,4 +37,22 @@ export function extractFeatures(kernels: Kernels, model: Sequential, featureLaye
     for (let i = 0; i < own.length; i++) own[i] = 0.5 * (own[i] + mirrored[i]);
   }
   return features;
+}
+
+/**
+ * The input of an MLP on CNN features, made from images as its `cnn-features` transform says:
+ * the extractor's layer `featureLayer` (averaged with the mirror image's where the transform has
+ * flipAverage), standardised with the transform's mean and std. `featureLayer` is given apart
+ * from the transform's because a folded extractor numbers its layers differently.
+ */
+export function cnnFeatureInput(
+  kernels: Kernels,
+  extractor: Sequential,
+  featureLayer: number,
+  transform: Extract<InputTransform, { type: 'cnn-features' }>,
+): (images: LabelledImages) => Examples {
+  const mean = Float32Array.from(transform.mean);
+  const std = Float32Array.from(transform.std);
+  const flip = transform.flipAverage ? IMAGE_SHAPE : null;
+  return (images) => featureExamples(extractFeatures(kernels, extractor, featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
 }
