@@ -6,9 +6,9 @@
  */
 import type { ServedModel } from '../src/app/api.ts';
 import { pixelExamples, type Examples } from '../src/data/dataset.ts';
-import { IMAGE_SHAPE, NUM_CLASSES } from '../src/data/idx.ts';
+import { NUM_CLASSES } from '../src/data/idx.ts';
 import type { LabelledImages } from '../src/data/verify.ts';
-import { evaluate } from '../src/evaluation/predict.ts';
+import { evaluate, testFlipShape } from '../src/evaluation/predict.ts';
 import type { Kernels } from '../src/kernels/types.ts';
 import { loadBrowserWasmKernels } from '../src/kernels/wasm/browser.ts';
 import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
@@ -56,7 +56,7 @@ export async function pageModel(id: string, label: string, files: ModelFiles, ex
     kind: description.kind,
     description,
     files,
-    classify: (pixels, count) => evaluate(k, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, description.testTimeFlip ? IMAGE_SHAPE : null).probabilities,
+    classify: (pixels, count) => evaluate(k, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, testFlipShape(description.testTimeFlip)).probabilities,
   };
 }
 

@@ -1,4 +1,5 @@
 import { identityOrder, type Examples } from '../data/dataset.ts';
+import { IMAGE_SHAPE } from '../data/idx.ts';
 import type { Kernels } from '../kernels/index.ts';
 import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { Sequential } from '../models/sequential.ts';
@@ -36,6 +37,11 @@ export function mirrorImages(images: Float32Array, batch: number, [height, width
       }
     }
   }
+}
+
+/** evaluate's `flip` for a model that does or does not flip at test time: the images' shape, or null. */
+export function testFlipShape(testTimeFlip: boolean | undefined): readonly number[] | null {
+  return testTimeFlip ? IMAGE_SHAPE : null;
 }
 
 /**

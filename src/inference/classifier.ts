@@ -7,10 +7,10 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { pixelExamples, type Examples } from '../data/dataset.ts';
-import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
+import { NUM_CLASSES } from '../data/idx.ts';
 import type { LabelledImages } from '../data/load.ts';
 import { UserError } from '../errors.ts';
-import { evaluate } from '../evaluation/predict.ts';
+import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnFeatureInput } from '../models/features.ts';
@@ -55,7 +55,7 @@ export function ourClassifier(dir: string, kernels: Kernels, name = basename(res
     classNames: description.classNames,
     runtime: kernels.description,
     async classify(pixels, count) {
-      return evaluate(kernels, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, description.testTimeFlip ? IMAGE_SHAPE : null).probabilities;
+      return evaluate(kernels, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, testFlipShape(description.testTimeFlip)).probabilities;
     },
   };
 }

@@ -1,10 +1,9 @@
 import { featureExamples, identityOrder, pixelExamples, type Examples } from '../data/dataset.ts';
-import { IMAGE_SHAPE } from '../data/idx.ts';
 import type { LabelledImages } from '../data/verify.ts';
-import { mirrorImages } from '../evaluation/predict.ts';
+import { mirrorImages, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
-import type { InputTransform } from './model-format.ts';
+import type { InputTransform, ModelDescription } from './model-format.ts';
 import type { Sequential } from './sequential.ts';
 
 export interface FeatureOptions {
@@ -15,6 +14,20 @@ export interface FeatureOptions {
    */
   flip?: readonly number[] | null;
   batchSize?: number;
+}
+
+/**
+ * Whether the features a pipeline saves of this CNN average each image's with its mirror
+ * image's: where the CNN flips at test time, as it averages their probabilities.
+ */
+export function averagesMirrorFeatures(cnn: Pick<ModelDescription, 'testTimeFlip'>): boolean {
+  return cnn.testTimeFlip === true;
+}
+
+/** The features a pipeline saves of these images: the CNN's feature layer, averaged as averagesMirrorFeatures says. */
+export function pipelineFeatures(kernels: Kernels, model: Sequential, description: ModelDescription, images: LabelledImages): Float32Array {
+  if (description.featureLayer === undefined) throw new Error('the model has no feature layer');
+  return extractFeatures(kernels, model, description.featureLayer, pixelExamples(images), { flip: testFlipShape(averagesMirrorFeatures(description)) });
 }
 
 /** The output of layer `featureLayer` for every example, in evaluation mode: [count, features]. */
@@ -53,6 +66,6 @@ export function cnnFeatureInput(
 ): (images: LabelledImages) => Examples {
   const mean = Float32Array.from(transform.mean);
   const std = Float32Array.from(transform.std);
-  const flip = transform.flipAverage ? IMAGE_SHAPE : null;
+  const flip = testFlipShape(transform.flipAverage);
   return (images) => featureExamples(extractFeatures(kernels, extractor, featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
 }

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { pixelExamples } from '../data/dataset.ts';
-import { IMAGE_SHAPE, NUM_CLASSES, PIXELS } from '../data/idx.ts';
+import { NUM_CLASSES, PIXELS } from '../data/idx.ts';
 import { loadTestSet, type LabelledImages } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { UserError } from '../errors.ts';
@@ -9,7 +8,7 @@ import { argmax } from '../evaluation/predict.ts';
 import { pca } from '../evaluation/pca.ts';
 import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
-import { extractFeatures } from '../models/features.ts';
+import { pipelineFeatures } from '../models/features.ts';
 import type { ModelDescription } from '../models/model-file.ts';
 import { evaluateSavedModel } from '../runs/evaluate.ts';
 import type { PipelineSummary } from '../runs/pipeline.ts';
@@ -236,8 +235,7 @@ function featureSource(runDir: string, cnnRun: ModelRun | undefined, images: Lab
     if (saved && saved.length % images.count === 0) return saved;
     if (cnnRun?.description.featureLayer === undefined) return null;
     const { model } = cnnRun.folder.loadModel(await kernels());
-    const flip = cnnRun.description.testTimeFlip ? IMAGE_SHAPE : null;
-    return extractFeatures(await kernels(), model, cnnRun.description.featureLayer, pixelExamples(images), { flip });
+    return pipelineFeatures(await kernels(), model, cnnRun.description, images);
   };
 }
 

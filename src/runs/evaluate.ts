@@ -1,8 +1,8 @@
-import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
+import { NUM_CLASSES } from '../data/idx.ts';
 import { loadTestSet } from '../data/load.ts';
 import { locateData, type LocateOptions } from '../data/locate.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
-import { evaluate } from '../evaluation/predict.ts';
+import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { modelInput } from '../inference/classifier.ts';
@@ -35,7 +35,7 @@ export async function evaluateSavedModel(
   const { model, description } = folder.loadModel(kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), modelInput(kernels, dir, description)(images), undefined, description.testTimeFlip ? IMAGE_SHAPE : null);
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), modelInput(kernels, dir, description)(images), undefined, testFlipShape(description.testTimeFlip));
   return {
     description,
     test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),

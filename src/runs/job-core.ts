@@ -10,7 +10,8 @@
  * a pipeline's saved features, read from its folder.
  */
 import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
-import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
+import { NUM_CLASSES } from '../data/idx.ts';
+import { testFlipShape } from '../evaluation/predict.ts';
 import { prepareData, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
@@ -160,7 +161,7 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
     onProgress: options.onProgress,
     signal: options.signal,
     emaDecay: config.emaDecay,
-    validationFlip: plan.testTimeFlip ? IMAGE_SHAPE : null,
+    validationFlip: testFlipShape(plan.testTimeFlip),
   });
   return { model, fit: result };
 }

@@ -1,10 +1,8 @@
-import { pixelExamples } from '../data/dataset.ts';
-import { IMAGE_SHAPE } from '../data/idx.ts';
 import { loadData, prepareData, type DataOptions, type LoadedData } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
 import { lockFolder } from '../io/lock.ts';
 import { loadKernels, type Kernels } from '../kernels/index.ts';
-import { extractFeatures } from '../models/features.ts';
+import { averagesMirrorFeatures, pipelineFeatures } from '../models/features.ts';
 import { forkStreams } from '../random/streams.ts';
 import type { ProgressEvent } from '../training/fit.ts';
 import { VERSION } from '../version.ts';
@@ -111,18 +109,16 @@ function readStep(folder: RunFolder): StepSummary {
  */
 function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: LoadedData, options: PipelineRunOptions): void {
   const { model, description } = pipeline.cnn.loadModel(kernels);
-  const featureLayer = description.featureLayer;
-  if (featureLayer === undefined) throw new UserError(`${pipeline.cnn.dir}/model.json names no feature layer; the CNN folder is damaged.`);
+  if (description.featureLayer === undefined) throw new UserError(`${pipeline.cnn.dir}/model.json names no feature layer; the CNN folder is damaged.`);
   const config = pipeline.cnn.readConfig<CnnConfig>().config;
   const indices = pipeline.cnn.readSplit(loaded.training.data.count);
   const data = prepareData(loaded, config, indices ? { indices } : forkStreams(config.seed), { allowModifiedData: options.allowModifiedData });
   const parts = { train: data.train, val: data.validation, test: data.test() };
-  const flipAverage = description.testTimeFlip === true;
-  pipeline.features.describe({ flipAverage });
+  pipeline.features.describe({ flipAverage: averagesMirrorFeatures(description) });
   for (const part of FEATURE_PARTS) {
     const started = performance.now();
     const images = parts[part];
-    const features = extractFeatures(kernels, model, featureLayer, pixelExamples(images), { flip: flipAverage ? IMAGE_SHAPE : null });
+    const features = pipelineFeatures(kernels, model, description, images);
     const size = features.length / images.count;
     pipeline.features.write(part, { x: features, size, y: images.labels });
     options.log?.(`features: ${part} ${images.count}x${size} in ${((performance.now() - started) / 1000).toFixed(1)} s`);

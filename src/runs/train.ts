@@ -6,9 +6,9 @@ import { CLASS_NAMES } from '../data/manifest.ts';
 import { loadData, type DataOptions } from '../data/prepare.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
 import { lockFolder } from '../io/lock.ts';
-import { evaluate } from '../evaluation/predict.ts';
+import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import { loadKernels, type Kernels } from '../kernels/index.ts';
-import { IMAGE_SHAPE, NUM_CLASSES } from '../data/idx.ts';
+import { NUM_CLASSES } from '../data/idx.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { describeWidths } from '../models/mlp.ts';
 import type { Sequential } from '../models/sequential.ts';
@@ -122,7 +122,7 @@ async function trainInFolder(given: JobSpec, options: RunOptions): Promise<{ res
   folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
 
   const testExamples = plan.test();
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), testExamples, undefined, plan.testTimeFlip ? IMAGE_SHAPE : null);
+  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), testExamples, undefined, testFlipShape(plan.testTimeFlip));
   const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
   // The report's sample predictions and most confident mistakes are drawn from these.
   folder.writeTestProbabilities(evaluation.probabilities, testExamples.count);
