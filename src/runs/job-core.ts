@@ -11,8 +11,8 @@
  */
 import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
-import { testFlipShape } from '../evaluation/predict.ts';
 import { prepareData, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
+import { testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnArchitecture } from '../models/cnn.ts';
