@@ -61,39 +61,43 @@ export function evaluate(
 ): Evaluation {
   const classes = model.outputSize;
   const order = identityOrder(examples.count);
-  const input = kernels.allocate(batchSize * examples.featureSize);
+  const input = kernels.allocate(Math.min(batchSize, examples.count) * examples.featureSize);
   const predictions = new Uint8Array(examples.count);
   const probabilities = new Float32Array(examples.count * classes);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
   let totalLoss = 0;
   let correct = 0;
-  for (let start = 0; start < examples.count; start += batchSize) {
-    const batch = Math.min(batchSize, examples.count - start);
-    examples.gather(input, order, start, batch, kernels);
-    const labels = examples.labels.subarray(start, start + batch);
-    const logits = model.forward(input, batch, context);
-    const batchLoss = loss.forward(logits, labels, batch);
-    const batchProbabilities = probabilities.subarray(start * classes, (start + batch) * classes);
-    batchProbabilities.set(loss.probabilities.subarray(0, batch * classes));
-    if (!flip) {
-      totalLoss += batchLoss * batch;
+  try {
+    for (let start = 0; start < examples.count; start += batchSize) {
+      const batch = Math.min(batchSize, examples.count - start);
+      examples.gather(input, order, start, batch, kernels);
+      const labels = examples.labels.subarray(start, start + batch);
+      const logits = model.forward(input, batch, context);
+      const batchLoss = loss.forward(logits, labels, batch);
+      const batchProbabilities = probabilities.subarray(start * classes, (start + batch) * classes);
+      batchProbabilities.set(loss.probabilities.subarray(0, batch * classes));
+      if (!flip) {
+        totalLoss += batchLoss * batch;
+        for (let b = 0; b < batch; b++) {
+          const predicted = argmax(logits, b * classes, classes);
+          predictions[start + b] = predicted;
+          if (predicted === labels[b]) correct++;
+        }
+        continue;
+      }
+      mirrorImages(input, batch, flip);
+      loss.forward(model.forward(input, batch, context), labels, batch);
+      for (let i = 0; i < batch * classes; i++) batchProbabilities[i] = 0.5 * (batchProbabilities[i] + loss.probabilities[i]);
       for (let b = 0; b < batch; b++) {
-        const predicted = argmax(logits, b * classes, classes);
+        const predicted = argmax(batchProbabilities, b * classes, classes);
         predictions[start + b] = predicted;
         if (predicted === labels[b]) correct++;
+        totalLoss -= Math.log(Math.max(batchProbabilities[b * classes + labels[b]], Number.MIN_VALUE));
       }
-      continue;
     }
-    mirrorImages(input, batch, flip);
-    loss.forward(model.forward(input, batch, context), labels, batch);
-    for (let i = 0; i < batch * classes; i++) batchProbabilities[i] = 0.5 * (batchProbabilities[i] + loss.probabilities[i]);
-    for (let b = 0; b < batch; b++) {
-      const predicted = argmax(batchProbabilities, b * classes, classes);
-      predictions[start + b] = predicted;
-      if (predicted === labels[b]) correct++;
-      totalLoss -= Math.log(Math.max(batchProbabilities[b * classes + labels[b]], Number.MIN_VALUE));
-    }
+  } finally {
+    kernels.release(input);
   }
   return { loss: totalLoss / examples.count, accuracy: correct / examples.count, predictions, probabilities };
 }

@@ -40,6 +40,7 @@ export function modelInput(kernels: Kernels, dir: string, description: ModelDesc
   if (input.type === 'pixels') return pixelExamples;
   const saved = loadModel(resolve(dir, input.extractor), kernels).model;
   const extractor = fold ? foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
+  if (extractor.model !== saved) saved.dispose();
   return cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input);
 }
 
@@ -47,6 +48,7 @@ export function modelInput(kernels: Kernels, dir: string, description: ModelDesc
 export function ourClassifier(dir: string, kernels: Kernels, name = basename(resolve(dir))): ImageClassifier {
   const { model: saved, description } = new RunFolder(dir).loadModel(kernels);
   const model = foldBatchNorm(saved, kernels).model;
+  if (model !== saved) saved.dispose();
   const input = modelInput(kernels, dir, description, { fold: true });
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   return {

@@ -47,6 +47,8 @@ export const jsKernels: Kernels = {
     return new Float32Array(length);
   },
 
+  release() {},
+
   // c[m,n] (+)= a[m,k] · b[k,n]
   matmul({ c, a, b, m, k, n, accumulate }) {
     if (!accumulate) c.fill(0, 0, m * n);

@@ -38,6 +38,12 @@ export type Kernels = {
   readonly description: string;
   /** A zero-filled buffer of `length` floats that every kernel of this backend accepts. */
   allocate(length: number): Float32Array;
+  /**
+   * Gives back a buffer from `allocate` (the array itself, not a subarray of it), which must not
+   * be used afterwards. Every buffer has an owner that releases it when done or reuses it; where
+   * the backend's memory is the garbage collector's (js, native) this does nothing.
+   */
+  release(buffer: Float32Array): void;
 } & { readonly [K in keyof typeof KERNELS]: (args: KernelArgs<K>) => KernelResult<(typeof KERNELS)[K]> };
 
 /** The kernels the WebAssembly module exports under their own names (wasm: 'direct' or a split). */

@@ -62,6 +62,12 @@ export class BatchNorm implements Layer {
     [this.dgamma, this.dbeta] = grads;
   }
 
+  dispose(): void {
+    for (const buffer of [this.mean, this.variance, this.invStd, this.scale, this.shift, this.sumDout, this.sumDoutNormalized, this.normalizedScale]) this.kernels.release(buffer);
+    if (this.normalized.length > 0) this.kernels.release(this.normalized);
+    this.normalized = new Float32Array(0);
+  }
+
   private rows(batch: number): number {
     return (batch * this.inputShape.reduce((a, b) => a * b, 1)) / this.channels;
   }
@@ -99,7 +105,10 @@ export class BatchNorm implements Layer {
       this.runningMean[j] = (1 - this.momentum) * this.runningMean[j] + this.momentum * this.mean[j];
       this.runningVar[j] = (1 - this.momentum) * this.runningVar[j] + this.momentum * unbiased;
     }
-    if (this.normalized.length < rows * channels) this.normalized = kernels.allocate(rows * channels);
+    if (this.normalized.length < rows * channels) {
+      if (this.normalized.length > 0) kernels.release(this.normalized);
+      this.normalized = kernels.allocate(rows * channels);
+    }
     const args = { out, normalized: this.normalized, inp, mean: this.mean, invStd: this.invStd, gamma: this.gamma, beta: this.beta, rows, channels };
     if (relu) kernels.batchNormReluForward(args);
     else kernels.batchNormForward(args);

@@ -30,6 +30,11 @@ export class Dropout implements Layer {
 
   bind(): void {}
 
+  dispose(): void {
+    if (this.mask.length > 0) this.kernels.release(this.mask);
+    this.mask = new Float32Array(0);
+  }
+
   forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void {
     const n = batch * this.size;
     this.masked = context.training && this.rate > 0;
@@ -37,7 +42,10 @@ export class Dropout implements Layer {
       out.set(inp.subarray(0, n));
       return;
     }
-    if (this.mask.length < n) this.mask = this.kernels.allocate(n);
+    if (this.mask.length < n) {
+      this.dispose();
+      this.mask = this.kernels.allocate(n);
+    }
     // The kernel draws the mask from a counter-based generator keyed by two words of the run's
     // generator (drawing it here took 24-44 us of an MLP step of about 400; the kernel takes a
     // few). Each element compares a 16-bit draw, so the keep probability is rounded to a multiple

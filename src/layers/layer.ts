@@ -64,6 +64,8 @@ export interface Layer {
    * `inp` and `out` are the buffers of the last forward call.
    */
   backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, out: Float32Array, batch: number): void;
+  /** Gives back the buffers the layer allocated itself (the model owns the parameters); the layer must not be used afterwards. */
+  dispose?(): void;
 }
 
 export type { Kernels };

@@ -22,8 +22,17 @@ export class SoftmaxCrossEntropy {
   /** Mean cross-entropy of the batch; keeps the probabilities for `backward`. */
   forward(logits: Float32Array, labels: Uint8Array, batch: number): number {
     const n = batch * this.classes;
-    if (this.probabilities.length < n) this.probabilities = this.kernels.allocate(n);
+    if (this.probabilities.length < n) {
+      this.kernels.release(this.probabilities);
+      this.probabilities = this.kernels.allocate(n);
+    }
     return this.kernels.softmaxCrossEntropy({ probs: this.probabilities, logits, labels, rows: batch, cols: this.classes, smoothing: this.smoothing });
+  }
+
+  /** Gives the probabilities' buffer back to the kernels; the loss must not be used afterwards. */
+  dispose(): void {
+    this.kernels.release(this.probabilities);
+    this.probabilities = new Float32Array(0);
   }
 
   /** dlogits = (p - q) / batch, q the (smoothed) one-hot labels. */

@@ -35,19 +35,23 @@ export function extractFeatures(kernels: Kernels, model: Sequential, featureLaye
   const { flip = null, batchSize = 128 } = options;
   const size = model.layers[featureLayer].outputShape.reduce((a, b) => a * b, 1);
   const features = new Float32Array(examples.count * size);
-  const input = kernels.allocate(batchSize * examples.featureSize);
+  const input = kernels.allocate(Math.min(batchSize, examples.count) * examples.featureSize);
   const order = identityOrder(examples.count);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
-  for (let start = 0; start < examples.count; start += batchSize) {
-    const batch = Math.min(batchSize, examples.count - start);
-    examples.gather(input, order, start, batch, kernels);
-    const own = features.subarray(start * size, (start + batch) * size);
-    own.set(model.forwardTo(input, batch, context, featureLayer).subarray(0, batch * size));
-    if (!flip) continue;
-    mirrorImages(input, batch, flip);
-    const mirrored = model.forwardTo(input, batch, context, featureLayer);
-    for (let i = 0; i < own.length; i++) own[i] = 0.5 * (own[i] + mirrored[i]);
+  try {
+    for (let start = 0; start < examples.count; start += batchSize) {
+      const batch = Math.min(batchSize, examples.count - start);
+      examples.gather(input, order, start, batch, kernels);
+      const own = features.subarray(start * size, (start + batch) * size);
+      own.set(model.forwardTo(input, batch, context, featureLayer).subarray(0, batch * size));
+      if (!flip) continue;
+      mirrorImages(input, batch, flip);
+      const mirrored = model.forwardTo(input, batch, context, featureLayer);
+      for (let i = 0; i < own.length; i++) own[i] = 0.5 * (own[i] + mirrored[i]);
+    }
+  } finally {
+    kernels.release(input);
   }
   return features;
 }

@@ -18,6 +18,7 @@ export interface FoldedModel {
  * The folded model computes the same outputs, rounded differently, with one pass over the
  * activations less per normalisation. Normalisations after any other layer are kept. Training
  * and the recorded evaluations use the unfolded model; `fmnist predict` and `serve` this one.
+ * The folded model is a new one beside `model` (dispose of `model` if it is no longer needed).
  */
 export function foldBatchNorm(model: Sequential, kernels: Kernels): FoldedModel {
   const specs = model.architecture.layers;

@@ -179,8 +179,28 @@ export class Sequential {
     }
   }
 
+  /**
+   * Gives every buffer of the model back to the kernels: parameters, gradients, activations and
+   * the layers' own. The model must not be used afterwards.
+   */
+  dispose(): void {
+    this.releaseActivations();
+    for (const layer of this.layers) layer.dispose?.();
+    this.kernels.release(this.values);
+    this.kernels.release(this.grads);
+  }
+
+  private releaseActivations(): void {
+    // activations[0] is the caller's input, not the model's.
+    for (const buffer of [...this.activations.slice(1), ...this.gradients.slice(1)]) this.kernels.release(buffer);
+    this.activations = [];
+    this.gradients = [];
+    this.capacity = 0;
+  }
+
   private reserve(batch: number): void {
     if (batch <= this.capacity) return;
+    this.releaseActivations();
     this.activations = [new Float32Array(0)];
     this.gradients = [new Float32Array(0)];
     for (const layer of this.layers) {

@@ -141,27 +141,37 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
   const model = new Sequential(kernels, plan.architecture);
   model.initialize(streams.init);
   options.log?.(`${spec.kind}: ${model.parameterCount} parameters; kernels: ${kernels.description}`);
-  const result = await fit({
-    kernels,
-    model,
-    loss: new SoftmaxCrossEntropy(kernels, NUM_CLASSES, config.labelSmoothing),
-    optimizer: createOptimizer(kernels, config, model.parameterCount),
-    train: plan.train,
-    validation: plan.validation,
-    epochs: config.epochs,
-    batchSize: config.batchSize,
-    learningRate: config.learningRate,
-    schedule: { name: config.schedule, warmup: config.warmup },
-    patience: config.patience,
-    shuffleRng: streams.shuffle,
-    dropoutRng: streams.dropout,
-    otherRngs: [streams.augment],
-    checkpoint: options.checkpoint,
-    stopAfterEpoch: options.stopAfterEpoch,
-    onProgress: options.onProgress,
-    signal: options.signal,
-    emaDecay: config.emaDecay,
-    validationFlip: testFlipShape(plan.testTimeFlip),
-  });
-  return { model, fit: result };
+  const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES, config.labelSmoothing);
+  const optimizer = createOptimizer(kernels, config, model.parameterCount);
+  try {
+    const result = await fit({
+      kernels,
+      model,
+      loss,
+      optimizer,
+      train: plan.train,
+      validation: plan.validation,
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      learningRate: config.learningRate,
+      schedule: { name: config.schedule, warmup: config.warmup },
+      patience: config.patience,
+      shuffleRng: streams.shuffle,
+      dropoutRng: streams.dropout,
+      otherRngs: [streams.augment],
+      checkpoint: options.checkpoint,
+      stopAfterEpoch: options.stopAfterEpoch,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      emaDecay: config.emaDecay,
+      validationFlip: testFlipShape(plan.testTimeFlip),
+    });
+    return { model, fit: result };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    loss.dispose();
+    optimizer.dispose();
+  }
 }

@@ -148,106 +148,114 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   let bestAccuracy = -1;
   let firstEpoch = 1;
 
-  const saved = options.checkpoint?.load() ?? null;
-  if (saved) {
-    model.values.set(saved.values);
-    bestValues.set(saved.bestValues);
-    bestEpoch = saved.bestEpoch;
-    bestAccuracy = saved.bestAccuracy;
-    optimizer.restore(saved.optimizer);
-    saved.rngs.forEach((state, i) => rngs[i].restore(state));
-    order.set(saved.order);
-    history = [...saved.history];
-    if (average) {
-      if (!saved.average) throw new Error('the checkpoint holds no moving average of the weights, which this run keeps');
-      average.values.set(saved.average.values);
-      average.steps = saved.average.steps;
-    }
-    firstEpoch = saved.epochsDone + 1;
-    if (options.patience > 0 && saved.epochsDone - bestEpoch >= options.patience) firstEpoch = epochs + 1;
-  }
-
-  const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
-  let lastTurn = performance.now();
-  for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
-    const started = performance.now();
-    options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
-    options.shuffleRng.shuffle(order);
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let learningRate = options.learningRate;
-    for (let b = 0; b < batches; b++) {
-      if (performance.now() - lastTurn > YIELD_MILLISECONDS) {
-        await nextTurn();
-        lastTurn = performance.now();
-      }
-      options.signal?.throwIfAborted();
-      const start = b * batchSize;
-      const batch = Math.min(batchSize, train.count - start);
-      train.gather(input, order, start, batch, kernels);
-      for (let i = 0; i < batch; i++) labels[i] = train.labels[order[start + i]];
-
-      const logits = model.forward(input, batch, context);
-      const batchLoss = loss.forward(logits, labels, batch);
-      if (!Number.isFinite(batchLoss)) throw new TrainingDiverged(epoch, b + 1, batchLoss);
-      for (let i = 0; i < batch; i++) if (argmax(logits, i * classes, classes) === labels[i]) correct++;
-      model.zeroGrad();
-      loss.backward(model.outputGradient, labels, batch);
-      model.backward(batch);
-      learningRate = learningRateAt(options.schedule, options.learningRate, epoch - 1 + b / batches, epochs);
-      optimizer.step(model.parameters, learningRate);
+  try {
+    const saved = options.checkpoint?.load() ?? null;
+    if (saved) {
+      model.values.set(saved.values);
+      bestValues.set(saved.bestValues);
+      bestEpoch = saved.bestEpoch;
+      bestAccuracy = saved.bestAccuracy;
+      optimizer.restore(saved.optimizer);
+      saved.rngs.forEach((state, i) => rngs[i].restore(state));
+      order.set(saved.order);
+      history = [...saved.history];
       if (average) {
-        average.steps++;
-        const decay = Math.min(emaDecay, (1 + average.steps) / (10 + average.steps));
-        kernels.emaUpdate({ average: average.values, values: model.values, n: model.values.length, decay });
+        if (!saved.average) throw new Error('the checkpoint holds no moving average of the weights, which this run keeps');
+        average.values.set(saved.average.values);
+        average.steps = saved.average.steps;
+      }
+      firstEpoch = saved.epochsDone + 1;
+      if (options.patience > 0 && saved.epochsDone - bestEpoch >= options.patience) firstEpoch = epochs + 1;
+    }
+
+    const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
+    let lastTurn = performance.now();
+    for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
+      const started = performance.now();
+      options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
+      options.shuffleRng.shuffle(order);
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let learningRate = options.learningRate;
+      for (let b = 0; b < batches; b++) {
+        if (performance.now() - lastTurn > YIELD_MILLISECONDS) {
+          await nextTurn();
+          lastTurn = performance.now();
+        }
+        options.signal?.throwIfAborted();
+        const start = b * batchSize;
+        const batch = Math.min(batchSize, train.count - start);
+        train.gather(input, order, start, batch, kernels);
+        for (let i = 0; i < batch; i++) labels[i] = train.labels[order[start + i]];
+
+        const logits = model.forward(input, batch, context);
+        const batchLoss = loss.forward(logits, labels, batch);
+        if (!Number.isFinite(batchLoss)) throw new TrainingDiverged(epoch, b + 1, batchLoss);
+        for (let i = 0; i < batch; i++) if (argmax(logits, i * classes, classes) === labels[i]) correct++;
+        model.zeroGrad();
+        loss.backward(model.outputGradient, labels, batch);
+        model.backward(batch);
+        learningRate = learningRateAt(options.schedule, options.learningRate, epoch - 1 + b / batches, epochs);
+        optimizer.step(model.parameters, learningRate);
+        if (average) {
+          average.steps++;
+          const decay = Math.min(emaDecay, (1 + average.steps) / (10 + average.steps));
+          kernels.emaUpdate({ average: average.values, values: model.values, n: model.values.length, decay });
+        }
+
+        lossSum += batchLoss * batch;
+        seen += batch;
+        options.onProgress?.({ type: 'batch', epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen });
       }
 
-      lossSum += batchLoss * batch;
-      seen += batch;
-      options.onProgress?.({ type: 'batch', epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen });
+      // With a moving average, the average is what is validated (and kept): swap it in for this.
+      if (average) {
+        average.live.set(model.values);
+        model.values.set(average.values);
+      }
+      const validationResult = evaluate(kernels, model, validationLoss, validation, undefined, options.validationFlip);
+      if (average) model.values.set(average.live);
+      const record: EpochRecord = {
+        epoch,
+        trainLoss: lossSum / seen,
+        trainAccuracy: correct / seen,
+        valLoss: validationResult.loss,
+        valAccuracy: validationResult.accuracy,
+        learningRate,
+        seconds: (performance.now() - started) / 1000,
+      };
+      history.push(record);
+      const improved = record.valAccuracy > bestAccuracy;
+      if (improved) {
+        bestAccuracy = record.valAccuracy;
+        bestEpoch = epoch;
+        bestValues.set(average ? average.values : model.values);
+      }
+      options.onProgress?.({ type: 'epoch-end', record, improved });
+      options.checkpoint?.save({
+        epochsDone: epoch,
+        values: model.values,
+        bestValues,
+        bestEpoch,
+        bestAccuracy,
+        optimizer: optimizer.state(),
+        rngs: rngs.map((rng) => rng.state()),
+        order,
+        history,
+        ...(average ? { average: { values: average.values, steps: average.steps } } : {}),
+      });
+      if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
     }
-
-    // With a moving average, the average is what is validated (and kept): swap it in for this.
+    model.values.set(bestValues);
+    // Only early stopping ends the loop before the last epoch asked for, here or before a resume.
+    const stoppedEarly = history.length < lastEpoch || (history.length < epochs && options.patience > 0 && history.length - bestEpoch >= options.patience);
+    return { history, bestEpoch, bestAccuracy, stoppedEarly, paused: !stoppedEarly && history.length < epochs };
+  } finally {
+    kernels.release(input);
     if (average) {
-      average.live.set(model.values);
-      model.values.set(average.values);
+      kernels.release(average.values);
+      kernels.release(average.live);
     }
-    const validationResult = evaluate(kernels, model, validationLoss, validation, undefined, options.validationFlip);
-    if (average) model.values.set(average.live);
-    const record: EpochRecord = {
-      epoch,
-      trainLoss: lossSum / seen,
-      trainAccuracy: correct / seen,
-      valLoss: validationResult.loss,
-      valAccuracy: validationResult.accuracy,
-      learningRate,
-      seconds: (performance.now() - started) / 1000,
-    };
-    history.push(record);
-    const improved = record.valAccuracy > bestAccuracy;
-    if (improved) {
-      bestAccuracy = record.valAccuracy;
-      bestEpoch = epoch;
-      bestValues.set(average ? average.values : model.values);
-    }
-    options.onProgress?.({ type: 'epoch-end', record, improved });
-    options.checkpoint?.save({
-      epochsDone: epoch,
-      values: model.values,
-      bestValues,
-      bestEpoch,
-      bestAccuracy,
-      optimizer: optimizer.state(),
-      rngs: rngs.map((rng) => rng.state()),
-      order,
-      history,
-      ...(average ? { average: { values: average.values, steps: average.steps } } : {}),
-    });
-    if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
   }
-  model.values.set(bestValues);
-  // Only early stopping ends the loop before the last epoch asked for, here or before a resume.
-  const stoppedEarly = history.length < lastEpoch || (history.length < epochs && options.patience > 0 && history.length - bestEpoch >= options.patience);
-  return { history, bestEpoch, bestAccuracy, stoppedEarly, paused: !stoppedEarly && history.length < epochs };
 }

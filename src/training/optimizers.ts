@@ -16,6 +16,8 @@ export interface Optimizer {
   state(): OptimizerState;
   /** Continues from a saved state. */
   restore(state: OptimizerState): void;
+  /** Gives the state's buffers back to the kernels; the optimiser must not be used afterwards. */
+  dispose(): void;
 }
 
 function restoreBuffers(name: string, own: Float32Array[], saved: Float32Array[]): void {
@@ -58,6 +60,10 @@ export class Sgd implements Optimizer {
 
   restore(state: OptimizerState): void {
     restoreBuffers('SGD', [this.velocity], state.buffers);
+  }
+
+  dispose(): void {
+    this.kernels.release(this.velocity);
   }
 
   step(parameters: readonly ParameterTensor[], learningRate: number): void {
@@ -118,6 +124,11 @@ export class Adam implements Optimizer {
   restore(state: OptimizerState): void {
     restoreBuffers('Adam', [this.m, this.v], state.buffers);
     this.steps = state.steps;
+  }
+
+  dispose(): void {
+    this.kernels.release(this.m);
+    this.kernels.release(this.v);
   }
 
   step(parameters: readonly ParameterTensor[], learningRate: number): void {

@@ -79,11 +79,12 @@ export function loadNativeKernels(options: NativeOptions = {}): Kernels {
     throw new UsageError(`this CPU cannot run the native matrix products ${width} floats wide; it can run ${addon.describe().widths.join(', ')}.`);
   }
   const described = addon.describe();
-  const kernels = Object.fromEntries(direct.map(([name, spec]) => [name, byName(functions[name].bind(addon), spec.args)])) as unknown as Omit<Kernels, 'name' | 'description' | 'allocate' | 'adamStep'>;
+  const kernels = Object.fromEntries(direct.map(([name, spec]) => [name, byName(functions[name].bind(addon), spec.args)])) as unknown as Omit<Kernels, 'name' | 'description' | 'allocate' | 'release' | 'adamStep'>;
   return {
     name: 'native',
     description: `native (${WIDTH_NAMES[described.width]}, ${threads} thread${threads === 1 ? '' : 's'})`,
     allocate: (length) => new Float32Array(length),
+    release: () => {},
     ...kernels,
     // The bias corrections in float64 here, as the other backends compute them.
     adamStep: ({ param, grad, m, v, n, learningRate, beta1, beta2, epsilon, weightDecay, step }) =>

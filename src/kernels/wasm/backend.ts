@@ -32,6 +32,8 @@ export interface WasmKernelsOptions {
 
 export interface WasmKernels extends Kernels {
   readonly threads: number;
+  /** Bytes of the module's memory held by buffers and by the backend's own work areas, and the memory's size. */
+  usage(): { liveBytes: number; memoryBytes: number };
   /** Stops the worker threads; the kernels must not be used afterwards. */
   close(): void;
 }
@@ -415,7 +417,9 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     description: `wasm (${options.variant}, ${threads} thread${threads === 1 ? '' : 's'})`,
     threads,
     allocate: (length) => arena.allocateFloats(length),
-    ...(directKernels as unknown as Omit<Kernels, keyof typeof custom | 'name' | 'description' | 'allocate'>),
+    release: (buffer) => arena.releaseFloats(buffer),
+    usage: () => arena.usage(),
+    ...(directKernels as unknown as Omit<Kernels, keyof typeof custom | 'name' | 'description' | 'allocate' | 'release'>),
     ...custom,
     close() {
       pool?.stop();

@@ -5,20 +5,30 @@ const ALIGN = 64;
 /** The most pages the kernel modules declare (build-wasm.mjs: --maximumMemory). */
 export const MAX_PAGES = 32768;
 
+/** Where an array handed out by `allocateFloats` lies in the memory. */
+interface Block {
+  offset: number;
+  bytes: number;
+}
+
 /**
  * Hands out blocks of a WebAssembly memory. Blocks are reused by exact size: training
  * allocates the same sizes over and over (one batch's buffers), so a free list per size
- * suffices. Freed blocks come back through `release` or, for the Float32Arrays the backend
- * gives out, when the array object is garbage-collected.
+ * suffices. Blocks come back through `release`, and the Float32Arrays of `allocateFloats`
+ * through `releaseFloats`. The memory never shrinks, and garbage collection cannot be relied on
+ * to return blocks: V8 sees only the small array objects, not the memory they hold, so a loop
+ * that allocated per call filled the 2 GiB within seconds without ever collecting them (the
+ * callers release explicitly; collection remains a backstop for arrays a user drops).
  */
 export class MemoryArena {
   private top: number;
   private readonly freeBySize = new Map<number, number[]>();
   /** Every SharedArrayBuffer object the memory has had; growing it gives a new one over the same bytes. */
   private readonly buffers = new Set<ArrayBufferLike>();
-  private readonly registry = new FinalizationRegistry<{ offset: number; bytes: number }>(({ offset, bytes }) =>
-    this.release(offset, bytes),
-  );
+  /** The block of each live array of allocateFloats; also the token that unregisters it from the backstop. */
+  private readonly blocks = new WeakMap<Float32Array, Block>();
+  private readonly registry = new FinalizationRegistry<Block>(({ offset, bytes }) => this.release(offset, bytes));
+  private liveBytes = 0;
 
   constructor(
     readonly memory: WebAssembly.Memory,
@@ -38,7 +48,10 @@ export class MemoryArena {
   reserve(bytes: number): number {
     const size = roundUp(Math.max(bytes, 1), ALIGN);
     const reused = this.freeBySize.get(size)?.pop();
-    if (reused !== undefined) return reused;
+    if (reused !== undefined) {
+      this.liveBytes += size;
+      return reused;
+    }
     const offset = this.top;
     const end = offset + size;
     const have = this.memory.buffer.byteLength;
@@ -51,27 +64,47 @@ export class MemoryArena {
       this.buffers.add(this.memory.buffer);
     }
     this.top = end;
+    this.liveBytes += size;
     return offset;
   }
 
   release(offset: number, bytes: number): void {
     const size = roundUp(Math.max(bytes, 1), ALIGN);
+    this.liveBytes -= size;
     const list = this.freeBySize.get(size);
     if (list) list.push(offset);
     else this.freeBySize.set(size, [offset]);
   }
 
   /**
-   * A zero-filled Float32Array over a new block. The block is freed when the returned array
-   * object is collected, so keep that object (not only subarrays of it) while the memory is used.
+   * A zero-filled Float32Array over a new block, given back by `releaseFloats` (or, failing
+   * that, when the array object is collected: keep that object, not only subarrays of it,
+   * while the memory is used).
    */
   allocateFloats(length: number): Float32Array {
-    const bytes = length * 4;
-    const offset = this.reserve(bytes);
-    const array = new Float32Array(this.memory.buffer, offset, length);
+    const block = { offset: this.reserve(length * 4), bytes: length * 4 };
+    const array = new Float32Array(this.memory.buffer, block.offset, length);
     array.fill(0);
-    this.registry.register(array, { offset, bytes });
+    this.blocks.set(array, block);
+    this.registry.register(array, block, block);
     return array;
+  }
+
+  /**
+   * Gives back the block of an array from `allocateFloats`, which must not be used afterwards.
+   * Releasing it twice, or an array the arena did not hand out, is a programming error.
+   */
+  releaseFloats(array: Float32Array): void {
+    const block = this.blocks.get(array);
+    if (!block) throw new Error('release: the array was not allocated by this backend, or was released already');
+    this.blocks.delete(array);
+    this.registry.unregister(block);
+    this.release(block.offset, block.bytes);
+  }
+
+  /** Bytes of the memory in use by blocks, and the memory's size (which never shrinks). */
+  usage(): { liveBytes: number; memoryBytes: number } {
+    return { liveBytes: this.liveBytes, memoryBytes: this.memory.buffer.byteLength };
   }
 
   /** Views of the whole memory; call again after anything may have grown it. */
