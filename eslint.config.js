@@ -16,4 +16,15 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Reads of a GPU's tensors are promises: one left unawaited would read before the kernels
+    // ran or write a file after the process moved on. (The tests are left out: node:test's
+    // test() returns a promise that is not awaited by design.)
+    files: ['src/**/*.ts', 'web/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+    },
+  },
 );

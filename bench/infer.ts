@@ -66,10 +66,10 @@ export async function benchInfer(wasmByThreads: Map<number, Kernels>, emit: (rec
       for (const threads of THREADS) {
         if (nativeBuildPresent()) {
           const native = loadNativeKernels({ threads });
-          contenders.push({ runtime: 'ours-native', threads, classifier: ourClassifier(modelDir, native, model), prepare: () => loadNativeKernels({ threads }) });
+          contenders.push({ runtime: 'ours-native', threads, classifier: await ourClassifier(modelDir, native, model), prepare: () => loadNativeKernels({ threads }) });
         }
         const wasm = wasmByThreads.get(threads);
-        if (wasm) contenders.push({ runtime: 'ours-wasm', threads, classifier: ourClassifier(modelDir, wasm, model) });
+        if (wasm) contenders.push({ runtime: 'ours-wasm', threads, classifier: await ourClassifier(modelDir, wasm, model) });
         contenders.push({ runtime: 'onnxruntime', threads, classifier: await onnxClassifier(exported, model, { threads }) });
       }
       for (const batch of BATCHES) {
@@ -100,7 +100,7 @@ export async function benchInfer(wasmByThreads: Map<number, Kernels>, emit: (rec
 function ourLayerTimes(model: Sequential, kernels: Kernels, pixels: Uint8Array, batch: number, rounds: number): number[] {
   const context = { training: false, rng: Rng.fromSeed(0) };
   const buffers = [kernels.allocate(batch * 784), ...model.layers.map((layer) => kernels.allocate(batch * shapeSize(layer.outputShape)))];
-  for (let i = 0; i < batch * 784; i++) buffers[0][i] = pixels[i] / 255;
+  kernels.write(buffers[0], Float32Array.from(pixels.subarray(0, batch * 784), (p) => p / 255));
   const samples = model.layers.map(() => [] as number[]);
   for (let round = 0; round <= rounds; round++) {
     for (const [i, layer] of model.layers.entries()) {
@@ -153,7 +153,7 @@ export async function benchInferLayers(emit: (record: object) => void): Promise<
   model.initialize(Rng.fromSeed(1));
   const dir = join(tmpdir(), `fmnist-bench-infer-layers-${process.pid}`);
   try {
-    saveModel(dir, model, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: [] });
+    await saveModel(dir, model, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: [] });
     for (const batch of [1, 128, 1024]) {
       const times = ourLayerTimes(model, kernels, pixels, batch, batch === 1 ? 101 : batch === 128 ? 9 : 3);
       for (const [i, layer] of model.layers.entries()) {

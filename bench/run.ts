@@ -19,7 +19,7 @@ import { pixelExamples } from '../src/data/dataset.ts';
 import { loadTrainingSet } from '../src/data/load.ts';
 import { locateData } from '../src/data/locate.ts';
 import { stratifiedSample } from '../src/data/split.ts';
-import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { jsKernels, type Kernels, type Tensor } from '../src/kernels/index.ts';
 import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
 import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
 import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
@@ -88,9 +88,9 @@ function* configurations(): Generator<{ kernels: Kernels; threads: number }> {
   for (const threads of threadCounts) yield { kernels: loadNativeKernels({ threads }), threads };
 }
 
-function random(kernels: Kernels, n: number, rng: Rng): Float32Array {
+function random(kernels: Kernels, n: number, rng: Rng): Tensor {
   const array = kernels.allocate(n);
-  for (let i = 0; i < n; i++) array[i] = rng.uniform() * 2 - 1;
+  kernels.write(array, Float32Array.from({ length: n }, () => rng.uniform() * 2 - 1));
   return array;
 }
 
@@ -281,14 +281,18 @@ if (wants('layers') && cores >= 2) {
   }));
   const backends: [string, (threads: number) => Kernels][] = [['wasm', (threads) => wasmByThreads.get(threads)!]];
   if (nativeBuildPresent()) backends.push(['native', (threads) => loadNativeKernels({ threads })]);
-  const fill = (array: Float32Array) => array.map((_, i) => Math.sin(i * 0.37));
+  const fill = (k: Kernels, n: number) => {
+    const tensor = k.allocate(n);
+    k.write(tensor, Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)));
+    return tensor;
+  };
   for (const [backend, load] of backends) {
     for (const shape of shapes) {
       const { batch, height, width, inChannels: C, outChannels: O } = shape;
       const buffers = [1, 2].map((threads) => {
         const k = load(threads);
         return {
-          inp: fill(k.allocate(batch * height * width * C)), weight: fill(k.allocate(9 * C * O)), out: fill(k.allocate(batch * height * width * O)),
+          inp: fill(k, batch * height * width * C), weight: fill(k, 9 * C * O), out: fill(k, batch * height * width * O),
           dinp: k.allocate(batch * height * width * C), dweight: k.allocate(9 * C * O),
         };
       });
@@ -336,7 +340,8 @@ if (selected.has('profile')) {
       const loss = new SoftmaxCrossEntropy(timed, 10);
       const optimizer = new Adam(timed, model.parameterCount);
       const input = timed.allocate(batch * 784);
-      const labels = new Uint8Array(batch);
+      const losses = timed.allocate(batch);
+      const labels = new Int32Array(batch);
       const order = Int32Array.from({ length: training.count }, (_, i) => i);
       rng.fork().shuffle(order);
       const context = { training: true, rng: rng.fork() };
@@ -346,7 +351,7 @@ if (selected.has('profile')) {
         for (let i = 0; i < batch; i++) labels[i] = training.labels[order[next + i]];
         next = (next + batch) % (training.count - batch);
         const logits = model.forward(input, batch, context);
-        loss.forward(logits, labels, batch);
+        loss.forward(logits, labels, batch, losses);
         model.zeroGrad();
         loss.backward(model.outputGradient, labels, batch);
         model.backward(batch);

@@ -29,12 +29,13 @@ export function fixedBatchStep(modules: StepModules, kernels: Kernels, architect
   const loss = new SoftmaxCrossEntropy(kernels, 10);
   const optimizer = new Adam(kernels, model.parameterCount);
   const input = kernels.allocate(batch * 784);
-  for (let i = 0; i < input.length; i++) input[i] = Math.abs(Math.sin(i * 0.1));
-  const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
+  kernels.write(input, Float32Array.from({ length: batch * 784 }, (_, i) => Math.abs(Math.sin(i * 0.1))));
+  const losses = kernels.allocate(batch);
+  const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
   const context = { training: true, rng: rng.fork() };
   return () => {
     const logits = model.forward(input, batch, context);
-    loss.forward(logits, labels, batch);
+    loss.forward(logits, labels, batch, losses);
     model.zeroGrad();
     loss.backward(model.outputGradient, labels, batch);
     model.backward(batch);

@@ -3,8 +3,7 @@
 
 #include "kernels.h"
 
-double fm_softmax_cross_entropy(float *probs, const float *logits, const uint8_t *labels, int32_t rows, int32_t cols, float smoothing) {
-  double total = 0;
+void fm_softmax_cross_entropy(float *probs, float *losses, const float *logits, const int32_t *labels, int32_t rows, int32_t cols, float smoothing) {
   for (int r = 0; r < rows; r++) {
     const float *in = logits + (size_t)r * cols;
     float *out = probs + (size_t)r * cols;
@@ -20,15 +19,14 @@ double fm_softmax_cross_entropy(float *probs, const float *logits, const uint8_t
     if (smoothing > 0) {
       double log_all = 0;
       for (int c = 0; c < cols; c++) log_all += (double)in[c] - max - log_sum;
-      total -= (1 - (double)smoothing) * ((double)in[labels[r]] - max - log_sum) + ((double)smoothing / cols) * log_all;
+      losses[r] = (float)-((1 - (double)smoothing) * ((double)in[labels[r]] - max - log_sum) + ((double)smoothing / cols) * log_all);
     } else {
-      total -= (double)in[labels[r]] - max - log_sum;
+      losses[r] = (float)-((double)in[labels[r]] - max - log_sum);
     }
   }
-  return total / rows;
 }
 
-void fm_softmax_cross_entropy_backward(float *dlogits, const float *probs, const uint8_t *labels, int32_t rows, int32_t cols, float smoothing) {
+void fm_softmax_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *labels, int32_t rows, int32_t cols, float smoothing) {
   float scale = (float)(1.0 / rows);
   if (smoothing > 0) {
     // q = (1 - ε)·onehot + ε / cols

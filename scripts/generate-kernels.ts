@@ -156,7 +156,7 @@ const AS_RESULTS: Record<string, string> = { number: 'f64', int: 'i32', ptr: 'us
 function wasmEntry(): string {
   const functions = [
     ...Object.entries(KERNELS)
-      .filter(([, spec]) => spec.wasm !== 'custom')
+      .filter(([, spec]) => spec.wasm !== 'custom' && spec.wasm !== 'reference')
       .map(([name, spec]) => ({ name, args: parseArgs(spec.args), result: 'result' in spec ? spec.result : undefined })),
     ...Object.entries(WASM_RAW).map(([name, spec]) => ({ name, args: parseArgs(spec.args), result: 'result' in spec ? spec.result : undefined })),
   ];

@@ -36,17 +36,17 @@ function webDir(): string {
  * A run folder of an MLP on CNN features beside its CNN, as a pipeline writes them: the
  * model's input names the CNN's folder, which the server offers as its extractor.
  */
-function featureModelFolders(): { mlp: string; cnn: string } {
+async function featureModelFolders(): Promise<{ mlp: string; cnn: string }> {
   const root = tempDir();
   const cnnDir = join(root, 'cnn');
   const mlpDir = join(root, 'cnn-features-mlp');
   const { architecture, featureLayer } = cnnArchitecture({ channels: [4, 4, 4, 4, 4], features: 8, convDropout: 0, featureDropout: 0 });
   const cnn = new Sequential(jsKernels, architecture);
   cnn.initialize(Rng.fromSeed(1));
-  saveModel(cnnDir, cnn, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: ['a'], featureLayer });
+  await saveModel(cnnDir, cnn, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: ['a'], featureLayer });
   const mlp = new Sequential(jsKernels, mlpArchitecture({ hidden: 4, dropout: 0, init: 'he' }, 8));
   mlp.initialize(Rng.fromSeed(2));
-  saveModel(mlpDir, mlp, { kind: 'cnn-features-mlp', input: { type: 'cnn-features', extractor: '../cnn', featureLayer, mean: Array(8).fill(0), std: Array(8).fill(1) }, classNames: ['a'] });
+  await saveModel(mlpDir, mlp, { kind: 'cnn-features-mlp', input: { type: 'cnn-features', extractor: '../cnn', featureLayer, mean: Array(8).fill(0), std: Array(8).fill(1) }, classNames: ['a'] });
   writeFileSync(join(mlpDir, 'history.json'), '[]');
   writeFileSync(join(mlpDir, 'split.npy'), 'not served');
   return { mlp: mlpDir, cnn: cnnDir };
@@ -54,7 +54,7 @@ function featureModelFolders(): { mlp: string; cnn: string } {
 
 test('the server answers the page, the data and the models with the isolation headers, and nothing else', async () => {
   const web = webDir();
-  const folders = featureModelFolders();
+  const folders = await featureModelFolders();
   const server = await startAppServer({ webDir: web, modelDir: folders.mlp, port: 0, data: { dataDir: REAL_DATA_DIR } });
   const get = (path: string) => fetch(new URL(path, server.url));
   try {

@@ -40,7 +40,7 @@ test('the native products give the same bits at every vector width this CPU has'
       const pixels = shape.batch * shape.height * shape.width;
       const inp = randomArray(rng, pixels * shape.inChannels), dout = randomArray(rng, pixels * shape.outChannels);
       const weight = randomArray(rng, 9 * shape.inChannels * shape.outChannels);
-      const out = kernels.allocate(pixels * shape.outChannels), dinp = kernels.allocate(pixels * shape.inChannels), dweight = kernels.allocate(weight.length);
+      const out = new Float32Array(pixels * shape.outChannels), dinp = new Float32Array(pixels * shape.inChannels), dweight = new Float32Array(weight.length);
       kernels.conv2d({ out, inp, weight, ...shape });
       kernels.conv2dBackwardInput({ dinp, dout, weight, ...shape });
       kernels.conv2dBackwardWeight({ dweight, inp, dout, ...shape });

@@ -53,7 +53,7 @@ for (const backend of backends) {
   test(`${backend}: 100,000 single-image calls of the MLP and 3,000 of each model of a pipeline hold memory bounded`, async () => {
     const kernels = await loadKernels(backend, { threads: 1 });
     const usage = () => (kernels.name === 'wasm' ? (kernels as WasmKernels).usage() : null);
-    const [mlp, ...cnnModels] = loadClassifiers(pipeline, kernels);
+    const [mlp, ...cnnModels] = await loadClassifiers(pipeline, kernels);
     await classifyOneByOne(backend, [mlp], 100_000, usage);
     await classifyOneByOne(backend, cnnModels, 6000, usage);
   });

@@ -10,14 +10,14 @@ import { Sequential } from '../src/models/sequential.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { UserError } from '../src/errors.ts';
 import { tempDir } from './helpers/idx-files.ts';
-import { Rng } from './helpers/random.ts';
+import { host, Rng } from './helpers/random.ts';
 
 const kernels = jsKernels;
 
 function trainedLookingModel(): Sequential {
   const model = new Sequential(kernels, mlpArchitecture({ hidden: 7, dropout: 0.1, init: 'he' }));
   model.initialize(Rng.fromSeed(1));
-  model.parameters[1].value.fill(0.25);
+  host(model.parameters[1].value).fill(0.25);
   return model;
 }
 
@@ -37,19 +37,19 @@ test('safetensors: header aligned to 8 bytes, round trip exact', () => {
   assert.throws(() => decodeSafetensors(bytes.subarray(0, 40), 'cut.safetensors'), /cut\.safetensors is not a valid safetensors file/);
 });
 
-test('a saved model loads back with identical weights and architecture', () => {
+test('a saved model loads back with identical weights and architecture', async () => {
   const dir = tempDir();
   const model = trainedLookingModel();
-  saveModel(dir, model, { kind: 'mlp', input: { type: 'pixels', scale: 1 / 255 }, classNames: ['a', 'b'] });
+  await saveModel(dir, model, { kind: 'mlp', input: { type: 'pixels', scale: 1 / 255 }, classNames: ['a', 'b'] });
   const { model: loaded, description } = loadModel(dir, kernels);
   assert.deepEqual(loaded.values, model.values);
   assert.deepEqual(description.architecture, model.architecture);
   assert.deepEqual(description.parameters.map((p) => p.name), ['layers.0.weight', 'layers.0.bias', 'layers.3.weight', 'layers.3.bias']);
 });
 
-test('a damaged weights file is a clear error', () => {
+test('a damaged weights file is a clear error', async () => {
   const dir = tempDir();
-  saveModel(dir, trainedLookingModel(), { kind: 'mlp', input: { type: 'pixels', scale: 1 / 255 }, classNames: [] });
+  await saveModel(dir, trainedLookingModel(), { kind: 'mlp', input: { type: 'pixels', scale: 1 / 255 }, classNames: [] });
   const weights = join(dir, 'model.safetensors');
   writeFileSync(weights, readFileSync(weights).subarray(0, 100));
   assert.throws(() => loadModel(dir, kernels), (error: unknown) => error instanceof UserError && /Cannot load the model in .*not a valid safetensors file/.test(error.message));
@@ -57,10 +57,10 @@ test('a damaged weights file is a clear error', () => {
 
 const python = ['python3', 'python'].find((name) => spawnSync(name, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0);
 
-test('numpy reads the weights file independently', { skip: python ? false : 'no Python with numpy here' }, () => {
+test('numpy reads the weights file independently', { skip: python ? false : 'no Python with numpy here' }, async () => {
   const dir = tempDir();
   const model = trainedLookingModel();
-  saveModel(dir, model, { kind: 'mlp', input: { type: 'pixels', scale: 1 / 255 }, classNames: [] });
+  await saveModel(dir, model, { kind: 'mlp', input: { type: 'pixels', scale: 1 / 255 }, classNames: [] });
   // A reader written from the safetensors specification alone, in Python.
   const script = `
 import json, struct, sys, numpy as np
@@ -79,7 +79,7 @@ print(json.dumps(out))
   for (const parameter of model.parameters) {
     const [shape, sum] = result[parameter.name];
     assert.deepEqual(shape, parameter.shape);
-    const expected = parameter.value.reduce((s, v) => s + v, 0);
+    const expected = host(parameter.value).reduce((s, v) => s + v, 0);
     assert.ok(Math.abs(sum - expected) < 1e-4, `${parameter.name}: ${sum} vs ${expected}`);
   }
 });

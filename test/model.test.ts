@@ -8,7 +8,7 @@ import { cnnArchitecture } from '../src/models/cnn.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { learningRateAt } from '../src/training/schedules.ts';
-import { Rng } from './helpers/random.ts';
+import { host, Rng } from './helpers/random.ts';
 
 const kernels = jsKernels;
 
@@ -38,15 +38,15 @@ test('a model that cannot be built fails at construction, naming the layer and t
 test('He and Xavier initialisation have the intended spread; biases start at zero', () => {
   const he = new Sequential(kernels, { inputShape: [800], layers: [{ type: 'dense', units: 500, init: 'he' }] });
   he.initialize(Rng.fromSeed(1));
-  const w = he.parameters[0].value;
+  const w = host(he.parameters[0].value);
   const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
   assert.ok(Math.abs(std - Math.sqrt(2 / 800)) < 0.01 * Math.sqrt(2 / 800), `He std ${std}`);
-  assert.ok(he.parameters[1].value.every((v) => v === 0));
+  assert.ok(host(he.parameters[1].value).every((v) => v === 0));
 
   const xavier = new Sequential(kernels, { inputShape: [800], layers: [{ type: 'dense', units: 400, init: 'xavier' }] });
   xavier.initialize(Rng.fromSeed(1));
   const limit = Math.sqrt(6 / 1200);
-  const wx = xavier.parameters[0].value;
+  const wx = host(xavier.parameters[0].value);
   assert.ok(wx.every((v) => Math.abs(v) <= Math.fround(limit)));
   assert.ok(wx.reduce((max, v) => Math.max(max, v), 0) > 0.99 * limit);
 });
@@ -58,23 +58,24 @@ test('batch normalisation fused with its ReLU trains to the same bits as the lay
   const { architecture } = cnnArchitecture({ channels: [3, 4, 5, 6, 7], features: 9, convDropout: 0, featureDropout: 0, batchNorm: true });
   const batch = 5;
   for (const backend of backends) {
-    const run = (fuse: boolean) => {
+    const run = async (fuse: boolean) => {
       const model = new Sequential(backend, architecture, { fuse });
       model.initialize(Rng.fromSeed(3));
       const rng = Rng.fromSeed(4);
       const input = backend.allocate(batch * 784);
-      for (let i = 0; i < input.length; i++) input[i] = rng.uniform();
-      const labels = Uint8Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+      backend.write(input, Float32Array.from({ length: batch * 784 }, () => rng.uniform()));
+      const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7) % 10);
       const loss = new SoftmaxCrossEntropy(backend, 10);
-      const logits = Float32Array.from(model.forward(input, batch, { training: true, rng }).subarray(0, batch * 10));
-      loss.forward(logits, labels, batch);
+      const output = model.forward(input, batch, { training: true, rng });
+      const logits = await backend.read(output.subarray(0, batch * 10));
+      loss.forward(output, labels, batch, backend.allocate(batch));
       model.zeroGrad();
       loss.backward(model.outputGradient, labels, batch);
       model.backward(batch);
-      return { logits, grads: Float32Array.from(model.grads), values: Float32Array.from(model.values) };
+      return { logits, grads: await backend.read(model.grads), values: await model.readValues() };
     };
-    const fused = run(true);
-    const apart = run(false);
+    const fused = await run(true);
+    const apart = await run(false);
     assert.ok(fused.grads.some((g) => g !== 0), `${backend.description}: the step has gradients`);
     assert.deepEqual(fused, apart, backend.description);
   }

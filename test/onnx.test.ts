@@ -81,7 +81,7 @@ describe('each model of a pipeline, exported to ONNX', () => {
 
     test(`${name}: ONNX Runtime gives our probabilities within 1e-4 and our class on all 10,000 test images`, async () => {
       const dir = join(pipelineDir, name);
-      const ours = await ourClassifier(dir, kernels).classify(images.pixels, images.count);
+      const ours = await (await ourClassifier(dir, kernels)).classify(images.pixels, images.count);
       const runtime = await onnxClassifier(exportOnnx(dir), name, { threads: 2 });
       const theirs = await runtime.classify(images.pixels, images.count);
       await runtime.close();
@@ -182,6 +182,6 @@ test('a CNN trained with test-time flipping exports as one graph that averages e
   const exported = exportOnnx(dir);
   assert.ok(['Slice', 'Concat', 'Reshape', 'ReduceMean'].every((op) => exported.ops.includes(op)), exported.ops.join(', '));
   const [onnxModel] = await loadOnnxClassifiers(dir);
-  const comparison = await compareClassifiers(ourClassifier(dir, kernels), onnxModel, { count: 1000, pixels: images.pixels.subarray(0, 1000 * 784), labels: images.labels.subarray(0, 1000) });
+  const comparison = await compareClassifiers(await ourClassifier(dir, kernels), onnxModel, { count: 1000, pixels: images.pixels.subarray(0, 1000 * 784), labels: images.labels.subarray(0, 1000) });
   assert.ok(comparison.maxDifference < 1e-4, `largest probability difference ${comparison.maxDifference}`);
 });

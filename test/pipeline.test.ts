@@ -58,8 +58,8 @@ test('the pipeline trains all three models, saves the features and a summary; ev
   for (let row = 0; row < images.count * 28; row++) {
     for (let x = 0; x < 28; x++) mirrored[row * 28 + x] = images.pixels[row * 28 + 27 - x];
   }
-  const own = extractFeatures(kernels, cnn.model, cnn.description.featureLayer!, pixelExamples(images));
-  const ofMirror = extractFeatures(kernels, cnn.model, cnn.description.featureLayer!, pixelExamples({ ...images, pixels: mirrored }));
+  const own = await extractFeatures(kernels, cnn.model, cnn.description.featureLayer!, pixelExamples(images));
+  const ofMirror = await extractFeatures(kernels, cnn.model, cnn.description.featureLayer!, pixelExamples({ ...images, pixels: mirrored }));
   const saved = loadNpy(join(outDir, 'features', 'test_x.npy')).data as Float32Array;
   let largest = 0;
   for (let i = 0; i < own.length; i++) largest = Math.max(largest, Math.abs(saved[i] - (own[i] + ofMirror[i]) / 2));

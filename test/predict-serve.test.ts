@@ -134,7 +134,7 @@ describe('fmnist predict', () => {
 });
 
 const kernels = await loadKernels('auto');
-const classifiers = loadClassifiers(pipeline, kernels);
+const classifiers = await loadClassifiers(pipeline, kernels);
 /** Anything the server logs is a 5xx: a bug. */
 const serverLog: string[] = [];
 

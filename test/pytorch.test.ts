@@ -41,7 +41,7 @@ test('PyTorch loads model.safetensors of each model as docs/load_in_pytorch.py s
     execFileSync(python!, [SCRIPT, modelDir, imagesFile, outFile], { stdio: ['ignore', 'ignore', 'inherit'] });
     const theirs = loadNpy(outFile);
     assert.deepEqual(theirs.shape, [images.count, NUM_CLASSES]);
-    const ours = await ourClassifier(modelDir, kernels).classify(images.pixels, images.count);
+    const ours = await (await ourClassifier(modelDir, kernels)).classify(images.pixels, images.count);
     let largest = 0;
     for (let i = 0; i < ours.length; i++) largest = Math.max(largest, Math.abs(ours[i] - (theirs.data as Float32Array)[i]));
     assert.ok(largest < 1e-4, `${name}: largest probability difference ${largest}`);

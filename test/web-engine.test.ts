@@ -97,7 +97,7 @@ test('a run stopped mid-epoch and resumed from the in-memory checkpoint ends wit
   const resumed = await trainSmall(config, checkpoint);
 
   assert.deepEqual(resumed.fit.history.map((r) => r.valAccuracy), whole.fit.history.map((r) => r.valAccuracy));
-  assert.deepEqual([...resumed.model.values], [...whole.model.values]);
+  assert.deepEqual(await resumed.model.readValues(), await whole.model.readValues());
 });
 
 test('the in-memory checkpoint keeps copies: training on after a save does not change it', () => {
@@ -129,15 +129,15 @@ test('.npy: the page decodes what the CLI saves', () => {
 });
 
 
-test('encodeModel and modelFromWeights round-trip the files saveModel writes', () => {
+test('encodeModel and modelFromWeights round-trip the files saveModel writes', async () => {
   const model = new Sequential(jsKernels, mlpArchitecture({ hidden: 6, dropout: 0, init: 'he' }));
   model.initialize(Rng.fromSeed(4));
   const details = { kind: 'mlp', input: { type: 'pixels' as const, scale: 1 / 255 }, classNames: ['a'] };
   const dir = tempDir();
-  saveModel(dir, model, details);
-  const files = encodeModel(model, details);
+  await saveModel(dir, model, details);
+  const files = await encodeModel(model, details);
   assert.ok(Buffer.from(files.weights).equals(readFileSync(join(dir, 'model.safetensors'))), 'the same weights file');
   assert.deepEqual(files.description, JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
   const rebuilt = modelFromWeights(files.description, files.weights, jsKernels, { dir, weightsPath: 'w' });
-  assert.deepEqual([...rebuilt.values], [...loadModel(dir, jsKernels).model.values]);
+  assert.deepEqual(await rebuilt.readValues(), await loadModel(dir, jsKernels).model.readValues());
 });

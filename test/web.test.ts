@@ -69,7 +69,7 @@ function watch(page: Page, errors: string[], name: string): Page {
  * features (initialised, not trained: enough to check that the page runs every kind of model
  * as Node does, test-time flipping included).
  */
-function pipelineFolder(): { pipelineDir: string; modelDir: string } {
+async function pipelineFolder(): Promise<{ pipelineDir: string; modelDir: string }> {
   const pipelineDir = tempDir();
   writeFileSync(join(pipelineDir, 'pipeline.json'), JSON.stringify({ config: {}, version: 'test' }));
   const modelDir = join(pipelineDir, 'mlp');
@@ -79,17 +79,17 @@ function pipelineFolder(): { pipelineDir: string; modelDir: string } {
   const cnn = new Sequential(jsKernels, architecture);
   cnn.initialize(Rng.fromSeed(1));
   // Test-time flipping, as the pipeline's CNN has it: the page must flip as Node does.
-  saveModel(join(pipelineDir, 'cnn'), cnn, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: [...CLASS_NAMES], featureLayer, testTimeFlip: true });
+  await saveModel(join(pipelineDir, 'cnn'), cnn, { kind: 'cnn', input: { type: 'pixels', scale: 1 / 255 }, classNames: [...CLASS_NAMES], featureLayer, testTimeFlip: true });
   const features = new Sequential(jsKernels, mlpArchitecture({ hidden: 8, dropout: 0, init: 'he' }, 16));
   features.initialize(Rng.fromSeed(2));
   const input = { type: 'cnn-features' as const, extractor: '../cnn', featureLayer, flipAverage: true, mean: Array.from({ length: 16 }, (_, i) => i / 100), std: Array(16).fill(0.5) };
-  saveModel(join(pipelineDir, 'cnn-features-mlp'), features, { kind: 'cnn-features-mlp', input, classNames: [...CLASS_NAMES] });
+  await saveModel(join(pipelineDir, 'cnn-features-mlp'), features, { kind: 'cnn-features-mlp', input, classNames: [...CLASS_NAMES] });
   return { pipelineDir, modelDir };
 }
 
 async function setUp(): Promise<Fixture> {
   await ensureWebBuild();
-  const { pipelineDir, modelDir } = pipelineFolder();
+  const { pipelineDir, modelDir } = await pipelineFolder();
   const server = await startAppServer({ port: 0, modelDir: pipelineDir, data: { dataDir: REAL_DATA_DIR } });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
   const errors: string[] = [];
@@ -210,7 +210,7 @@ test('a stroke on the canvas gets the probabilities of every loaded model, those
   // Each served model, rebuilt in the page from its files, gives what Node's engine gives.
   const kernels = await loadWasmKernels({ threads: 1 });
   try {
-    for (const classifier of loadClassifiers(pipelineDir, kernels)) {
+    for (const classifier of await loadClassifiers(pipelineDir, kernels)) {
       const node = await classifier.classify(pixels, 1);
       const page = byModel.get(`server:${classifier.name}`)!;
       assert.ok(Math.abs(page.reduce((a, b) => a + b, 0) - 1) < 1e-5, `${classifier.name}: probabilities sum to 1`);

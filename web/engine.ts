@@ -27,7 +27,7 @@ export interface PageModel {
   description: ModelDescription;
   files: ModelFiles;
   /** Softmax probabilities [count, 10] of `count` 28x28 images (bytes, light on dark). */
-  classify(pixels: Uint8Array, count: number): Float32Array;
+  classify(pixels: Uint8Array, count: number): Promise<Float32Array>;
 }
 
 let kernels: Promise<Kernels> | null = null;
@@ -43,7 +43,7 @@ export async function pageModel(id: string, label: string, files: ModelFiles, ex
   const { description } = files;
   const model = modelFromWeights(description, files.weights, k, { dir: where, weightsPath: `${where}${MODEL_WEIGHTS}` });
   const loss = new SoftmaxCrossEntropy(k, NUM_CLASSES);
-  let input: (images: LabelledImages) => Examples = pixelExamples;
+  let input: (images: LabelledImages) => Promise<Examples> = async (images) => pixelExamples(images);
   if (description.input.type === 'cnn-features') {
     const transform = description.input;
     if (extractor === null) throw new Error(`${label} needs the CNN its features come from`);
@@ -56,7 +56,10 @@ export async function pageModel(id: string, label: string, files: ModelFiles, ex
     kind: description.kind,
     description,
     files,
-    classify: (pixels, count) => evaluate(k, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, testFlipShape(description.testTimeFlip)).probabilities,
+    classify: async (pixels, count) => {
+      const examples = await input({ count, pixels, labels: new Uint8Array(count) });
+      return (await evaluate(k, model, loss, examples, undefined, testFlipShape(description.testTimeFlip))).probabilities;
+    },
   };
 }
 

@@ -24,6 +24,8 @@ export class TryTab {
   private readonly bars: ProbabilityBars;
   /** The image the models see now, or null before anything is drawn. */
   private pixels: Uint8Array | null = null;
+  /** Updates started, so that only the latest one's answers are shown. */
+  private updates = 0;
   /** A test image's true class, shown beside it; null for drawings and photos. */
   private truth: number | null = null;
   private scheduled = false;
@@ -41,7 +43,7 @@ export class TryTab {
       this.clear();
       this.pixels = null;
       this.truth = null;
-      this.update();
+      void this.update();
     });
     byId('random-button').addEventListener('click', () => this.randomTestImage());
     byId<HTMLInputElement>('photo').addEventListener('change', (event) => {
@@ -50,7 +52,7 @@ export class TryTab {
     });
     state.onChange(() => {
       byId<HTMLButtonElement>('random-button').disabled = state.test === null;
-      this.update();
+      void this.update();
     });
   }
 
@@ -112,7 +114,7 @@ export class TryTab {
       const result = toFashionMnist({ data, width, height });
       this.pixels = result.pixels;
       this.note.textContent = `What the models see: 28x28, garment light on dark${result.inverted ? ' (your light background was inverted)' : ''}.`;
-      this.update();
+      void this.update();
     });
   }
 
@@ -148,11 +150,16 @@ export class TryTab {
     this.context.imageSmoothingEnabled = false;
     this.context.drawImage(small, 0, 0, this.canvas.width, this.canvas.height);
     this.note.textContent = `Test image #${index}, a ${CLASS_NAMES[this.truth]}: the models see it as it is.`;
-    this.update();
+    void this.update();
   }
 
-  /** Runs every loaded model on the current image and shows the bars and a sentence per model. */
-  private update(): void {
+  /**
+   * Runs every loaded model on the current image and shows the bars and a sentence per model.
+   * A later update supersedes one still computing (a stroke drawn meanwhile): only the latest
+   * is shown.
+   */
+  private async update(): Promise<void> {
+    const generation = ++this.updates;
     const models = this.state.models;
     byId('models-status').textContent =
       models.length === 0 ? 'No model loaded yet: train one, or start the app with --model DIR.' : `Models: ${models.map((m) => m.label).join(', ')}.`;
@@ -167,8 +174,12 @@ export class TryTab {
     this.preview.dataset.pixels = this.pixels.join(',');
     const rows: ProbabilityRow[] = [];
     const sentences: HTMLElement[] = [];
-    for (const model of models) {
-      const probabilities = model.classify(this.pixels, 1);
+    const pixels = this.pixels;
+    const answers = [];
+    for (const model of models) answers.push(await model.classify(pixels, 1));
+    if (generation !== this.updates) return;
+    for (const [m, model] of models.entries()) {
+      const probabilities = answers[m];
       CLASS_NAMES.forEach((name, c) => rows.push({ model: model.label, class: name, probability: probabilities[c] }));
       const best = argmax(probabilities, 0, CLASS_NAMES.length);
       // The figures themselves ride along as data, for the tests (and anyone who reads the page's source).

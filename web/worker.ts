@@ -80,7 +80,7 @@ async function kernelsFor(threads: number): Promise<WasmKernels> {
 }
 
 /** The model files of `model` trained by `plan`, for the page (Try, and the download links). */
-function modelFiles(job: PageJob, plan: Recipe, model: Sequential): ModelFiles {
+function modelFiles(job: PageJob, plan: Recipe, model: Sequential): Promise<ModelFiles> {
   return encodeModel(model, { kind: job.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer });
 }
 
@@ -154,9 +154,12 @@ async function train(job: PageJob, threads: number, resume: boolean): Promise<vo
       onProgress: report,
     });
     const testExamples = plan.test();
-    const evaluation = evaluate(k, model, new SoftmaxCrossEntropy(k, NUM_CLASSES), testExamples);
+    const testLoss = new SoftmaxCrossEntropy(k, NUM_CLASSES);
+    const evaluation = await evaluate(k, model, testLoss, testExamples);
+    testLoss.dispose();
     const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
-    const files = modelFiles(job, plan, model);
+    const files = await modelFiles(job, plan, model);
+    model.dispose();
     post(
       {
         type: 'done',
@@ -181,8 +184,9 @@ async function train(job: PageJob, threads: number, resume: boolean): Promise<vo
     let files: ModelFiles | null = null;
     if (state !== null) {
       const model = new Sequential(kernels, plan.architecture);
-      model.values.set(state.bestValues);
-      files = modelFiles(job, plan, model);
+      model.writeValues(state.bestValues);
+      files = await modelFiles(job, plan, model);
+      model.dispose();
     }
     post({ type: 'stopped', epochsDone: state?.epochsDone ?? 0, model: files, history: state?.history ?? [], bestEpoch: state?.bestEpoch ?? 0 });
   } finally {

@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import type { Rng } from '../random/rng.ts';
 import { IMAGE_SIZE, PIXELS } from './idx.ts';
 import type { LabelledImages } from './verify.ts';
@@ -16,7 +16,16 @@ export interface Examples {
    * Writes examples indices[start .. start+batch) as rows of `out` ([batch, featureSize]), with
    * the kernels of the training that asks.
    */
-  gather(out: Float32Array, indices: Int32Array, start: number, batch: number, kernels: Kernels): void;
+  gather(out: Tensor, indices: Int32Array, start: number, batch: number, kernels: Kernels): void;
+}
+
+/** A host buffer of at least `length` floats, grown as needed: where examples computed in the host's memory are assembled before their write. */
+function hostRows(): (length: number) => Float32Array {
+  let rows = new Float32Array(0);
+  return (length) => {
+    if (rows.length < length) rows = new Float32Array(length);
+    return rows.subarray(0, length);
+  };
 }
 
 /** Pixels scaled from 0..255 to [0, 1] as a batch is gathered, by the kernels. */
@@ -77,11 +86,13 @@ export function augmentedPixelExamples(images: LabelledImages, augmentation: Aug
   const pixels = images.pixels;
   const { maxShift, flip } = augmentation;
   const erase = augmentation.erase ?? 0;
+  const staging = hostRows();
   return {
     count: images.count,
     featureSize: PIXELS,
     labels: images.labels,
-    gather(out, indices, start, batch) {
+    gather(into, indices, start, batch, kernels) {
+      const out = staging(batch * PIXELS);
       for (let b = 0; b < batch; b++) {
         const source = indices[start + b] * PIXELS;
         const target = b * PIXELS;
@@ -99,6 +110,7 @@ export function augmentedPixelExamples(images: LabelledImages, augmentation: Aug
         }
         if (erase > 0 && rng.uniform() < erase) eraseRectangle(out, target, rng);
       }
+      kernels.write(into, out);
     },
   };
 }
@@ -113,16 +125,19 @@ export interface FeaturePart {
 /** Float feature vectors [count, size], standardised as gathered: (x - mean) / std per feature. */
 export function featureExamples(features: Float32Array, size: number, labels: Uint8Array, mean: Float32Array, std: Float32Array): Examples {
   const scale = Float32Array.from(std, (s) => 1 / s);
+  const staging = hostRows();
   return {
     count: labels.length,
     featureSize: size,
     labels,
-    gather(out, indices, start, batch) {
+    gather(into, indices, start, batch, kernels) {
+      const out = staging(batch * size);
       for (let b = 0; b < batch; b++) {
         const source = indices[start + b] * size;
-        const target = b * size;
-        for (let i = 0; i < size; i++) out[target + i] = (features[source + i] - mean[i]) * scale[i];
+        const row = b * size;
+        for (let i = 0; i < size; i++) out[row + i] = (features[source + i] - mean[i]) * scale[i];
       }
+      kernels.write(into, out);
     },
   };
 }

@@ -23,22 +23,6 @@ export function argmax(row: ArrayLike<number>, offset: number, length: number): 
   return best;
 }
 
-/** Mirrors each image of a batch [batch, height, width, channels] left to right, in place. */
-export function mirrorImages(images: Float32Array, batch: number, [height, width, channels]: readonly number[]): void {
-  for (let row = 0; row < batch * height; row++) {
-    const base = row * width * channels;
-    for (let x = 0; x < width >> 1; x++) {
-      const left = base + x * channels;
-      const right = base + (width - 1 - x) * channels;
-      for (let c = 0; c < channels; c++) {
-        const value = images[left + c];
-        images[left + c] = images[right + c];
-        images[right + c] = value;
-      }
-    }
-  }
-}
-
 /** evaluate's `flip` for a model that does or does not flip at test time: the images' shape, or null. */
 export function testFlipShape(testTimeFlip: boolean | undefined): readonly number[] | null {
   return testTimeFlip ? IMAGE_SHAPE : null;
@@ -50,54 +34,68 @@ export function testFlipShape(testTimeFlip: boolean | undefined): readonly numbe
  * With `flip`, the shape of the examples as images ([height, width, channels]; test-time
  * flipping), each image's probabilities are the mean of its own and its mirror image's, and the
  * loss and predictions follow from that mean.
+ *
+ * The probabilities, each example's loss and its predicted class are written where the kernels
+ * run and read once at the end. The loss is the mean of the examples' losses (each computed
+ * from the logits; with `flip`, -log of the mean probability of the label).
  */
-export function evaluate(
+export async function evaluate(
   kernels: Kernels,
   model: Sequential,
   loss: SoftmaxCrossEntropy,
   examples: Examples,
   batchSize = 128,
   flip: readonly number[] | null = null,
-): Evaluation {
+): Promise<Evaluation> {
   const classes = model.outputSize;
-  const order = identityOrder(examples.count);
-  const input = kernels.allocate(Math.min(batchSize, examples.count) * examples.featureSize);
-  const predictions = new Uint8Array(examples.count);
-  const probabilities = new Float32Array(examples.count * classes);
+  const count = examples.count;
+  const order = identityOrder(count);
+  const rows = Math.min(batchSize, count);
+  const input = kernels.allocate(rows * examples.featureSize);
+  const mirrored = flip ? kernels.allocate(rows * examples.featureSize) : null;
+  const own = flip ? kernels.allocate(rows * classes) : null;
+  const probabilities = kernels.allocate(count * classes);
+  const losses = kernels.allocate(count);
+  const predicted = kernels.allocate(count);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
-  let totalLoss = 0;
-  let correct = 0;
   try {
-    for (let start = 0; start < examples.count; start += batchSize) {
-      const batch = Math.min(batchSize, examples.count - start);
+    for (let start = 0; start < count; start += batchSize) {
+      const batch = Math.min(batchSize, count - start);
+      const n = batch * classes;
       examples.gather(input, order, start, batch, kernels);
-      const labels = examples.labels.subarray(start, start + batch);
+      const labels = Int32Array.from(examples.labels.subarray(start, start + batch));
+      const out = probabilities.subarray(start * classes, start * classes + n);
+      const rowLosses = losses.subarray(start, start + batch);
       const logits = model.forward(input, batch, context);
-      const batchLoss = loss.forward(logits, labels, batch);
-      const batchProbabilities = probabilities.subarray(start * classes, (start + batch) * classes);
-      batchProbabilities.set(loss.probabilities.subarray(0, batch * classes));
-      if (!flip) {
-        totalLoss += batchLoss * batch;
-        for (let b = 0; b < batch; b++) {
-          const predicted = argmax(logits, b * classes, classes);
-          predictions[start + b] = predicted;
-          if (predicted === labels[b]) correct++;
-        }
+      loss.forward(logits, labels, batch, rowLosses);
+      if (!flip || !mirrored || !own) {
+        kernels.argmaxRows({ out: predicted.subarray(start, start + batch), inp: logits, rows: batch, cols: classes });
+        kernels.copy({ out, inp: loss.probabilities, n });
         continue;
       }
-      mirrorImages(input, batch, flip);
-      loss.forward(model.forward(input, batch, context), labels, batch);
-      for (let i = 0; i < batch * classes; i++) batchProbabilities[i] = 0.5 * (batchProbabilities[i] + loss.probabilities[i]);
-      for (let b = 0; b < batch; b++) {
-        const predicted = argmax(batchProbabilities, b * classes, classes);
-        predictions[start + b] = predicted;
-        if (predicted === labels[b]) correct++;
-        totalLoss -= Math.log(Math.max(batchProbabilities[b * classes + labels[b]], Number.MIN_VALUE));
-      }
+      kernels.copy({ out: own, inp: loss.probabilities, n });
+      kernels.mirrorImages({ out: mirrored, inp: input, batch, height: flip[0], width: flip[1], channels: flip[2] });
+      loss.forward(model.forward(mirrored, batch, context), labels, batch, rowLosses);
+      kernels.average({ out, a: own, b: loss.probabilities, n });
     }
+    const hostProbabilities = await kernels.read(probabilities);
+    const predictions = new Uint8Array(count);
+    let totalLoss = 0;
+    let correct = 0;
+    if (flip) {
+      for (let i = 0; i < count; i++) {
+        predictions[i] = argmax(hostProbabilities, i * classes, classes);
+        totalLoss -= Math.log(Math.max(hostProbabilities[i * classes + examples.labels[i]], Number.MIN_VALUE));
+      }
+    } else {
+      const [hostLosses, hostPredicted] = await Promise.all([kernels.read(losses), kernels.read(predicted)]);
+      predictions.set(hostPredicted);
+      for (let i = 0; i < count; i++) totalLoss += hostLosses[i];
+    }
+    for (let i = 0; i < count; i++) if (predictions[i] === examples.labels[i]) correct++;
+    return { loss: totalLoss / count, accuracy: correct / count, predictions, probabilities: hostProbabilities };
   } finally {
-    kernels.release(input);
+    for (const tensor of [input, probabilities, losses, predicted, ...(mirrored && own ? [mirrored, own] : [])]) kernels.release(tensor);
   }
-  return { loss: totalLoss / examples.count, accuracy: correct / examples.count, predictions, probabilities };
 }

@@ -122,7 +122,7 @@ export async function checkOnnxExport(dir: string, kernels: Kernels, images: Lab
   for (const folder of modelFolders(dir)) {
     const theirs = await onnxClassifier(exportOnnx(folder.dir), folder.name, options);
     try {
-      const comparison = await compareClassifiers(ourClassifier(folder.dir, kernels, folder.name), theirs, images);
+      const comparison = await compareClassifiers(await ourClassifier(folder.dir, kernels, folder.name), theirs, images);
       checks.push({ name: folder.name, comparison, recordedAccuracy: new RunFolder(folder.dir).recordedTestAccuracy() });
     } finally {
       await theirs.close();

@@ -125,7 +125,8 @@ export function denseRowsToChannelsFirst(weight: Float32Array, image: readonly n
  * first layer expects). Initializers are named `<prefix>layers.<i>.<name>`, as in the weights file.
  */
 function emitLayers(graph: GraphBuilder, model: Sequential, prefix: string, input: string, lastLayer: number): string {
-  const value = (index: number, name: string) => model.parameter(index, name);
+  // The model lives on the reference kernels (loadForExport), whose tensors are the host's Float32Arrays.
+  const value = (index: number, name: string) => model.parameter(index, name) as Float32Array;
   /** Set after flattening a [H, W, C] image, until the dense layer that consumes its features. */
   let flattenedImage: readonly number[] | null = null;
   let current = input;

@@ -35,21 +35,21 @@ export interface ImageClassifier {
  * image's where the transform says so), standardised. `fold`
  * folds the CNN's batch normalisation into its layers (inference; see foldBatchNorm).
  */
-export function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): (images: LabelledImages) => Examples {
+export async function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): Promise<(images: LabelledImages) => Promise<Examples>> {
   const input = description.input;
-  if (input.type === 'pixels') return pixelExamples;
+  if (input.type === 'pixels') return async (images) => pixelExamples(images);
   const saved = loadModel(resolve(dir, input.extractor), kernels).model;
-  const extractor = fold ? foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
+  const extractor = fold ? await foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
   if (extractor.model !== saved) saved.dispose();
   return cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input);
 }
 
 /** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */
-export function ourClassifier(dir: string, kernels: Kernels, name = basename(resolve(dir))): ImageClassifier {
+export async function ourClassifier(dir: string, kernels: Kernels, name = basename(resolve(dir))): Promise<ImageClassifier> {
   const { model: saved, description } = new RunFolder(dir).loadModel(kernels);
-  const model = foldBatchNorm(saved, kernels).model;
+  const model = (await foldBatchNorm(saved, kernels)).model;
   if (model !== saved) saved.dispose();
-  const input = modelInput(kernels, dir, description, { fold: true });
+  const input = await modelInput(kernels, dir, description, { fold: true });
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   return {
     name,
@@ -57,7 +57,8 @@ export function ourClassifier(dir: string, kernels: Kernels, name = basename(res
     classNames: description.classNames,
     runtime: kernels.description,
     async classify(pixels, count) {
-      return evaluate(kernels, model, loss, input({ count, pixels, labels: new Uint8Array(count) }), undefined, testFlipShape(description.testTimeFlip)).probabilities;
+      const examples = await input({ count, pixels, labels: new Uint8Array(count) });
+      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip))).probabilities;
     },
   };
 }
@@ -77,8 +78,10 @@ export function modelFolders(dir: string): { name: string; dir: string }[] {
 }
 
 /** Every model of a folder (see modelFolders) as our engine's classifiers. */
-export function loadClassifiers(dir: string, kernels: Kernels): ImageClassifier[] {
-  return modelFolders(dir).map((folder) => ourClassifier(folder.dir, kernels, folder.name));
+export async function loadClassifiers(dir: string, kernels: Kernels): Promise<ImageClassifier[]> {
+  const classifiers: ImageClassifier[] = [];
+  for (const folder of modelFolders(dir)) classifiers.push(await ourClassifier(folder.dir, kernels, folder.name));
+  return classifiers;
 }
 
 /** A class and its probability. */

@@ -4,7 +4,7 @@ import { DEFAULT_ADDON_PATH, loadNativeKernels, nativeBuildPresent } from './nat
 import type { BackendName, Kernels } from './types.ts';
 import { loadWasmKernels, wasmBuildPresent } from './wasm/node.ts';
 
-export type { BackendName, KernelArgs, Kernels } from './types.ts';
+export type { BackendName, HostKernels, KernelArgs, Kernels, Tensor } from './types.ts';
 export { jsKernels } from './js.ts';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm', 'native'];

@@ -1,4 +1,4 @@
-import type { KernelArgs, Kernels } from './types.ts';
+import type { HostKernels, KernelArgs, Kernels } from './types.ts';
 
 /** Chris Wellons's "lowbias32" integer hash: a bijection of 32-bit words with little bias. */
 function lowbias32(x: number): number {
@@ -27,7 +27,7 @@ export function dropoutWord(j: number, key0: number, key1: number): number {
  * batchNormForward, and with relu batchNormReluForward: the output rounded to float32 (as it is
  * stored) before the ReLU compares it.
  */
-function normalizeRows({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }: KernelArgs<'batchNormForward'>, relu: boolean): void {
+function normalizeRows({ out, normalized, inp, mean, invStd, gamma, beta, rows, channels }: KernelArgs<'batchNormForward', Float32Array>, relu: boolean): void {
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < channels; c++) {
       const i = r * channels + c;
@@ -39,15 +39,24 @@ function normalizeRows({ out, normalized, inp, mean, invStd, gamma, beta, rows, 
   }
 }
 
-export const jsKernels: Kernels = {
+export const referenceKernels: HostKernels = {
   name: 'js',
   description: 'js (plain TypeScript, 1 thread)',
+  device: 'cpu',
 
   allocate(length) {
     return new Float32Array(length);
   },
 
   release() {},
+
+  write(target, source, offset = 0) {
+    target.set(source, offset);
+  },
+
+  async read(source) {
+    return source.slice();
+  },
 
   // c[m,n] (+)= a[m,k] · b[k,n]
   matmul({ c, a, b, m, k, n, accumulate }) {
@@ -140,8 +149,35 @@ export const jsKernels: Kernels = {
     for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
   },
 
-  softmaxCrossEntropy({ probs, logits, labels, rows, cols, smoothing }) {
-    let totalLoss = 0;
+  copy({ out, inp, n }) {
+    out.set(inp.subarray(0, n));
+  },
+
+  // (a + b) / 2 in float64, rounded once: the float nearest to the mean.
+  average({ out, a, b, n }) {
+    for (let i = 0; i < n; i++) out[i] = 0.5 * (a[i] + b[i]);
+  },
+
+  argmaxRows({ out, inp, rows, cols }) {
+    for (let r = 0; r < rows; r++) {
+      let best = 0;
+      for (let c = 1; c < cols; c++) if (inp[r * cols + c] > inp[r * cols + best]) best = c;
+      out[r] = best;
+    }
+  },
+
+  mirrorImages({ out, inp, batch, height, width, channels }) {
+    for (let row = 0; row < batch * height; row++) {
+      const base = row * width * channels;
+      for (let x = 0; x < width; x++) {
+        const target = base + x * channels;
+        const source = base + (width - 1 - x) * channels;
+        for (let c = 0; c < channels; c++) out[target + c] = inp[source + c];
+      }
+    }
+  },
+
+  softmaxCrossEntropy({ probs, losses, logits, labels, rows, cols, smoothing }) {
     for (let r = 0; r < rows; r++) {
       const row = r * cols;
       let max = -Infinity;
@@ -158,12 +194,11 @@ export const jsKernels: Kernels = {
       if (smoothing > 0) {
         let logAll = 0;
         for (let c = 0; c < cols; c++) logAll += logits[row + c] - max - logSum;
-        totalLoss -= (1 - smoothing) * (logits[row + labels[r]] - max - logSum) + (smoothing / cols) * logAll;
+        losses[r] = -((1 - smoothing) * (logits[row + labels[r]] - max - logSum) + (smoothing / cols) * logAll);
       } else {
-        totalLoss -= logits[row + labels[r]] - max - logSum;
+        losses[r] = -(logits[row + labels[r]] - max - logSum);
       }
     }
-    return totalLoss / rows;
   },
 
   softmaxCrossEntropyBackward({ dlogits, probs, labels, rows, cols, smoothing }) {
@@ -347,6 +382,32 @@ export const jsKernels: Kernels = {
     normalizeRows(args, true);
   },
 
+  // The per-channel arithmetic in float64, each result rounded once as it is stored.
+  batchNormUpdate({ invStd, runningMean, runningVar, mean, variance, rows, channels, momentum, epsilon }) {
+    for (let c = 0; c < channels; c++) {
+      invStd[c] = 1 / Math.sqrt(variance[c] + epsilon);
+      const unbiased = rows > 1 ? (variance[c] * rows) / (rows - 1) : variance[c];
+      runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean[c];
+      runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased;
+    }
+  },
+
+  batchNormScaleShift({ scale, shift, gamma, beta, runningMean, runningVar, channels, epsilon }) {
+    for (let c = 0; c < channels; c++) {
+      scale[c] = gamma[c] / Math.sqrt(runningVar[c] + epsilon);
+      shift[c] = beta[c] - runningMean[c] * scale[c];
+    }
+  },
+
+  batchNormBackwardFactors({ doutScale, offset, normalizedScale, sumDout, sumDoutNormalized, gamma, invStd, rows, channels }) {
+    for (let c = 0; c < channels; c++) {
+      const scale = gamma[c] * invStd[c];
+      doutScale[c] = scale;
+      offset[c] = (scale * sumDout[c]) / rows;
+      normalizedScale[c] = (scale * sumDoutNormalized[c]) / rows;
+    }
+  },
+
   channelAffine({ out, inp, scale, shift, rows, channels }) {
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < channels; c++) out[r * channels + c] = inp[r * channels + c] * scale[c] + shift[c];
@@ -377,3 +438,14 @@ export const jsKernels: Kernels = {
     }
   },
 };
+
+/**
+ * A CPU backend as layers and training use it. Its tensors are Float32Arrays, and every kernel
+ * takes any Float32Array (not only those it allocated); another backend's tensors are not.
+ */
+export function hostBackend(kernels: HostKernels): Kernels {
+  return kernels as unknown as Kernels;
+}
+
+/** The reference backend. */
+export const jsKernels: Kernels = hostBackend(referenceKernels);

@@ -8,7 +8,9 @@
  * declaration fails to compile.
  *
  * Adding a kernel: one entry here, then its implementation in src/kernels/js.ts (the
- * reference), in src/kernels/wasm/assembly/ and in native/ (named fm_<snake_case name>).
+ * reference), in src/kernels/wasm/assembly/ and in native/ (named fm_<snake_case name>), or
+ * `reference` for those two where the work is per channel or per row and the reference is fast
+ * enough (the CPU backends' arrays are the reference's).
  *
  * Arrays are row-major typed arrays from the backend's `allocate` (or any typed array of the
  * type, which the WebAssembly backend copies in and out). A kernel writes only the arrays typed
@@ -49,16 +51,17 @@ export interface Split {
 export interface KernelSpec {
   /** `name: type, ...` in call order (see ArgType). */
   args: string;
-  /** `number`: the kernel returns a float64; `status`: the native function returns 0 when out of memory. */
-  result?: 'number' | 'status';
+  /** `status`: the native function returns 0 when out of memory. Kernels return nothing else: a GPU could not return it without waiting. */
+  result?: 'status';
   /**
    * WebAssembly: the module exports the kernel under its name with these arguments, run on the
    * calling thread, or split over the threads as given; `custom`: backend.ts implements it over
-   * the module's raw functions (WASM_RAW).
+   * the module's raw functions (WASM_RAW); `reference`: the reference (js.ts) runs on the
+   * backend's arrays.
    */
-  wasm: 'direct' | Split | 'custom';
-  /** Native: the addon exports it and native/ implements fm_<name>; `custom`: node.ts implements it over NATIVE_RAW. */
-  native: 'direct' | 'custom';
+  wasm: 'direct' | Split | 'custom' | 'reference';
+  /** Native: the addon exports it and native/ implements fm_<name>; `custom`: node.ts implements it over NATIVE_RAW; `reference`: js.ts's. */
+  native: 'direct' | 'custom' | 'reference';
 }
 
 const elementwise = (over: string, arrays: string[]): Split => ({ over, stride: Object.fromEntries(arrays.map((name) => [name, [1]])), align: 4 });
@@ -91,6 +94,14 @@ export const KERNELS = {
   emaUpdate: { args: 'average: floats out, values: floats, n: int, decay: float', wasm: elementwise('n', ['average', 'values']), native: 'direct' },
   /** out[i] = 0 for i < n: clears the parameter gradients before each step. */
   zero: { args: 'out: floats out, n: int', wasm: 'direct', native: 'direct' },
+  /** out[i] = inp[i] for i < n (out and inp do not overlap): flattening, dropout in evaluation, copies of the weights. */
+  copy: { args: 'out: floats out, inp: floats, n: int', wasm: 'reference', native: 'reference' },
+  /** out[i] = (a[i] + b[i]) / 2 for i < n: the mean of an image's and its mirror image's probabilities or features. */
+  average: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: 'reference', native: 'reference' },
+  /** out[r] = the index of the first maximum of inp[r, 0..cols), as a float, for r < rows: the predicted classes. */
+  argmaxRows: { args: 'out: floats out, inp: floats, rows: int, cols: int', wasm: 'reference', native: 'reference' },
+  /** out[b, y, x, c] = inp[b, y, width - 1 - x, c] (NHWC; out and inp do not overlap): each image mirrored left to right. */
+  mirrorImages: { args: 'out: floats out, inp: floats, batch: int, height: int, width: int, channels: int', wasm: 'reference', native: 'reference' },
 
   /**
    * out[b, j] = pixels[indices[start + b] · rowLength + j] / 255 (float division: the float
@@ -112,18 +123,19 @@ export const KERNELS = {
   dropoutMask: { args: 'mask: floats out, n: int, threshold: int, scale: float, key0: uint, key1: uint', wasm: 'direct', native: 'direct' },
 
   /**
-   * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability); returns the mean over the
-   * rows of the cross-entropy against the label smoothed by `smoothing` (ε): -(1 - ε) log
-   * probs[r, labels[r]] - ε / cols Σ_c log probs[r, c] (ε = 0: -log probs[r, labels[r]]).
+   * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability) and losses[r] = the
+   * cross-entropy of row r against its label (a class index, 0 <= labels[r] < cols) smoothed by
+   * `smoothing` (ε): -(1 - ε) log probs[r, labels[r]] - ε / cols Σ_c log probs[r, c] (ε = 0:
+   * -log probs[r, labels[r]]). The CPU backends compute each row's loss in float64 from the
+   * logits (exact where a probability underflows) and round it once.
    */
   softmaxCrossEntropy: {
-    args: 'probs: floats out, logits: floats, labels: bytes, rows: int, cols: int, smoothing: float',
-    result: 'number',
+    args: 'probs: floats out, losses: floats out, logits: floats, labels: ints, rows: int, cols: int, smoothing: float',
     wasm: 'direct',
     native: 'direct',
   },
   /** dlogits[r,c] = (probs[r,c] - q[r,c]) / rows, q = (1 - ε)·onehot(labels[r]) + ε / cols: the gradient of the mean loss. */
-  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: bytes, rows: int, cols: int, smoothing: float', wasm: 'direct', native: 'direct' },
+  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: ints, rows: int, cols: int, smoothing: float', wasm: 'direct', native: 'direct' },
 
   /**
    * out = conv(inp, weight), no bias, over NHWC images (channels last): inp [batch, height, width,
@@ -196,6 +208,32 @@ export const KERNELS = {
     args: 'out: floats out, normalized: floats out, inp: floats, mean: floats, invStd: floats, gamma: floats, beta: floats, rows: int, channels: int',
     wasm: { over: 'rows', stride: { out: ['channels'], normalized: ['channels'], inp: ['channels'] } },
     native: 'direct',
+  },
+  /**
+   * Training, after batchNormStatistics: invStd[c] = 1 / sqrt(variance[c] + epsilon), and the
+   * running averages move by `momentum` towards the batch's mean and its unbiased variance
+   * (variance · rows / (rows - 1), as PyTorch keeps it).
+   */
+  batchNormUpdate: {
+    args: 'invStd: floats out, runningMean: floats out, runningVar: floats out, mean: floats, variance: floats, rows: int, channels: int, momentum: float, epsilon: float',
+    wasm: 'reference',
+    native: 'reference',
+  },
+  /** Evaluation: scale[c] = gamma[c] / sqrt(runningVar[c] + epsilon), shift[c] = beta[c] - runningMean[c] · scale[c] (scale as stored). */
+  batchNormScaleShift: {
+    args: 'scale: floats out, shift: floats out, gamma: floats, beta: floats, runningMean: floats, runningVar: floats, channels: int, epsilon: float',
+    wasm: 'reference',
+    native: 'reference',
+  },
+  /**
+   * The backward pass's per-channel factors from its sums (see batchNormBackward): with s =
+   * gamma[c] · invStd[c] (unrounded on the CPU backends), doutScale[c] = s, offset[c] = s ·
+   * sumDout[c] / rows, normalizedScale[c] = s · sumDoutNormalized[c] / rows.
+   */
+  batchNormBackwardFactors: {
+    args: 'doutScale: floats out, offset: floats out, normalizedScale: floats out, sumDout: floats, sumDoutNormalized: floats, gamma: floats, invStd: floats, rows: int, channels: int',
+    wasm: 'reference',
+    native: 'reference',
   },
   /** out[r,c] = inp[r,c] · scale[c] + shift[c]: batch normalisation with fixed statistics (evaluation). */
   channelAffine: {

@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import type { ForwardContext, Layer, LayerSpec, ParameterSpec, Shape } from './layer.ts';
 
 /**
@@ -10,7 +10,8 @@ import type { ForwardContext, Layer, LayerSpec, ParameterSpec, Shape } from './l
  *
  * The running mean and variance are stored as parameter tensors whose gradient is always zero,
  * so no optimiser changes them, and model files and checkpoints save them like the weights.
- * The passes over the batch are kernels; only per-channel arithmetic is done here.
+ * Every pass, over the batch or per channel, is a kernel, so that the layer runs where its
+ * tensors are (a GPU's memory included).
  * Shapes: inp, out [rows, channels] with rows = batch · H · W (or batch); the rest [channels].
  */
 export class BatchNorm implements Layer {
@@ -19,23 +20,23 @@ export class BatchNorm implements Layer {
   readonly outputShape: Shape;
   readonly parameters: readonly ParameterSpec[];
   private readonly channels: number;
-  private gamma: Float32Array = new Float32Array(0);
-  private beta: Float32Array = new Float32Array(0);
-  private runningMean: Float32Array = new Float32Array(0);
-  private runningVar: Float32Array = new Float32Array(0);
-  private dgamma: Float32Array = new Float32Array(0);
-  private dbeta: Float32Array = new Float32Array(0);
-  /** x̂ of the last training batch [rows, channels]. */
-  private normalized: Float32Array = new Float32Array(0);
+  private gamma!: Tensor;
+  private beta!: Tensor;
+  private runningMean!: Tensor;
+  private runningVar!: Tensor;
+  private dgamma!: Tensor;
+  private dbeta!: Tensor;
+  /** x̂ of the last training batch [rows, channels]; allocated by the first training batch. */
+  private normalized: Tensor | null = null;
   /** Per channel: the batch's mean and variance, 1 / sqrt(var + eps); the scale and shift of a pass; the backward pass's sums and factors. */
-  private readonly mean: Float32Array;
-  private readonly variance: Float32Array;
-  private readonly invStd: Float32Array;
-  private readonly scale: Float32Array;
-  private readonly shift: Float32Array;
-  private readonly sumDout: Float32Array;
-  private readonly sumDoutNormalized: Float32Array;
-  private readonly normalizedScale: Float32Array;
+  private readonly mean: Tensor;
+  private readonly variance: Tensor;
+  private readonly invStd: Tensor;
+  private readonly scale: Tensor;
+  private readonly shift: Tensor;
+  private readonly sumDout: Tensor;
+  private readonly sumDoutNormalized: Tensor;
+  private readonly normalizedScale: Tensor;
   private lastTraining = false;
 
   constructor(
@@ -57,22 +58,22 @@ export class BatchNorm implements Layer {
     );
   }
 
-  bind(values: Float32Array[], grads: Float32Array[]): void {
+  bind(values: Tensor[], grads: Tensor[]): void {
     [this.gamma, this.beta, this.runningMean, this.runningVar] = values;
     [this.dgamma, this.dbeta] = grads;
   }
 
   dispose(): void {
-    for (const buffer of [this.mean, this.variance, this.invStd, this.scale, this.shift, this.sumDout, this.sumDoutNormalized, this.normalizedScale]) this.kernels.release(buffer);
-    if (this.normalized.length > 0) this.kernels.release(this.normalized);
-    this.normalized = new Float32Array(0);
+    for (const tensor of [this.mean, this.variance, this.invStd, this.scale, this.shift, this.sumDout, this.sumDoutNormalized, this.normalizedScale]) this.kernels.release(tensor);
+    if (this.normalized) this.kernels.release(this.normalized);
+    this.normalized = null;
   }
 
   private rows(batch: number): number {
     return (batch * this.inputShape.reduce((a, b) => a * b, 1)) / this.channels;
   }
 
-  forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void {
+  forward(out: Tensor, inp: Tensor, batch: number, context: ForwardContext): void {
     this.normalize(out, inp, batch, context.training, false);
   }
 
@@ -81,32 +82,23 @@ export class BatchNorm implements Layer {
    * bits of `forward` then the ReLU's, without writing this layer's own output. The backward
    * passes are the layers' own (the ReLU's needs only its output).
    */
-  forwardWithRelu(out: Float32Array, inp: Float32Array, batch: number): void {
+  forwardWithRelu(out: Tensor, inp: Tensor, batch: number): void {
     this.normalize(out, inp, batch, true, true);
   }
 
-  private normalize(out: Float32Array, inp: Float32Array, batch: number, training: boolean, relu: boolean): void {
-    const { channels, kernels } = this;
+  private normalize(out: Tensor, inp: Tensor, batch: number, training: boolean, relu: boolean): void {
+    const { channels, kernels, epsilon } = this;
     const rows = this.rows(batch);
     this.lastTraining = training;
     if (!training) {
-      for (let j = 0; j < channels; j++) {
-        this.scale[j] = this.gamma[j] / Math.sqrt(this.runningVar[j] + this.epsilon);
-        this.shift[j] = this.beta[j] - this.runningMean[j] * this.scale[j];
-      }
+      kernels.batchNormScaleShift({ scale: this.scale, shift: this.shift, gamma: this.gamma, beta: this.beta, runningMean: this.runningMean, runningVar: this.runningVar, channels, epsilon });
       kernels.channelAffine({ out, inp, scale: this.scale, shift: this.shift, rows, channels });
       return;
     }
     kernels.batchNormStatistics({ mean: this.mean, variance: this.variance, inp, rows, channels });
-    for (let j = 0; j < channels; j++) {
-      this.invStd[j] = 1 / Math.sqrt(this.variance[j] + this.epsilon);
-      // Running variance with the unbiased estimate, as PyTorch keeps it.
-      const unbiased = rows > 1 ? (this.variance[j] * rows) / (rows - 1) : this.variance[j];
-      this.runningMean[j] = (1 - this.momentum) * this.runningMean[j] + this.momentum * this.mean[j];
-      this.runningVar[j] = (1 - this.momentum) * this.runningVar[j] + this.momentum * unbiased;
-    }
-    if (this.normalized.length < rows * channels) {
-      if (this.normalized.length > 0) kernels.release(this.normalized);
+    kernels.batchNormUpdate({ invStd: this.invStd, runningMean: this.runningMean, runningVar: this.runningVar, mean: this.mean, variance: this.variance, rows, channels, momentum: this.momentum, epsilon });
+    if (!this.normalized || this.normalized.length < rows * channels) {
+      if (this.normalized) kernels.release(this.normalized);
       this.normalized = kernels.allocate(rows * channels);
     }
     const args = { out, normalized: this.normalized, inp, mean: this.mean, invStd: this.invStd, gamma: this.gamma, beta: this.beta, rows, channels };
@@ -114,22 +106,28 @@ export class BatchNorm implements Layer {
     else kernels.batchNormForward(args);
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {
-    if (!this.lastTraining) throw new Error('batch normalisation backward needs a training-mode forward pass');
+  backward(dinp: Tensor | null, dout: Tensor, _inp: Tensor, _out: Tensor, batch: number): void {
+    if (!this.lastTraining || !this.normalized) throw new Error('batch normalisation backward needs a training-mode forward pass');
     const { channels, kernels } = this;
     const rows = this.rows(batch);
     // Σ dy and Σ dy·x̂ per channel give both parameter gradients and the input gradient:
     // dx = gamma · invstd · dy - gamma · invstd · Σdy / N - x̂ · gamma · invstd · Σ(dy·x̂) / N.
     kernels.batchNormBackwardSums({ sumDout: this.sumDout, sumDoutNormalized: this.sumDoutNormalized, dout, normalized: this.normalized, rows, channels });
-    for (let j = 0; j < channels; j++) {
-      this.dbeta[j] += this.sumDout[j];
-      this.dgamma[j] += this.sumDoutNormalized[j];
-      const doutScale = this.gamma[j] * this.invStd[j];
-      this.scale[j] = doutScale;
-      this.shift[j] = (doutScale * this.sumDout[j]) / rows;
-      this.normalizedScale[j] = (doutScale * this.sumDoutNormalized[j]) / rows;
-    }
+    // dbeta += Σ dy and dgamma += Σ dy·x̂: each a sum over one row.
+    kernels.sumRows({ dbias: this.dbeta, dout: this.sumDout, rows: 1, cols: channels });
+    kernels.sumRows({ dbias: this.dgamma, dout: this.sumDoutNormalized, rows: 1, cols: channels });
     if (!dinp) return;
+    kernels.batchNormBackwardFactors({
+      doutScale: this.scale,
+      offset: this.shift,
+      normalizedScale: this.normalizedScale,
+      sumDout: this.sumDout,
+      sumDoutNormalized: this.sumDoutNormalized,
+      gamma: this.gamma,
+      invStd: this.invStd,
+      rows,
+      channels,
+    });
     kernels.batchNormBackward({ dinp, dout, normalized: this.normalized, doutScale: this.scale, offset: this.shift, normalizedScale: this.normalizedScale, rows, channels });
   }
 }

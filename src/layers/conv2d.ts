@@ -1,4 +1,4 @@
-import type { KernelArgs, Kernels } from '../kernels/index.ts';
+import type { KernelArgs, Kernels, Tensor } from '../kernels/index.ts';
 import { formatShape, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /**
@@ -11,10 +11,10 @@ export class Conv2D implements Layer {
   readonly outputShape: Shape;
   readonly parameters: readonly ParameterSpec[];
   private readonly geometry: Pick<KernelArgs<'conv2d'>, 'height' | 'width' | 'inChannels' | 'outChannels' | 'kernelSize'>;
-  private weight: Float32Array = new Float32Array(0);
-  private bias: Float32Array = new Float32Array(0);
-  private dweight: Float32Array = new Float32Array(0);
-  private dbias: Float32Array = new Float32Array(0);
+  private weight!: Tensor;
+  private bias!: Tensor;
+  private dweight!: Tensor;
+  private dbias!: Tensor;
 
   constructor(
     private readonly kernels: Kernels,
@@ -40,18 +40,18 @@ export class Conv2D implements Layer {
     ];
   }
 
-  bind(values: Float32Array[], grads: Float32Array[]): void {
+  bind(values: Tensor[], grads: Tensor[]): void {
     [this.weight, this.bias] = values;
     [this.dweight, this.dbias] = grads;
   }
 
-  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+  forward(out: Tensor, inp: Tensor, batch: number): void {
     const { height, width, outChannels } = this.geometry;
     this.kernels.conv2d({ out, inp, weight: this.weight, ...this.geometry, batch });
     this.kernels.addBias({ out, bias: this.bias, rows: batch * height * width, cols: outChannels });
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, _out: Float32Array, batch: number): void {
+  backward(dinp: Tensor | null, dout: Tensor, inp: Tensor, _out: Tensor, batch: number): void {
     const { height, width, outChannels } = this.geometry;
     const shape = { ...this.geometry, batch };
     this.kernels.conv2dBackwardWeight({ dweight: this.dweight, inp, dout, ...shape });

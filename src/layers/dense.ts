@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import { formatShape, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /**
@@ -12,10 +12,10 @@ export class Dense implements Layer {
   readonly parameters: readonly ParameterSpec[];
   private readonly inputs: number;
   private readonly units: number;
-  private weight: Float32Array = new Float32Array(0);
-  private bias: Float32Array = new Float32Array(0);
-  private dweight: Float32Array = new Float32Array(0);
-  private dbias: Float32Array = new Float32Array(0);
+  private weight!: Tensor;
+  private bias!: Tensor;
+  private dweight!: Tensor;
+  private dbias!: Tensor;
 
   constructor(
     private readonly kernels: Kernels,
@@ -38,17 +38,17 @@ export class Dense implements Layer {
     ];
   }
 
-  bind(values: Float32Array[], grads: Float32Array[]): void {
+  bind(values: Tensor[], grads: Tensor[]): void {
     [this.weight, this.bias] = values;
     [this.dweight, this.dbias] = grads;
   }
 
-  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+  forward(out: Tensor, inp: Tensor, batch: number): void {
     this.kernels.matmul({ c: out, a: inp, b: this.weight, m: batch, k: this.inputs, n: this.units, accumulate: false });
     this.kernels.addBias({ out, bias: this.bias, rows: batch, cols: this.units });
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, _out: Float32Array, batch: number): void {
+  backward(dinp: Tensor | null, dout: Tensor, inp: Tensor, _out: Tensor, batch: number): void {
     // dW[in, units] += inpᵀ · dout ; db[units] += Σ_batch dout ; dinp[B, in] = dout · Wᵀ
     this.kernels.matmulTransA({ c: this.dweight, a: inp, b: dout, m: this.inputs, k: batch, n: this.units, accumulate: true });
     this.kernels.sumRows({ dbias: this.dbias, dout, rows: batch, cols: this.units });

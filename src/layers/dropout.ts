@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import { shapeSize, type ForwardContext, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /**
@@ -12,8 +12,8 @@ export class Dropout implements Layer {
   readonly outputShape: Shape;
   readonly parameters: readonly ParameterSpec[] = [];
   private readonly size: number;
-  /** The last training batch's mask, 0 or 1 / (1 - rate) per element. */
-  private mask: Float32Array = new Float32Array(0);
+  /** The last training batch's mask, 0 or 1 / (1 - rate) per element; allocated by the first training batch. */
+  private mask: Tensor | null = null;
   private masked = false;
 
   constructor(
@@ -31,18 +31,18 @@ export class Dropout implements Layer {
   bind(): void {}
 
   dispose(): void {
-    if (this.mask.length > 0) this.kernels.release(this.mask);
-    this.mask = new Float32Array(0);
+    if (this.mask) this.kernels.release(this.mask);
+    this.mask = null;
   }
 
-  forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void {
+  forward(out: Tensor, inp: Tensor, batch: number, context: ForwardContext): void {
     const n = batch * this.size;
     this.masked = context.training && this.rate > 0;
     if (!this.masked) {
-      out.set(inp.subarray(0, n));
+      this.kernels.copy({ out, inp, n });
       return;
     }
-    if (this.mask.length < n) {
+    if (!this.mask || this.mask.length < n) {
       this.dispose();
       this.mask = this.kernels.allocate(n);
     }
@@ -56,10 +56,10 @@ export class Dropout implements Layer {
     this.kernels.multiply({ out, a: inp, b: this.mask, n });
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {
+  backward(dinp: Tensor | null, dout: Tensor, _inp: Tensor, _out: Tensor, batch: number): void {
     if (!dinp) return;
     const n = batch * this.size;
-    if (this.masked) this.kernels.multiply({ out: dinp, a: dout, b: this.mask, n });
-    else dinp.set(dout.subarray(0, n));
+    if (this.masked) this.kernels.multiply({ out: dinp, a: dout, b: this.mask!, n });
+    else this.kernels.copy({ out: dinp, inp: dout, n });
   }
 }

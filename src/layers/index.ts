@@ -29,7 +29,7 @@ export function buildLayer(spec: LayerSpec, inputShape: Shape, kernels: Kernels)
     case 'maxpool2d':
       return new MaxPool2D(kernels, inputShape);
     case 'flatten':
-      return new Flatten(inputShape);
+      return new Flatten(kernels, inputShape);
     case 'batchnorm':
       return new BatchNorm(kernels, inputShape, spec.momentum, spec.epsilon);
   }

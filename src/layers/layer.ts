@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import type { Rng } from '../random/rng.ts';
 
 /** The shape of one example, without the batch dimension: [features] or [height, width, channels]. */
@@ -55,17 +55,17 @@ export interface Layer {
   /** The parameter tensors this layer needs; the model allocates them all in one flat buffer. */
   readonly parameters: readonly ParameterSpec[];
   /** Hands the layer views of its parameters and their gradients, in `parameters` order. */
-  bind(values: Float32Array[], grads: Float32Array[]): void;
+  bind(values: Tensor[], grads: Tensor[]): void;
   /** out[batch, ...outputShape] = layer(inp[batch, ...inputShape]). */
-  forward(out: Float32Array, inp: Float32Array, batch: number, context: ForwardContext): void;
+  forward(out: Tensor, inp: Tensor, batch: number, context: ForwardContext): void;
   /**
    * Adds this batch's parameter gradients to the bound gradient buffers and writes the
    * input gradient into `dinp`, unless it is null (nothing upstream needs it).
    * `inp` and `out` are the buffers of the last forward call.
    */
-  backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, out: Float32Array, batch: number): void;
+  backward(dinp: Tensor | null, dout: Tensor, inp: Tensor, out: Tensor, batch: number): void;
   /** Gives back the buffers the layer allocated itself (the model owns the parameters); the layer must not be used afterwards. */
   dispose?(): void;
 }
 
-export type { Kernels };
+export type { Kernels, Tensor };

@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import { formatShape, shapeSize, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /** 2x2 max pooling, stride 2: [B, H, W, C] -> [B, floor(H/2), floor(W/2), C]. */
@@ -22,12 +22,12 @@ export class MaxPool2D implements Layer {
 
   bind(): void {}
 
-  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+  forward(out: Tensor, inp: Tensor, batch: number): void {
     const [height, width, channels] = this.inputShape;
     this.kernels.maxPool2x2({ out, inp, batch, height, width, channels });
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, inp: Float32Array, out: Float32Array, batch: number): void {
+  backward(dinp: Tensor | null, dout: Tensor, inp: Tensor, out: Tensor, batch: number): void {
     const [height, width, channels] = this.inputShape;
     if (dinp) this.kernels.maxPool2x2Backward({ dinp, dout, inp, out, batch, height, width, channels });
   }
@@ -41,7 +41,10 @@ export class Flatten implements Layer {
   readonly parameters: readonly ParameterSpec[] = [];
   private readonly size: number;
 
-  constructor(inputShape: Shape) {
+  constructor(
+    private readonly kernels: Kernels,
+    inputShape: Shape,
+  ) {
     this.inputShape = inputShape;
     this.size = shapeSize(inputShape);
     this.outputShape = [this.size];
@@ -49,11 +52,11 @@ export class Flatten implements Layer {
 
   bind(): void {}
 
-  forward(out: Float32Array, inp: Float32Array, batch: number): void {
-    out.set(inp.subarray(0, batch * this.size));
+  forward(out: Tensor, inp: Tensor, batch: number): void {
+    this.kernels.copy({ out, inp, n: batch * this.size });
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, _out: Float32Array, batch: number): void {
-    if (dinp) dinp.set(dout.subarray(0, batch * this.size));
+  backward(dinp: Tensor | null, dout: Tensor, _inp: Tensor, _out: Tensor, batch: number): void {
+    if (dinp) this.kernels.copy({ out: dinp, inp: dout, n: batch * this.size });
   }
 }

@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import { shapeSize, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /** out = max(inp, 0), elementwise; any shape. */
@@ -20,11 +20,11 @@ export class ReLU implements Layer {
 
   bind(): void {}
 
-  forward(out: Float32Array, inp: Float32Array, batch: number): void {
+  forward(out: Tensor, inp: Tensor, batch: number): void {
     this.kernels.relu({ out, inp, n: batch * this.size });
   }
 
-  backward(dinp: Float32Array | null, dout: Float32Array, _inp: Float32Array, out: Float32Array, batch: number): void {
+  backward(dinp: Tensor | null, dout: Tensor, _inp: Tensor, out: Tensor, batch: number): void {
     // The gradient passes where the output is positive, i.e. where the input was.
     if (dinp) this.kernels.reluBackward({ dinp, dout, out, n: batch * this.size });
   }

@@ -1,6 +1,6 @@
 import { featureExamples, identityOrder, pixelExamples, type Examples } from '../data/dataset.ts';
 import type { LabelledImages } from '../data/verify.ts';
-import { mirrorImages, testFlipShape } from '../evaluation/predict.ts';
+import { testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
 import type { InputTransform, ModelDescription } from './model-format.ts';
@@ -25,35 +25,41 @@ export function averagesMirrorFeatures(cnn: Pick<ModelDescription, 'testTimeFlip
 }
 
 /** The features a pipeline saves of these images: the CNN's feature layer, averaged as averagesMirrorFeatures says. */
-export function pipelineFeatures(kernels: Kernels, model: Sequential, description: ModelDescription, images: LabelledImages): Float32Array {
+export function pipelineFeatures(kernels: Kernels, model: Sequential, description: ModelDescription, images: LabelledImages): Promise<Float32Array> {
   if (description.featureLayer === undefined) throw new Error('the model has no feature layer');
   return extractFeatures(kernels, model, description.featureLayer, pixelExamples(images), { flip: testFlipShape(averagesMirrorFeatures(description)) });
 }
 
-/** The output of layer `featureLayer` for every example, in evaluation mode: [count, features]. */
-export function extractFeatures(kernels: Kernels, model: Sequential, featureLayer: number, examples: Examples, options: FeatureOptions = {}): Float32Array {
+/** The output of layer `featureLayer` for every example, in evaluation mode: [count, features], read once at the end. */
+export async function extractFeatures(kernels: Kernels, model: Sequential, featureLayer: number, examples: Examples, options: FeatureOptions = {}): Promise<Float32Array> {
   const { flip = null, batchSize = 128 } = options;
   const size = model.layers[featureLayer].outputShape.reduce((a, b) => a * b, 1);
-  const features = new Float32Array(examples.count * size);
-  const input = kernels.allocate(Math.min(batchSize, examples.count) * examples.featureSize);
+  const rows = Math.min(batchSize, examples.count);
+  const features = kernels.allocate(examples.count * size);
+  const input = kernels.allocate(rows * examples.featureSize);
+  const mirrored = flip ? kernels.allocate(rows * examples.featureSize) : null;
+  const own = flip ? kernels.allocate(rows * size) : null;
   const order = identityOrder(examples.count);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
   try {
     for (let start = 0; start < examples.count; start += batchSize) {
       const batch = Math.min(batchSize, examples.count - start);
+      const n = batch * size;
       examples.gather(input, order, start, batch, kernels);
-      const own = features.subarray(start * size, (start + batch) * size);
-      own.set(model.forwardTo(input, batch, context, featureLayer).subarray(0, batch * size));
-      if (!flip) continue;
-      mirrorImages(input, batch, flip);
-      const mirrored = model.forwardTo(input, batch, context, featureLayer);
-      for (let i = 0; i < own.length; i++) own[i] = 0.5 * (own[i] + mirrored[i]);
+      const out = features.subarray(start * size, start * size + n);
+      if (!flip || !mirrored || !own) {
+        kernels.copy({ out, inp: model.forwardTo(input, batch, context, featureLayer), n });
+        continue;
+      }
+      kernels.copy({ out: own, inp: model.forwardTo(input, batch, context, featureLayer), n });
+      kernels.mirrorImages({ out: mirrored, inp: input, batch, height: flip[0], width: flip[1], channels: flip[2] });
+      kernels.average({ out, a: own, b: model.forwardTo(mirrored, batch, context, featureLayer), n });
     }
+    return await kernels.read(features);
   } finally {
-    kernels.release(input);
+    for (const tensor of [features, input, ...(mirrored && own ? [mirrored, own] : [])]) kernels.release(tensor);
   }
-  return features;
 }
 
 /**
@@ -67,9 +73,9 @@ export function cnnFeatureInput(
   extractor: Sequential,
   featureLayer: number,
   transform: Extract<InputTransform, { type: 'cnn-features' }>,
-): (images: LabelledImages) => Examples {
+): (images: LabelledImages) => Promise<Examples> {
   const mean = Float32Array.from(transform.mean);
   const std = Float32Array.from(transform.std);
   const flip = testFlipShape(transform.flipAverage);
-  return (images) => featureExamples(extractFeatures(kernels, extractor, featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
+  return async (images) => featureExamples(await extractFeatures(kernels, extractor, featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
 }

@@ -20,7 +20,7 @@ export interface FoldedModel {
  * and the recorded evaluations use the unfolded model; `fmnist predict` and `serve` this one.
  * The folded model is a new one beside `model` (dispose of `model` if it is no longer needed).
  */
-export function foldBatchNorm(model: Sequential, kernels: Kernels): FoldedModel {
+export async function foldBatchNorm(model: Sequential, kernels: Kernels): Promise<FoldedModel> {
   const specs = model.architecture.layers;
   const folds = (index: number): boolean => specs[index].type === 'batchnorm' && index > 0 && (specs[index - 1].type === 'conv2d' || specs[index - 1].type === 'dense');
   const kept = specs.map((_, index) => index).filter((index) => !folds(index));
@@ -28,18 +28,22 @@ export function foldBatchNorm(model: Sequential, kernels: Kernels): FoldedModel 
   if (kept.length === specs.length) return { model, layerIndex: (index) => index };
   const layers: LayerSpec[] = kept.map((index) => ({ ...specs[index] }));
   const folded = new Sequential(kernels, { inputShape: [...model.architecture.inputShape], layers });
+  // The arithmetic on host copies of both models' values, written to the folded model once.
+  const values = await model.readValues();
+  const foldedValues = new Float32Array(folded.values.length);
   kept.forEach((old, index) => {
-    for (const spec of model.layers[old].parameters) folded.parameter(index, spec.name).set(model.parameter(old, spec.name));
+    for (const spec of model.layers[old].parameters) folded.parameterIn(foldedValues, index, spec.name).set(model.parameterIn(values, old, spec.name));
     if (old + 1 >= specs.length || !folds(old + 1)) return;
     const norm = specs[old + 1] as Extract<LayerSpec, { type: 'batchnorm' }>;
-    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => model.parameter(old + 1, name));
-    const weight = folded.parameter(index, 'weight');
-    const bias = folded.parameter(index, 'bias');
+    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => model.parameterIn(values, old + 1, name));
+    const weight = folded.parameterIn(foldedValues, index, 'weight');
+    const bias = folded.parameterIn(foldedValues, index, 'bias');
     const channels = bias.length;
     const scale = Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + (norm.epsilon ?? 1e-5)));
     for (let i = 0; i < weight.length; i++) weight[i] *= scale[i % channels];
     for (let c = 0; c < channels; c++) bias[c] = bias[c] * scale[c] + beta[c] - mean[c] * scale[c];
   });
+  folded.writeValues(foldedValues);
   // Old layer i's output is the output of the last kept layer at or before it (a folded
   // normalisation's output is its convolution's, now scaled and shifted).
   const layerIndex = (index: number): number => {

@@ -9,9 +9,9 @@ import { encodeModel, MODEL_JSON, MODEL_WEIGHTS, modelFromWeights, parseModelDes
 export { MODEL_JSON, MODEL_WEIGHTS, type InputTransform, type ModelDescription } from './model-format.ts';
 
 /** Writes model.json and model.safetensors into `dir` (each atomically). */
-export function saveModel(dir: string, model: Sequential, details: ModelDetails): void {
+export async function saveModel(dir: string, model: Sequential, details: ModelDetails): Promise<void> {
   makeFolder(dir);
-  const { description, weights } = encodeModel(model, details);
+  const { description, weights } = await encodeModel(model, details);
   writeFileAtomic(join(dir, MODEL_WEIGHTS), weights);
   writeJsonAtomic(join(dir, MODEL_JSON), description);
 }

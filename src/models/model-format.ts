@@ -65,9 +65,10 @@ export function describeModel(model: Sequential, details: ModelDetails): ModelDe
   };
 }
 
-/** The two files of a saved model: model.json's description and model.safetensors' bytes. */
-export function encodeModel(model: Sequential, details: ModelDetails): { description: ModelDescription; weights: Uint8Array } {
-  const tensors = model.parameters.map((p) => ({ name: p.name, shape: p.shape, data: p.value }));
+/** The two files of a saved model: model.json's description and model.safetensors' bytes (the weights read from where the kernels keep them). */
+export async function encodeModel(model: Sequential, details: ModelDetails): Promise<{ description: ModelDescription; weights: Uint8Array }> {
+  const values = await model.readValues();
+  const tensors = model.parameters.map((p) => ({ name: p.name, shape: p.shape, data: values.subarray(p.offset, p.offset + p.value.length) }));
   return { description: describeModel(model, details), weights: encodeSafetensors(tensors, { format: 'fmnist-model', kind: details.kind }) };
 }
 
@@ -98,12 +99,15 @@ export function modelFromWeights(description: ModelDescription, weights: Uint8Ar
   } catch (error) {
     throw new UserError(`Cannot load the model in ${where.dir}: ${error instanceof Error ? error.message : String(error)}.`);
   }
+  const values = new Float32Array(model.values.length);
   for (const parameter of model.parameters) {
     const tensor = tensors.get(parameter.name);
     if (!tensor || tensor.data.length !== parameter.value.length) {
+      model.dispose();
       throw new UserError(`${where.weightsPath} lacks tensor ${parameter.name} of shape [${parameter.shape.join(', ')}]; the model folder is damaged.`);
     }
-    parameter.value.set(tensor.data);
+    values.set(tensor.data, parameter.offset);
   }
+  model.writeValues(values);
   return model;
 }

@@ -1,4 +1,4 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import { BatchNorm, buildLayer, formatShape, ReLU, shapeSize, type ForwardContext, type Layer, type LayerSpec, type Shape } from '../layers/index.ts';
 import type { Rng } from '../random/rng.ts';
 
@@ -7,8 +7,8 @@ export interface ParameterTensor {
   /** `layers.<index>.<name>`, e.g. `layers.0.weight`. */
   name: string;
   shape: Shape;
-  value: Float32Array;
-  grad: Float32Array;
+  value: Tensor;
+  grad: Tensor;
   /** Offset of this tensor in the flat buffers, in floats. */
   offset: number;
   decay: boolean;
@@ -40,14 +40,14 @@ export class Sequential {
   readonly layers: readonly Layer[];
   readonly parameters: readonly ParameterTensor[];
   /** All parameter values, concatenated in `parameters` order. */
-  readonly values: Float32Array;
+  readonly values: Tensor;
   /** All parameter gradients, in the same layout as `values`. */
-  readonly grads: Float32Array;
+  readonly grads: Tensor;
   readonly outputSize: number;
   /** activations[i] is the input of layer i; activations[layers.length] the output. [0] is the caller's. */
-  private activations: Float32Array[] = [];
+  private activations: Tensor[] = [];
   /** gradients[i] is d(loss)/d(activations[i]); [0] is never computed. */
-  private gradients: Float32Array[] = [];
+  private gradients: Tensor[] = [];
   private capacity = 0;
   /** fusedRelu[i]: layer i, when it is a batch normalisation that runs the ReLU of layer i + 1 in training; else null. */
   private readonly fusedRelu: (BatchNorm | null)[];
@@ -105,18 +105,44 @@ export class Sequential {
     return this.values.length;
   }
 
-  /** The values of layer `layer`'s parameter `name` (`weight`, `bias`, `gamma`...), a view into `values`. */
-  parameter(layer: number, name: string): Float32Array {
+  /** Layer `layer`'s parameter `name` (`weight`, `bias`, `gamma`...). */
+  private tensor(layer: number, name: string): ParameterTensor {
     const tensor = this.parameters.find((parameter) => parameter.name === `layers.${layer}.${name}`);
     if (!tensor) throw new Error(`layer ${layer} has no parameter ${name}`);
-    return tensor.value;
+    return tensor;
   }
 
-  /** Fills the parameters: He (normal, std sqrt(2 / fanIn)), Xavier (uniform, ±sqrt(6 / (fanIn + fanOut))), zeros or ones. */
+  /** The values of layer `layer`'s parameter `name` (`weight`, `bias`, `gamma`...), a view into `values`. */
+  parameter(layer: number, name: string): Tensor {
+    return this.tensor(layer, name).value;
+  }
+
+  /** Layer `layer`'s parameter `name` within a host copy of `values` (from readValues): a view into it. */
+  parameterIn(values: Float32Array, layer: number, name: string): Float32Array {
+    const { offset, value } = this.tensor(layer, name);
+    return values.subarray(offset, offset + value.length);
+  }
+
+  /** A host copy of every parameter value, in the layout of `values` (waits for a GPU). */
+  readValues(): Promise<Float32Array> {
+    return this.kernels.read(this.values);
+  }
+
+  /** Sets every parameter value from a host array in the layout of `values`. */
+  writeValues(values: Float32Array): void {
+    if (values.length !== this.values.length) throw new Error(`the model has ${this.values.length} parameters, not ${values.length}`);
+    this.kernels.write(this.values, values);
+  }
+
+  /**
+   * Fills the parameters: He (normal, std sqrt(2 / fanIn)), Xavier (uniform, ±sqrt(6 / (fanIn +
+   * fanOut))), zeros or ones, drawn in the host's memory in parameter order and written once.
+   */
   initialize(rng: Rng): void {
+    const values = new Float32Array(this.values.length);
     for (const [index, layer] of this.layers.entries()) {
       for (const spec of layer.parameters) {
-        const value = this.parameter(index, spec.name);
+        const value = this.parameterIn(values, index, spec.name);
         if (spec.init === 'zeros') {
           value.fill(0);
         } else if (spec.init === 'ones') {
@@ -130,6 +156,7 @@ export class Sequential {
         }
       }
     }
+    this.writeValues(values);
   }
 
   zeroGrad(): void {
@@ -137,7 +164,7 @@ export class Sequential {
   }
 
   /** Runs the batch through every layer; returns the output buffer ([batch, outputSize] at its start). */
-  forward(input: Float32Array, batch: number, context: ForwardContext): Float32Array {
+  forward(input: Tensor, batch: number, context: ForwardContext): Tensor {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i < this.layers.length; i++) {
@@ -157,7 +184,7 @@ export class Sequential {
    * Runs the batch through layers 0 .. lastLayer only; returns that layer's output buffer
    * ([batch, size of its output] at its start). For feature extraction.
    */
-  forwardTo(input: Float32Array, batch: number, context: ForwardContext, lastLayer: number): Float32Array {
+  forwardTo(input: Tensor, batch: number, context: ForwardContext, lastLayer: number): Tensor {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i <= lastLayer; i++) {
@@ -167,7 +194,7 @@ export class Sequential {
   }
 
   /** The buffer the loss writes d(loss)/d(output) into before `backward`. */
-  get outputGradient(): Float32Array {
+  get outputGradient(): Tensor {
     return this.gradients[this.layers.length];
   }
 
@@ -201,8 +228,9 @@ export class Sequential {
   private reserve(batch: number): void {
     if (batch <= this.capacity) return;
     this.releaseActivations();
-    this.activations = [new Float32Array(0)];
-    this.gradients = [new Float32Array(0)];
+    // [0] of each is the caller's input and a gradient never computed.
+    this.activations = [this.values.subarray(0, 0)];
+    this.gradients = [this.values.subarray(0, 0)];
     for (const layer of this.layers) {
       const size = shapeSize(layer.outputShape) * batch;
       this.activations.push(this.kernels.allocate(size));

@@ -235,7 +235,11 @@ function featureSource(runDir: string, cnnRun: ModelRun | undefined, images: Lab
     if (saved && saved.length % images.count === 0) return saved;
     if (cnnRun?.description.featureLayer === undefined) return null;
     const { model } = cnnRun.folder.loadModel(await kernels());
-    return pipelineFeatures(await kernels(), model, cnnRun.description, images);
+    try {
+      return await pipelineFeatures(await kernels(), model, cnnRun.description, images);
+    } finally {
+      model.dispose();
+    }
   };
 }
 

@@ -35,7 +35,11 @@ export async function evaluateSavedModel(
   const { model, description } = folder.loadModel(kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), modelInput(kernels, dir, description)(images), undefined, testFlipShape(description.testTimeFlip));
+  const examples = await (await modelInput(kernels, dir, description))(images);
+  const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
+  const evaluation = await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip));
+  loss.dispose();
+  model.dispose();
   return {
     description,
     test: testMetrics(images.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss),

@@ -107,7 +107,7 @@ function readStep(folder: RunFolder): StepSummary {
  * test-time flipping gives each image the mean of its own and its mirror image's features,
  * as it averages their probabilities (features.json says so).
  */
-function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: LoadedData, options: PipelineRunOptions): void {
+async function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: LoadedData, options: PipelineRunOptions): Promise<void> {
   const { model, description } = pipeline.cnn.loadModel(kernels);
   if (description.featureLayer === undefined) throw new UserError(`${pipeline.cnn.dir}/model.json names no feature layer; the CNN folder is damaged.`);
   const config = pipeline.cnn.readConfig<CnnConfig>().config;
@@ -118,11 +118,12 @@ function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: Loaded
   for (const part of FEATURE_PARTS) {
     const started = performance.now();
     const images = parts[part];
-    const features = pipelineFeatures(kernels, model, description, images);
+    const features = await pipelineFeatures(kernels, model, description, images);
     const size = features.length / images.count;
     pipeline.features.write(part, { x: features, size, y: images.labels });
     options.log?.(`features: ${part} ${images.count}x${size} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
+  model.dispose();
 }
 
 /**
@@ -169,7 +170,7 @@ async function pipelineInFolder(options: PipelineOptions, run: PipelineRunOption
 
   run.onStep?.(3, STEPS.length, `${STEPS[2]}${pipeline.features.complete() ? ' (done before, kept)' : ''}`);
   const featuresStarted = performance.now();
-  if (!pipeline.features.complete()) saveFeatures(pipeline, kernels, loaded, run);
+  if (!pipeline.features.complete()) await saveFeatures(pipeline, kernels, loaded, run);
   const featureSeconds = (performance.now() - featuresStarted) / 1000;
 
   const featureLayer = pipeline.cnn.modelDescription().featureLayer!;

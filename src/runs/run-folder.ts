@@ -153,10 +153,10 @@ export class RunFolder {
   }
 
   /** model.json and model.safetensors; a cnn-features input's extractor is stored relative to this folder. */
-  saveModel(model: Sequential, details: { kind: ModelKind; input: InputTransform; classNames: readonly string[]; featureLayer?: number; testTimeFlip?: boolean }): void {
+  saveModel(model: Sequential, details: { kind: ModelKind; input: InputTransform; classNames: readonly string[]; featureLayer?: number; testTimeFlip?: boolean }): Promise<void> {
     const { input } = details;
     const stored = input.type === 'cnn-features' ? { ...input, extractor: relative(this.dir, input.extractor) || '.' } : input;
-    saveModel(this.dir, model, { ...details, input: stored });
+    return saveModel(this.dir, model, { ...details, input: stored });
   }
 
   loadModel(kernels: Kernels): { model: Sequential; description: ModelDescription } {

@@ -119,10 +119,13 @@ async function trainInFolder(given: JobSpec, options: RunOptions): Promise<{ res
   const { model, fit } = await trainJob(spec, plan, streams, { kernels, checkpoint: folder.checkpointer(options.log), onProgress: options.onProgress, log: options.log, signal: options.signal });
   const trainingSeconds = fit.history.reduce((sum, record) => sum + record.seconds, 0);
   folder.writeHistory(fit.history);
-  folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
+  await folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
 
   const testExamples = plan.test();
-  const evaluation = evaluate(kernels, model, new SoftmaxCrossEntropy(kernels, NUM_CLASSES), testExamples, undefined, testFlipShape(plan.testTimeFlip));
+  const testLoss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
+  const evaluation = await evaluate(kernels, model, testLoss, testExamples, undefined, testFlipShape(plan.testTimeFlip));
+  testLoss.dispose();
+  model.dispose();
   const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
   // The report's sample predictions and most confident mistakes are drawn from these.
   folder.writeTestProbabilities(evaluation.probabilities, testExamples.count);

@@ -135,7 +135,8 @@ export class TrialRunner {
     const started = performance.now();
     try {
       const { model, fit } = await trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint, stopAfterEpoch: job.stopAfterEpoch });
-      if (!fit.paused) folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
+      if (!fit.paused) await folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
+      model.dispose();
       const best = fit.history[fit.bestEpoch - 1];
       const result: RungResult = {
         trial: job.trial,

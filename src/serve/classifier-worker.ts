@@ -28,7 +28,7 @@ const setup = workerData as ClassifierWorkerSetup;
 
 try {
   const kernels = await loadKernels(setup.backend, { threads: setup.threads, onFallback: (message) => send({ type: 'log', message }) });
-  const classifiers = new Map(loadClassifiers(setup.dir, kernels).map((classifier) => [classifier.name, classifier]));
+  const classifiers = new Map((await loadClassifiers(setup.dir, kernels)).map((classifier) => [classifier.name, classifier]));
   port.on('message', async ({ id, model, pixels, count }: ToClassifierWorker) => {
     try {
       const probabilities = await classifiers.get(model)!.classify(pixels, count);

@@ -1,7 +1,7 @@
 import type { Examples } from '../data/dataset.ts';
 import { identityOrder } from '../data/dataset.ts';
 import { TrainingDiverged } from '../errors.ts';
-import { argmax, evaluate } from '../evaluation/predict.ts';
+import { evaluate } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { Sequential } from '../models/sequential.ts';
@@ -124,25 +124,38 @@ export interface FitResult {
   paused: boolean;
 }
 
+/** How often a backend whose reads wait for a device (a GPU) reads the epoch's figures: the other backends read every batch. */
+const DEVICE_READ_MILLISECONDS = 250;
+
 /**
  * Mini-batch training with a seeded shuffle each epoch, validation after each epoch and
  * early stopping that restores the weights of the best validation accuracy.
+ *
+ * Everything a step touches stays where the kernels run: each example's loss and predicted
+ * class are written into tensors of the epoch, and the host reads them for the figures a person
+ * sees (every batch on the CPU backends, where a read costs nothing; every 250 ms or so on a
+ * GPU), the weights when a checkpoint is saved.
  */
 export async function fit(options: FitOptions): Promise<FitResult> {
   const { kernels, model, loss, optimizer, train, validation, epochs, batchSize } = options;
   const classes = model.outputSize;
+  const parameters = model.values.length;
   const batches = Math.ceil(train.count / batchSize);
   const input = kernels.allocate(batchSize * train.featureSize);
-  const labels = new Uint8Array(batchSize);
+  // Each training example's loss and predicted class, at its place in the epoch's order.
+  const losses = kernels.allocate(train.count);
+  const predicted = kernels.allocate(train.count);
+  const labels = new Int32Array(batchSize);
   const order = identityOrder(train.count);
   const context = { training: true, rng: options.dropoutRng };
   const rngs = [options.shuffleRng, options.dropoutRng, ...(options.otherRngs ?? [])];
-  const bestValues = new Float32Array(model.values);
+  const bestValues = kernels.allocate(parameters);
+  kernels.copy({ out: bestValues, inp: model.values, n: parameters });
   // The training loss may smooth its labels; validation measures the plain cross-entropy.
   const validationLoss = loss.smoothing > 0 ? new SoftmaxCrossEntropy(kernels, loss.classes) : loss;
   const emaDecay = options.emaDecay ?? 0;
-  const average = emaDecay > 0 ? { values: kernels.allocate(model.values.length), steps: 0, live: kernels.allocate(model.values.length) } : null;
-  average?.values.set(model.values);
+  const average = emaDecay > 0 ? { values: kernels.allocate(parameters), steps: 0, live: kernels.allocate(parameters) } : null;
+  if (average) kernels.copy({ out: average.values, inp: model.values, n: parameters });
   let history: EpochRecord[] = [];
   let bestEpoch = 0;
   let bestAccuracy = -1;
@@ -151,8 +164,8 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   try {
     const saved = options.checkpoint?.load() ?? null;
     if (saved) {
-      model.values.set(saved.values);
-      bestValues.set(saved.bestValues);
+      model.writeValues(saved.values);
+      kernels.write(bestValues, saved.bestValues);
       bestEpoch = saved.bestEpoch;
       bestAccuracy = saved.bestAccuracy;
       optimizer.restore(saved.optimizer);
@@ -161,7 +174,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       history = [...saved.history];
       if (average) {
         if (!saved.average) throw new Error('the checkpoint holds no moving average of the weights, which this run keeps');
-        average.values.set(saved.average.values);
+        kernels.write(average.values, saved.average.values);
         average.steps = saved.average.steps;
       }
       firstEpoch = saved.epochsDone + 1;
@@ -169,14 +182,33 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     }
 
     const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
+    const readEveryBatch = kernels.device === 'cpu';
     let lastTurn = performance.now();
     for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
       const started = performance.now();
       options.onProgress?.({ type: 'epoch-start', epoch, epochs, batches });
       options.shuffleRng.shuffle(order);
-      let lossSum = 0;
-      let correct = 0;
+      const figures = { lossSum: 0, correct: 0, read: 0 };
       let seen = 0;
+      let lastRead = performance.now();
+      // Adds the losses and predictions of examples [figures.read, seen) to the epoch's figures,
+      // throwing at the first batch whose loss is not finite.
+      const tally = async (): Promise<void> => {
+        const [batchLosses, batchPredicted] = await Promise.all([kernels.read(losses.subarray(figures.read, seen)), kernels.read(predicted.subarray(figures.read, seen))]);
+        for (let i = 0; i < batchLosses.length; i++) {
+          const example = figures.read + i;
+          if (!Number.isFinite(batchLosses[i])) {
+            const b = Math.floor(example / batchSize);
+            const rows = batchLosses.subarray(b * batchSize - figures.read, Math.min(seen, (b + 1) * batchSize) - figures.read);
+            throw new TrainingDiverged(epoch, b + 1, rows.reduce((sum, value) => sum + value, 0) / rows.length);
+          }
+          figures.lossSum += batchLosses[i];
+          if (batchPredicted[i] === train.labels[order[example]]) figures.correct++;
+        }
+        figures.read = seen;
+        lastRead = performance.now();
+        options.onProgress?.({ type: 'batch', epoch, batch: Math.ceil(seen / batchSize), batches, loss: figures.lossSum / seen, accuracy: figures.correct / seen });
+      };
       let learningRate = options.learningRate;
       for (let b = 0; b < batches; b++) {
         if (performance.now() - lastTurn > YIELD_MILLISECONDS) {
@@ -188,38 +220,37 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         const batch = Math.min(batchSize, train.count - start);
         train.gather(input, order, start, batch, kernels);
         for (let i = 0; i < batch; i++) labels[i] = train.labels[order[start + i]];
+        const batchLabels = labels.subarray(0, batch);
 
         const logits = model.forward(input, batch, context);
-        const batchLoss = loss.forward(logits, labels, batch);
-        if (!Number.isFinite(batchLoss)) throw new TrainingDiverged(epoch, b + 1, batchLoss);
-        for (let i = 0; i < batch; i++) if (argmax(logits, i * classes, classes) === labels[i]) correct++;
+        loss.forward(logits, batchLabels, batch, losses.subarray(start, start + batch));
+        kernels.argmaxRows({ out: predicted.subarray(start, start + batch), inp: logits, rows: batch, cols: classes });
         model.zeroGrad();
-        loss.backward(model.outputGradient, labels, batch);
+        loss.backward(model.outputGradient, batchLabels, batch);
         model.backward(batch);
         learningRate = learningRateAt(options.schedule, options.learningRate, epoch - 1 + b / batches, epochs);
         optimizer.step(model.parameters, learningRate);
         if (average) {
           average.steps++;
           const decay = Math.min(emaDecay, (1 + average.steps) / (10 + average.steps));
-          kernels.emaUpdate({ average: average.values, values: model.values, n: model.values.length, decay });
+          kernels.emaUpdate({ average: average.values, values: model.values, n: parameters, decay });
         }
-
-        lossSum += batchLoss * batch;
         seen += batch;
-        options.onProgress?.({ type: 'batch', epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen });
+        if (readEveryBatch || performance.now() - lastRead > DEVICE_READ_MILLISECONDS) await tally();
       }
+      if (figures.read < seen) await tally();
 
       // With a moving average, the average is what is validated (and kept): swap it in for this.
       if (average) {
-        average.live.set(model.values);
-        model.values.set(average.values);
+        kernels.copy({ out: average.live, inp: model.values, n: parameters });
+        kernels.copy({ out: model.values, inp: average.values, n: parameters });
       }
-      const validationResult = evaluate(kernels, model, validationLoss, validation, undefined, options.validationFlip);
-      if (average) model.values.set(average.live);
+      const validationResult = await evaluate(kernels, model, validationLoss, validation, undefined, options.validationFlip);
+      if (average) kernels.copy({ out: model.values, inp: average.live, n: parameters });
       const record: EpochRecord = {
         epoch,
-        trainLoss: lossSum / seen,
-        trainAccuracy: correct / seen,
+        trainLoss: figures.lossSum / seen,
+        trainAccuracy: figures.correct / seen,
         valLoss: validationResult.loss,
         valAccuracy: validationResult.accuracy,
         learningRate,
@@ -230,32 +261,31 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       if (improved) {
         bestAccuracy = record.valAccuracy;
         bestEpoch = epoch;
-        bestValues.set(average ? average.values : model.values);
+        kernels.copy({ out: bestValues, inp: average ? average.values : model.values, n: parameters });
       }
       options.onProgress?.({ type: 'epoch-end', record, improved });
-      options.checkpoint?.save({
-        epochsDone: epoch,
-        values: model.values,
-        bestValues,
-        bestEpoch,
-        bestAccuracy,
-        optimizer: optimizer.state(),
-        rngs: rngs.map((rng) => rng.state()),
-        order,
-        history,
-        ...(average ? { average: { values: average.values, steps: average.steps } } : {}),
-      });
+      if (options.checkpoint) {
+        options.checkpoint.save({
+          epochsDone: epoch,
+          values: await model.readValues(),
+          bestValues: await kernels.read(bestValues),
+          bestEpoch,
+          bestAccuracy,
+          optimizer: await optimizer.state(),
+          rngs: rngs.map((rng) => rng.state()),
+          order,
+          history,
+          ...(average ? { average: { values: await kernels.read(average.values), steps: average.steps } } : {}),
+        });
+      }
       if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
     }
-    model.values.set(bestValues);
+    kernels.copy({ out: model.values, inp: bestValues, n: parameters });
     // Only early stopping ends the loop before the last epoch asked for, here or before a resume.
     const stoppedEarly = history.length < lastEpoch || (history.length < epochs && options.patience > 0 && history.length - bestEpoch >= options.patience);
     return { history, bestEpoch, bestAccuracy, stoppedEarly, paused: !stoppedEarly && history.length < epochs };
   } finally {
-    kernels.release(input);
-    if (average) {
-      kernels.release(average.values);
-      kernels.release(average.live);
-    }
+    for (const tensor of [input, losses, predicted, bestValues, ...(average ? [average.values, average.live] : [])]) kernels.release(tensor);
+    if (validationLoss !== loss) validationLoss.dispose();
   }
 }

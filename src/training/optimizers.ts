@@ -1,7 +1,7 @@
-import type { Kernels } from '../kernels/index.ts';
+import type { Kernels, Tensor } from '../kernels/index.ts';
 import type { ParameterTensor } from '../models/sequential.ts';
 
-/** What an optimiser carries from step to step, for checkpoints. */
+/** What an optimiser carries from step to step, for checkpoints, in the host's memory. */
 export interface OptimizerState {
   steps: number;
   /** Its buffers (momentum; Adam's two moments), each laid out like the model's parameters. */
@@ -12,19 +12,19 @@ export interface OptimizerState {
 export interface Optimizer {
   /** Applies one update at `learningRate` to every tensor, from its current gradient. */
   step(parameters: readonly ParameterTensor[], learningRate: number): void;
-  /** The live state (buffers are not copied). */
-  state(): OptimizerState;
+  /** A copy of the state in the host's memory (waits for a GPU). */
+  state(): Promise<OptimizerState>;
   /** Continues from a saved state. */
   restore(state: OptimizerState): void;
   /** Gives the state's buffers back to the kernels; the optimiser must not be used afterwards. */
   dispose(): void;
 }
 
-function restoreBuffers(name: string, own: Float32Array[], saved: Float32Array[]): void {
+function restoreBuffers(kernels: Kernels, name: string, own: Tensor[], saved: Float32Array[]): void {
   if (saved.length !== own.length || saved.some((buffer, i) => buffer.length !== own[i].length)) {
     throw new Error(`the saved ${name} state does not fit this model`);
   }
-  saved.forEach((buffer, i) => own[i].set(buffer));
+  saved.forEach((buffer, i) => kernels.write(own[i], buffer));
 }
 
 export interface SgdOptions {
@@ -38,7 +38,7 @@ export interface SgdOptions {
 
 /** SGD with optional (Nesterov) momentum: v = μv + g; p -= lr·(nesterov ? g + μv : v). */
 export class Sgd implements Optimizer {
-  private readonly velocity: Float32Array;
+  private readonly velocity: Tensor;
   private readonly momentum: number;
   private readonly nesterov: boolean;
   private readonly weightDecay: number;
@@ -54,12 +54,12 @@ export class Sgd implements Optimizer {
     this.weightDecay = options.weightDecay ?? 0;
   }
 
-  state(): OptimizerState {
-    return { steps: 0, buffers: [this.velocity] };
+  async state(): Promise<OptimizerState> {
+    return { steps: 0, buffers: [await this.kernels.read(this.velocity)] };
   }
 
   restore(state: OptimizerState): void {
-    restoreBuffers('SGD', [this.velocity], state.buffers);
+    restoreBuffers(this.kernels, 'SGD', [this.velocity], state.buffers);
   }
 
   dispose(): void {
@@ -96,8 +96,8 @@ export interface AdamOptions {
 
 /** Adam (Kingma & Ba, 2015) with bias-corrected moment estimates. */
 export class Adam implements Optimizer {
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
+  private readonly m: Tensor;
+  private readonly v: Tensor;
   private steps = 0;
   private readonly beta1: number;
   private readonly beta2: number;
@@ -117,12 +117,12 @@ export class Adam implements Optimizer {
     this.weightDecay = options.weightDecay ?? 0;
   }
 
-  state(): OptimizerState {
-    return { steps: this.steps, buffers: [this.m, this.v] };
+  async state(): Promise<OptimizerState> {
+    return { steps: this.steps, buffers: [await this.kernels.read(this.m), await this.kernels.read(this.v)] };
   }
 
   restore(state: OptimizerState): void {
-    restoreBuffers('Adam', [this.m, this.v], state.buffers);
+    restoreBuffers(this.kernels, 'Adam', [this.m, this.v], state.buffers);
     this.steps = state.steps;
   }
 

@@ -1,3 +1,4 @@
+import type { Tensor } from '../../src/kernels/index.ts';
 import { Rng } from '../../src/random/rng.ts';
 
 /** A Float32Array of `n` values uniform in [-scale, scale), from a seeded generator. */
@@ -16,3 +17,9 @@ export function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>): nu
 }
 
 export { Rng };
+
+/** A CPU backend's tensor as the Float32Array it is (tests read and write those in place). */
+export function host(tensor: Tensor): Float32Array {
+  if (!(tensor instanceof Float32Array)) throw new Error('a CPU backend\'s tensor is a Float32Array');
+  return tensor;
+}

@@ -28,7 +28,7 @@ export function addPredictCommand(program: Command): void {
       .option('--no-preprocess', 'take 28x28 images as they are (a light garment on black), without inverting, cropping or fitting'),
   ).action(async (files: string[], flags: PredictFlags) => {
     const kernels = await loadKernels(flags.backend, { threads: flags.threads, onFallback: log });
-    const classifiers = loadClassifiers(flags.model, kernels);
+    const classifiers = await loadClassifiers(flags.model, kernels);
     const results = await predictFiles(classifiers, files, { top: flags.top, preprocess: flags.preprocess });
     if (flags.json) for (const result of results) console.log(JSON.stringify(result));
     else console.log(predictionTable(results));

@@ -90,5 +90,5 @@ async function loadOnnx(dir: string, threads: number): Promise<{ classifiers: Im
 /** The classifiers on this thread, the forward pass blocking the event loop while it runs. */
 async function loadHere(dir: string, backend: BackendFlags['backend'], threads: number): Promise<{ classifiers: ImageClassifier[]; close: () => Promise<void> }> {
   const kernels = await loadKernels(backend, { threads, onFallback: log });
-  return { classifiers: loadClassifiers(dir, kernels), close: async () => (kernels as { close?: () => void }).close?.() };
+  return { classifiers: await loadClassifiers(dir, kernels), close: async () => (kernels as { close?: () => void }).close?.() };
 }

@@ -3,8 +3,9 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../errors.ts';
+import { hostBackend, referenceKernels } from '../js.ts';
 import { KERNELS, parseArgs } from '../spec.ts';
-import type { Kernels, NativeExports } from '../types.ts';
+import type { HostKernels, Kernels, NativeExports } from '../types.ts';
 
 /** Where node-gyp puts the addon: build/Release/ at the package root (three folders up from src/kernels/native and dist/kernels/native). */
 export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/fmnist_native.node', import.meta.url));
@@ -79,15 +80,22 @@ export function loadNativeKernels(options: NativeOptions = {}): Kernels {
     throw new UsageError(`this CPU cannot run the native matrix products ${width} floats wide; it can run ${addon.describe().widths.join(', ')}.`);
   }
   const described = addon.describe();
-  const kernels = Object.fromEntries(direct.map(([name, spec]) => [name, byName(functions[name].bind(addon), spec.args)])) as unknown as Omit<Kernels, 'name' | 'description' | 'allocate' | 'release' | 'adamStep'>;
-  return {
+  const reference = Object.keys(KERNELS).filter((name) => KERNELS[name as keyof typeof KERNELS].native === 'reference');
+  const kernels = Object.fromEntries([
+    ...direct.map(([name, spec]) => [name, byName(functions[name].bind(addon), spec.args)]),
+    ...reference.map((name) => [name, referenceKernels[name as keyof typeof KERNELS]]),
+  ]) as unknown as Omit<HostKernels, 'name' | 'description' | 'device' | 'allocate' | 'release' | 'write' | 'read' | 'adamStep'>;
+  return hostBackend({
     name: 'native',
     description: `native (${WIDTH_NAMES[described.width]}, ${threads} thread${threads === 1 ? '' : 's'})`,
-    allocate: (length) => new Float32Array(length),
-    release: () => {},
+    device: 'cpu',
+    allocate: referenceKernels.allocate,
+    release: referenceKernels.release,
+    write: referenceKernels.write,
+    read: referenceKernels.read,
     ...kernels,
     // The bias corrections in float64 here, as the other backends compute them.
     adamStep: ({ param, grad, m, v, n, learningRate, beta1, beta2, epsilon, weightDecay, step }) =>
       addon.adamUpdate(param, grad, m, v, n, learningRate / (1 - beta1 ** step), beta1, beta2, epsilon, weightDecay, 1 - beta2 ** step),
-  };
+  });
 }

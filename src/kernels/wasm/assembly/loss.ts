@@ -2,9 +2,8 @@
 
 import { at } from './addresses';
 
-/** probs = softmax(logits) row by row (max-subtracted); returns the mean cross-entropy against the labels smoothed by `smoothing`. */
-export function softmaxCrossEntropy(probs: usize, logits: usize, labels: usize, rows: i32, cols: i32, smoothing: f32): f64 {
-  let total: f64 = 0;
+/** probs = softmax(logits) row by row (max-subtracted); losses[r] = row r's cross-entropy against its label (int32) smoothed by `smoothing`. */
+export function softmaxCrossEntropy(probs: usize, losses: usize, logits: usize, labels: usize, rows: i32, cols: i32, smoothing: f32): void {
   for (let r = 0; r < rows; r++) {
     const inRow = at(logits, r * cols);
     const outRow = at(probs, r * cols);
@@ -17,17 +16,18 @@ export function softmaxCrossEntropy(probs: usize, logits: usize, labels: usize, 
       sum += e;
     }
     for (let c = 0; c < cols; c++) store<f32>(at(outRow, c), <f32>(<f64>load<f32>(at(outRow, c)) / sum));
-    const label = <i32>load<u8>(labels + <usize>r);
+    const label = load<i32>(at(labels, r));
     const logSum = Math.log(sum);
+    let loss: f64;
     if (smoothing > 0) {
       let logAll: f64 = 0;
       for (let c = 0; c < cols; c++) logAll += <f64>load<f32>(at(inRow, c)) - max - logSum;
-      total -= (1 - <f64>smoothing) * (<f64>load<f32>(at(inRow, label)) - max - logSum) + (<f64>smoothing / <f64>cols) * logAll;
+      loss = -((1 - <f64>smoothing) * (<f64>load<f32>(at(inRow, label)) - max - logSum) + (<f64>smoothing / <f64>cols) * logAll);
     } else {
-      total -= <f64>load<f32>(at(inRow, label)) - max - logSum;
+      loss = -(<f64>load<f32>(at(inRow, label)) - max - logSum);
     }
+    store<f32>(at(losses, r), <f32>loss);
   }
-  return total / <f64>rows;
 }
 
 /** dlogits = (probs - q) / rows, q = (1 - smoothing)·onehot(labels) + smoothing / cols. */
@@ -40,7 +40,7 @@ export function softmaxCrossEntropyBackward(dlogits: usize, probs: usize, labels
       const p = load<f32>(at(probs, r * cols + c)) * scale;
       store<f32>(at(dlogits, r * cols + c), smoothing > 0 ? p - spread : p);
     }
-    const label = <i32>load<u8>(labels + <usize>r);
+    const label = load<i32>(at(labels, r));
     const target = at(dlogits, r * cols + label);
     store<f32>(target, load<f32>(target) - hit);
   }
