@@ -49,7 +49,7 @@ export function addDataOptions(command: Command): Command {
 /** --backend and --threads; `threadsDefault` is a command's own default thread count (applied by the command), said in the help. */
 export function addBackendOptions(command: Command, threadsDefault = 'every core'): Command {
   return command
-    .addOption(new Option('--backend <name>', 'kernel backend (auto = the fastest available)').choices([...BACKEND_NAMES, 'auto']).default('auto'))
+    .addOption(new Option('--backend <name>', 'kernel backend (auto = the fastest CPU backend available; webgpu = the GPU, named where it is used)').choices([...BACKEND_NAMES, 'auto']).default('auto'))
     .option('--threads <n>', `threads for the wasm and native backends (default: ${threadsDefault})`, parser(positiveInteger));
 }
 

@@ -7,7 +7,7 @@ import { loadWasmKernels, wasmBuildPresent } from './wasm/node.ts';
 export type { BackendName, HostKernels, KernelArgs, Kernels, Tensor } from './types.ts';
 export { jsKernels } from './js.ts';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm', 'native'];
+export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm', 'native', 'webgpu'];
 
 export interface KernelOptions {
   /** Threads for the backends that use several (wasm, native); default: every core. */
@@ -21,8 +21,9 @@ export interface KernelOptions {
 const reason = (error: unknown) => (error instanceof Error ? error.message.split('\n')[0] : String(error));
 
 /**
- * The kernels of a backend by name. `auto` picks the fastest one available: native (C),
- * then wasm, then js, telling onFallback once why it could not use a faster one.
+ * The kernels of a backend by name. `auto` picks the fastest CPU backend available: native
+ * (C), then wasm, then js, telling onFallback once why it could not use a faster one; the GPU
+ * (webgpu) only where asked for by name.
  */
 export async function loadKernels(name: BackendName | 'auto' = 'auto', options: KernelOptions = {}): Promise<Kernels> {
   const addonPath = options.nativeAddonPath ?? DEFAULT_ADDON_PATH;
@@ -34,6 +35,11 @@ export async function loadKernels(name: BackendName | 'auto' = 'auto', options: 
         throw new UsageError('The wasm backend is not built (dist/wasm/ is missing); run `npm run build`, or choose --backend js.');
       }
       return loadWasmKernels({ threads: options.threads });
+    case 'webgpu': {
+      // Loaded only where asked for: the webgpu package is optional, and Dawn is large.
+      const { loadWebGpuKernels } = await import('./webgpu/node.ts');
+      return loadWebGpuKernels();
+    }
     case 'native':
       if (!nativeBuildPresent(addonPath)) {
         throw new UsageError('The native backend is not built; install a C compiler (Debian: build-essential) and run `npm install` again, or choose --backend wasm.');

@@ -62,6 +62,12 @@ export interface KernelSpec {
   wasm: 'direct' | Split | 'custom' | 'reference';
   /** Native: the addon exports it and native/ implements fm_<name>; `custom`: node.ts implements it over NATIVE_RAW; `reference`: js.ts's. */
   native: 'direct' | 'custom' | 'reference';
+  /**
+   * WebGPU: `direct`, one compute shader over the declared arguments (webgpu/programs.ts, its
+   * bindings generated from the declaration); `custom`, several dispatches or work on the host
+   * first (webgpu/custom.ts, over the programs of webgpu/raw.ts).
+   */
+  webgpu: 'direct' | 'custom';
 }
 
 const elementwise = (over: string, arrays: string[]): Split => ({ over, stride: Object.fromEntries(arrays.map((name) => [name, [1]])), align: 4 });
@@ -70,38 +76,39 @@ const CONV = 'batch: int, height: int, width: int, inChannels: int, outChannels:
 
 export const KERNELS = {
   /** c[m,n] = a[m,k] · b[k,n]; adds to c when `accumulate`. Forward pass of a dense layer. */
-  matmul: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct' },
+  matmul: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** c[m,n] = a[k,m]ᵀ · b[k,n]; adds to c when `accumulate`. Weight gradient: dW = xᵀ · dy. */
-  matmulTransA: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct' },
+  matmulTransA: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** c[m,n] = a[m,k] · b[n,k]ᵀ; adds to c when `accumulate`. Input gradient: dx = dy · Wᵀ. */
-  matmulTransB: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct' },
+  matmulTransB: { args: 'c: floats out, a: floats, b: floats, m: int, k: int, n: int, accumulate: bool', wasm: 'custom', native: 'direct', webgpu: 'custom' },
 
   /** out[r,c] += bias[c] for r < rows, c < cols. */
-  addBias: { args: 'out: floats out, bias: floats, rows: int, cols: int', wasm: { over: 'rows', stride: { out: ['cols'] } }, native: 'direct' },
+  addBias: { args: 'out: floats out, bias: floats, rows: int, cols: int', wasm: { over: 'rows', stride: { out: ['cols'] } }, native: 'direct', webgpu: 'direct' },
   /** dbias[c] += Σ_r dout[r,c]: the bias gradient. */
   sumRows: {
     args: 'dbias: floats out, dout: floats, rows: int, cols: int',
     wasm: { over: 'rows', stride: { dout: ['cols'] }, reduce: 'dbias', reduceSize: ['cols'] },
     native: 'direct',
+    webgpu: 'custom',
   },
   /** out[i] = max(inp[i], 0) for i < n. */
-  relu: { args: 'out: floats out, inp: floats, n: int', wasm: elementwise('n', ['out', 'inp']), native: 'direct' },
+  relu: { args: 'out: floats out, inp: floats, n: int', wasm: elementwise('n', ['out', 'inp']), native: 'direct', webgpu: 'direct' },
   /** dinp[i] = out[i] > 0 ? dout[i] : 0, where out is the ReLU's output. */
-  reluBackward: { args: 'dinp: floats out, dout: floats, out: floats, n: int', wasm: elementwise('n', ['dinp', 'dout', 'out']), native: 'direct' },
+  reluBackward: { args: 'dinp: floats out, dout: floats, out: floats, n: int', wasm: elementwise('n', ['dinp', 'dout', 'out']), native: 'direct', webgpu: 'direct' },
   /** out[i] = a[i] * b[i] for i < n (dropout's mask, forward and backward). */
-  multiply: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: elementwise('n', ['out', 'a', 'b']), native: 'direct' },
+  multiply: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: elementwise('n', ['out', 'a', 'b']), native: 'direct', webgpu: 'direct' },
   /** average[i] = decay · average[i] + (1 - decay) · values[i] for i < n: an exponential moving average of the weights. */
-  emaUpdate: { args: 'average: floats out, values: floats, n: int, decay: float', wasm: elementwise('n', ['average', 'values']), native: 'direct' },
+  emaUpdate: { args: 'average: floats out, values: floats, n: int, decay: float', wasm: elementwise('n', ['average', 'values']), native: 'direct', webgpu: 'direct' },
   /** out[i] = 0 for i < n: clears the parameter gradients before each step. */
-  zero: { args: 'out: floats out, n: int', wasm: 'direct', native: 'direct' },
+  zero: { args: 'out: floats out, n: int', wasm: 'direct', native: 'direct', webgpu: 'direct' },
   /** out[i] = inp[i] for i < n (out and inp do not overlap): flattening, dropout in evaluation, copies of the weights. */
-  copy: { args: 'out: floats out, inp: floats, n: int', wasm: 'reference', native: 'reference' },
+  copy: { args: 'out: floats out, inp: floats, n: int', wasm: 'reference', native: 'reference', webgpu: 'direct' },
   /** out[i] = (a[i] + b[i]) / 2 for i < n: the mean of an image's and its mirror image's probabilities or features. */
-  average: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: 'reference', native: 'reference' },
+  average: { args: 'out: floats out, a: floats, b: floats, n: int', wasm: 'reference', native: 'reference', webgpu: 'direct' },
   /** out[r] = the index of the first maximum of inp[r, 0..cols), as a float, for r < rows: the predicted classes. */
-  argmaxRows: { args: 'out: floats out, inp: floats, rows: int, cols: int', wasm: 'reference', native: 'reference' },
+  argmaxRows: { args: 'out: floats out, inp: floats, rows: int, cols: int', wasm: 'reference', native: 'reference', webgpu: 'direct' },
   /** out[b, y, x, c] = inp[b, y, width - 1 - x, c] (NHWC; out and inp do not overlap): each image mirrored left to right. */
-  mirrorImages: { args: 'out: floats out, inp: floats, batch: int, height: int, width: int, channels: int', wasm: 'reference', native: 'reference' },
+  mirrorImages: { args: 'out: floats out, inp: floats, batch: int, height: int, width: int, channels: int', wasm: 'reference', native: 'reference', webgpu: 'direct' },
 
   /**
    * out[b, j] = pixels[indices[start + b] · rowLength + j] / 255 (float division: the float
@@ -112,6 +119,7 @@ export const KERNELS = {
     args: 'out: floats out, pixels: bytes, indices: ints counted, start: int, count: int, rowLength: int',
     wasm: 'custom',
     native: 'direct',
+    webgpu: 'custom',
   },
   /**
    * Dropout's mask, drawn inside the kernel: mask[i] = scale when draw(i) < threshold, else 0, for
@@ -120,7 +128,7 @@ export const KERNELS = {
    * words, then their high halves: draw(8b + r) = low half of word 4b + r for r < 4, the high
    * half of word 4b + r - 4 for r >= 4. Every backend gives the same mask for the same keys.
    */
-  dropoutMask: { args: 'mask: floats out, n: int, threshold: int, scale: float, key0: uint, key1: uint', wasm: 'direct', native: 'direct' },
+  dropoutMask: { args: 'mask: floats out, n: int, threshold: int, scale: float, key0: uint, key1: uint', wasm: 'direct', native: 'direct', webgpu: 'direct' },
 
   /**
    * probs[r,:] = softmax(logits[r,:]) (max-subtracted for stability) and losses[r] = the
@@ -133,9 +141,10 @@ export const KERNELS = {
     args: 'probs: floats out, losses: floats out, logits: floats, labels: ints, rows: int, cols: int, smoothing: float',
     wasm: 'direct',
     native: 'direct',
+    webgpu: 'direct',
   },
   /** dlogits[r,c] = (probs[r,c] - q[r,c]) / rows, q = (1 - ε)·onehot(labels[r]) + ε / cols: the gradient of the mean loss. */
-  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: ints, rows: int, cols: int, smoothing: float', wasm: 'direct', native: 'direct' },
+  softmaxCrossEntropyBackward: { args: 'dlogits: floats out, probs: floats, labels: ints, rows: int, cols: int, smoothing: float', wasm: 'direct', native: 'direct', webgpu: 'direct' },
 
   /**
    * out = conv(inp, weight), no bias, over NHWC images (channels last): inp [batch, height, width,
@@ -143,11 +152,11 @@ export const KERNELS = {
    * width, outChannels]; stride 1, "same" zero padding of (kernelSize - 1) / 2 (kernelSize odd):
    * out[b,y,x,o] = Σ_{dy,dx,c} inp[b, y+dy-p, x+dx-p, c] · weight[dy,dx,c,o].
    */
-  conv2d: { args: `out: floats out, inp: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct' },
+  conv2d: { args: `out: floats out, inp: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** dinp = the input gradient of conv2d for output gradient dout (overwrites dinp). */
-  conv2dBackwardInput: { args: `dinp: floats out, dout: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct' },
+  conv2dBackwardInput: { args: `dinp: floats out, dout: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** dweight += the weight gradient of conv2d for input inp and output gradient dout. */
-  conv2dBackwardWeight: { args: `dweight: floats out, inp: floats, dout: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct' },
+  conv2dBackwardWeight: { args: `dweight: floats out, inp: floats, dout: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
 
   /**
    * 2x2 max pooling, stride 2, NHWC: out[b, y, x, c] = max of inp[b, 2y..2y+1, 2x..2x+1, c];
@@ -157,6 +166,7 @@ export const KERNELS = {
     args: 'out: floats out, inp: floats, batch: int, height: int, width: int, channels: int',
     wasm: { over: 'batch', stride: { out: [{ half: 'height' }, { half: 'width' }, 'channels'], inp: ['height', 'width', 'channels'] } },
     native: 'direct',
+    webgpu: 'direct',
   },
   /**
    * Routes each output gradient to the first element of its window equal to the output (the
@@ -169,24 +179,27 @@ export const KERNELS = {
       stride: { dinp: ['height', 'width', 'channels'], dout: [{ half: 'height' }, { half: 'width' }, 'channels'], inp: ['height', 'width', 'channels'], out: [{ half: 'height' }, { half: 'width' }, 'channels'] },
     },
     native: 'direct',
+    webgpu: 'direct',
   },
 
   /**
    * Batch normalisation's statistics over the rows of inp [rows, channels] (every position of a
    * batch of images is a row): mean[c] and the biased variance[c], summed in float64.
    */
-  batchNormStatistics: { args: 'mean: floats out, variance: floats out, inp: floats, rows: int, channels: int', wasm: 'custom', native: 'direct' },
+  batchNormStatistics: { args: 'mean: floats out, variance: floats out, inp: floats, rows: int, channels: int', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** normalized[r,c] = (inp[r,c] - mean[c]) · invStd[c]; out[r,c] = gamma[c] · normalized[r,c] + beta[c]. */
   batchNormForward: {
     args: 'out: floats out, normalized: floats out, inp: floats, mean: floats, invStd: floats, gamma: floats, beta: floats, rows: int, channels: int',
     wasm: { over: 'rows', stride: { out: ['channels'], normalized: ['channels'], inp: ['channels'] } },
     native: 'direct',
+    webgpu: 'direct',
   },
   /** sumDout[c] = Σ_r dout[r,c] and sumDoutNormalized[c] = Σ_r dout[r,c] · normalized[r,c], in float64 (overwritten). */
   batchNormBackwardSums: {
     args: 'sumDout: floats out, sumDoutNormalized: floats out, dout: floats, normalized: floats, rows: int, channels: int',
     wasm: 'custom',
     native: 'direct',
+    webgpu: 'custom',
   },
   /**
    * The input gradient of batch normalisation in training mode, with per-channel factors the
@@ -198,6 +211,7 @@ export const KERNELS = {
     args: 'dinp: floats out, dout: floats, normalized: floats, doutScale: floats, offset: floats, normalizedScale: floats, rows: int, channels: int',
     wasm: { over: 'rows', stride: { dinp: ['channels'], dout: ['channels'], normalized: ['channels'] } },
     native: 'direct',
+    webgpu: 'direct',
   },
   /**
    * Batch normalisation and the ReLU after it in one pass (training): batchNormForward's
@@ -208,6 +222,7 @@ export const KERNELS = {
     args: 'out: floats out, normalized: floats out, inp: floats, mean: floats, invStd: floats, gamma: floats, beta: floats, rows: int, channels: int',
     wasm: { over: 'rows', stride: { out: ['channels'], normalized: ['channels'], inp: ['channels'] } },
     native: 'direct',
+    webgpu: 'direct',
   },
   /**
    * Training, after batchNormStatistics: invStd[c] = 1 / sqrt(variance[c] + epsilon), and the
@@ -218,12 +233,14 @@ export const KERNELS = {
     args: 'invStd: floats out, runningMean: floats out, runningVar: floats out, mean: floats, variance: floats, rows: int, channels: int, momentum: float, epsilon: float',
     wasm: 'reference',
     native: 'reference',
+    webgpu: 'direct',
   },
   /** Evaluation: scale[c] = gamma[c] / sqrt(runningVar[c] + epsilon), shift[c] = beta[c] - runningMean[c] · scale[c] (scale as stored). */
   batchNormScaleShift: {
     args: 'scale: floats out, shift: floats out, gamma: floats, beta: floats, runningMean: floats, runningVar: floats, channels: int, epsilon: float',
     wasm: 'reference',
     native: 'reference',
+    webgpu: 'direct',
   },
   /**
    * The backward pass's per-channel factors from its sums (see batchNormBackward): with s =
@@ -234,12 +251,14 @@ export const KERNELS = {
     args: 'doutScale: floats out, offset: floats out, normalizedScale: floats out, sumDout: floats, sumDoutNormalized: floats, gamma: floats, invStd: floats, rows: int, channels: int',
     wasm: 'reference',
     native: 'reference',
+    webgpu: 'direct',
   },
   /** out[r,c] = inp[r,c] · scale[c] + shift[c]: batch normalisation with fixed statistics (evaluation). */
   channelAffine: {
     args: 'out: floats out, inp: floats, scale: floats, shift: floats, rows: int, channels: int',
     wasm: { over: 'rows', stride: { out: ['channels'], inp: ['channels'] } },
     native: 'direct',
+    webgpu: 'direct',
   },
 
   /** One SGD step on n parameters (PyTorch's momentum convention): g = grad + weightDecay · param; v = momentum · v + g; param -= learningRate · (nesterov ? g + momentum · v : v). */
@@ -247,6 +266,7 @@ export const KERNELS = {
     args: 'param: floats out, grad: floats, velocity: floats out, n: int, learningRate: float, momentum: float, nesterov: bool, weightDecay: float',
     wasm: 'direct',
     native: 'direct',
+    webgpu: 'direct',
   },
   /**
    * One Adam step on n parameters with bias-corrected moments; `step` is 1-based. The L2 penalty
@@ -256,6 +276,7 @@ export const KERNELS = {
     args: 'param: floats out, grad: floats, m: floats out, v: floats out, n: int, learningRate: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, step: int',
     wasm: 'custom',
     native: 'custom',
+    webgpu: 'custom',
   },
 } as const satisfies Record<string, KernelSpec>;
 

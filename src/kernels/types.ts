@@ -86,6 +86,10 @@ export type WasmDirectKernel = { [K in keyof typeof KERNELS]: (typeof KERNELS)[K
 export type WasmCustomKernel = { [K in keyof typeof KERNELS]: (typeof KERNELS)[K]['wasm'] extends 'custom' ? K : never }[keyof typeof KERNELS];
 export type WasmCustomKernels = Pick<HostKernels, WasmCustomKernel>;
 
+/** The kernels the WebGPU backend runs as one compute shader each (webgpu: 'direct'; webgpu/programs.ts), and those it writes out (webgpu/custom.ts). */
+export type WebGpuDirectKernel = { [K in keyof typeof KERNELS]: (typeof KERNELS)[K]['webgpu'] extends 'direct' ? K : never }[keyof typeof KERNELS];
+export type WebGpuCustomKernel = Exclude<keyof typeof KERNELS, WebGpuDirectKernel>;
+
 /** Pointers are byte offsets into the module's memory. (A mapped type over a type parameter keeps a tuple a tuple.) */
 type WasmValues<Pairs> = { [I in keyof Pairs]: Pairs[I] extends [string, infer T] ? (T extends 'bool' ? boolean | number : number) : never };
 type WasmArgs<S extends string> = WasmValues<ParseArgs<S>>;
