@@ -118,12 +118,13 @@ after(async () => {
   await server.close();
 });
 
-async function fillForm(page: Page, fields: Record<string, string | number | null>, threads: number): Promise<void> {
+/** Fills the form; `threads` null leaves the thread count alone (WebGPU does not use it). */
+async function fillForm(page: Page, fields: Record<string, string | number | null>, threads: number | null): Promise<void> {
   for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value === null ? '' : String(value));
-  await page.selectOption('#threads', String(threads));
+  if (threads !== null) await page.selectOption('#threads', String(threads));
 }
 
-async function trainInPage(page: Page, fields: Record<string, string | number | null>, threads = 1): Promise<void> {
+async function trainInPage(page: Page, fields: Record<string, string | number | null>, threads: number | null = 1): Promise<void> {
   await page.waitForFunction(() => !(document.getElementById('train-button') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
   await fillForm(page, fields, threads);
   await page.click('#train-button');
@@ -150,7 +151,7 @@ test('the page loads cross-origin isolated, without a console error, with the se
   assert.match((await page.textContent('#status')) ?? '', /Cross-origin isolated: training runs on up to \d+ thread/);
   await page.waitForFunction(() => !(document.getElementById('train-button') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
   assert.match((await page.textContent('#data-status')) ?? '', /60,000 training and 10,000 test images; each file's SHA-256 checked: the four official files/);
-  assert.match((await page.textContent('#models-status')) ?? '', /Models: mlp, cnn, cnn-features-mlp\./);
+  assert.match((await page.textContent('#models-status')) ?? '', /Models: mlp, cnn, cnn-features-mlp; running on wasm \(relaxed SIMD, 1 thread\)\./);
   assert.deepEqual(errors, []);
   await page.screenshot({ path: join(ARTIFACTS, 'web-laptop-start.png') });
 });
@@ -367,5 +368,45 @@ test('dist/web from a plain static server: one thread, saying so; picked files c
   } finally {
     await page.close();
     server.close();
+  }
+});
+
+test('with WebGPU (SwiftShader), the page starts on it, names its adapter, and trains a CNN to the native backend\'s figures', { timeout: 400_000 }, async (t) => {
+  const setup = await withBrowser(t);
+  if (setup === null) return;
+  // WebGPU on SwiftShader, without Dawn's robust buffer access (it halves the speed on a CPU), as in test/webgpu.test.ts.
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...LAUNCH_ARGS.filter((arg) => arg !== '--disable-gpu'), '--enable-unsafe-webgpu', '--enable-dawn-features=disable_robustness'] });
+  const errors: string[] = [];
+  try {
+    const page = watch(await browser.newPage({ viewport: { width: 1280, height: 900 } }), errors, 'webgpu');
+    await page.goto(setup.server.url);
+    await page.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 60_000 });
+    assert.match((await page.textContent('#status')) ?? '', /WebGPU: google swiftshader/);
+    assert.equal(await page.inputValue('#engine'), 'webgpu');
+    assert.equal(await page.isDisabled('#threads'), true, 'threads are WebAssembly\'s');
+    assert.match((await page.textContent('#models-status')) ?? '', /running on webgpu \(google swiftshader/);
+    await page.check('input[name="kind"][value="cnn"]');
+    // The narrow CNN of test/webgpu.test.ts: SwiftShader is about a hundred times slower than the native backend.
+    const run = { learningRate: 0.01, epochs: 1, batchSize: 32, trainLimit: 2000, seed: 11, channels: [4, 4, 8, 8, 8], features: 16 };
+    await trainInPage(page, {
+      '#learning-rate': run.learningRate,
+      '#epochs': run.epochs,
+      '#batch-size': run.batchSize,
+      '#train-limit': run.trainLimit,
+      '#seed': run.seed,
+      '#channels': run.channels.join(','),
+      '#features': run.features,
+    }, null);
+    assert.match((await page.textContent('#cli-command')) ?? '', /^fmnist train cnn --backend webgpu --seed 11 /);
+    assert.match((await page.textContent('#speed')) ?? '', /images\/s in epoch 1 on webgpu \(google swiftshader/);
+    const [row] = await epochRows(page);
+    const [reference] = await nodeHistory({ kind: 'cnn', config: { ...DEFAULT_CNN_CONFIG, ...run, backend: 'wasm', threads: 1 } });
+    // Two backends that differ in rounding part ways within a short run (test/webgpu.test.ts): 2 points.
+    assert.ok(reference.valAccuracy > 0.5, `the run learns something (${reference.valAccuracy})`);
+    assert.ok(Math.abs(row.valAccuracy - reference.valAccuracy) <= 0.02, `validation accuracy ${row.valAccuracy} in the page on WebGPU against ${reference.valAccuracy} in Node`);
+    assert.deepEqual(errors, []);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-webgpu-trained.png'), fullPage: true });
+  } finally {
+    await browser.close();
   }
 });

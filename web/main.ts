@@ -1,5 +1,6 @@
 /**
- * The web app: Train (in a worker, on the WebAssembly kernels), Try (drawings, photos and test
+ * The web app: Train (in a worker, on WebGPU where the browser gives an adapter, else on the
+ * WebAssembly kernels; a switch chooses), Try (drawings, photos and test
  * images through every loaded model) and Look (a run's figures). Served by `fmnist app`, it
  * fetches the data and the run folder's models from the server; from a plain static host it
  * asks for the four data files and trains on one thread.
@@ -8,6 +9,8 @@ import type { AppInfo, ServedModel } from '../src/app/api.ts';
 import type { TestMetrics } from '../src/evaluation/metrics.ts';
 import { decodeNpy } from '../src/io/npy-format.ts';
 import { browserThreads } from '../src/kernels/wasm/browser.ts';
+import { adapterName } from '../src/kernels/webgpu/backend.ts';
+import { browserAdapter } from '../src/kernels/webgpu/browser.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import { byId, percent } from './dom.ts';
 import { servedModel } from './engine.ts';
@@ -98,13 +101,15 @@ async function start(): Promise<void> {
   } catch (error) {
     status.textContent = `The server's description could not be read (${error instanceof Error ? error.message : String(error)}); working as on a static host.`;
   }
-  status.textContent = describeThreads(threads, info);
+  const adapter = await browserAdapter();
+  status.textContent = `${describeThreads(threads, info)} ${adapter === null ? 'No WebGPU here: models train and run on WebAssembly.' : `WebGPU: ${adapterName(adapter)}; the Engine switch chooses between it and WebAssembly.`}`;
   status.classList.toggle('single', !threads.isolated);
   document.documentElement.dataset.threads = String(threads.max);
 
   const state = new AppState();
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'fmnist training' });
   const train = new TrainTab(worker, state, threads, info);
+  if (adapter !== null) train.offerWebGpu(adapterName(adapter));
   new TryTab(state);
   const look = new LookTab(state);
   setUpTabs((tab) => {
@@ -118,7 +123,7 @@ async function start(): Promise<void> {
 
   for (const served of info?.models ?? []) {
     try {
-      state.addModel(await servedModel(served, new URL(location.href)));
+      state.addModel(await servedModel(served, new URL(location.href), state.engine));
       const run = await servedRun(served);
       if (run !== null) state.addRun(run);
     } catch (error) {

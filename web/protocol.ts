@@ -14,8 +14,11 @@ export type DataSource =
   | { type: 'server'; files: Record<DataFileKey, { name: string; url: string }> }
   | { type: 'files'; files: Record<DataFileKey, File> };
 
-/** What the page trains: the MLP or the CNN with its configuration (the CLI's, field for field). */
-export type PageJob = { kind: 'mlp'; config: MlpConfig } | { kind: 'cnn'; config: CnnConfig };
+/** Where the page runs its models: the WebAssembly kernels (on threads where it may), or WebGPU where the browser gives an adapter. */
+export type PageEngine = 'wasm' | 'webgpu';
+
+/** What the page trains: the MLP or the CNN with its configuration (the CLI's, field for field; its backend is the page's engine). */
+export type PageJob = { kind: 'mlp'; config: MlpConfig & { backend: PageEngine } } | { kind: 'cnn'; config: CnnConfig & { backend: PageEngine } };
 
 /** A model as its two files' contents: model.json's description and model.safetensors' bytes. */
 export interface ModelFiles {

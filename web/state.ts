@@ -3,6 +3,7 @@ import type { LabelledImages } from '../src/data/verify.ts';
 import type { TestMetrics } from '../src/evaluation/metrics.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import type { PageModel } from './engine.ts';
+import type { PageEngine } from './protocol.ts';
 
 /** A finished run as the Look tab shows it, as report.html does: curves, confusion matrix, report, galleries. */
 export interface RunView {
@@ -19,6 +20,8 @@ export interface RunView {
 export class AppState {
   /** The official test set, once the data is loaded. */
   test: LabelledImages | null = null;
+  /** Where models train and run: WebAssembly, or WebGPU where the browser gives an adapter (the page then starts on it). */
+  engine: PageEngine = 'wasm';
   readonly models: PageModel[] = [];
   readonly runs: RunView[] = [];
   private readonly listeners = new Set<() => void>();
@@ -41,6 +44,16 @@ export class AppState {
     const index = this.models.findIndex((m) => m.id === model.id);
     if (index >= 0) this.models[index] = model;
     else this.models.push(model);
+    this.changed();
+  }
+
+  /** Switches the engine; the loaded models move to it. */
+  async setEngine(engine: PageEngine): Promise<void> {
+    if (engine === this.engine) return;
+    this.engine = engine;
+    this.changed();
+    const moved = await Promise.all(this.models.map((model) => model.moveTo(engine)));
+    this.models.splice(0, this.models.length, ...moved);
     this.changed();
   }
 

@@ -11,7 +11,7 @@ import { LiveCurve, type CurvePoint } from './charts.ts';
 import { byId, element, percent } from './dom.ts';
 import { pageModel } from './engine.ts';
 import { renderRun } from './look.ts';
-import type { FromWorker, ModelFiles, PageJob, ToWorker } from './protocol.ts';
+import type { FromWorker, ModelFiles, PageEngine, PageJob, ToWorker } from './protocol.ts';
 import type { AppState, RunView } from './state.ts';
 
 /**
@@ -29,7 +29,7 @@ const KIND_TITLES = { mlp: 'MLP', cnn: 'CNN' } as const;
 export function cliCommand(job: PageJob): string {
   const defaults: Record<string, unknown> = job.kind === 'mlp' ? DEFAULT_MLP_CONFIG : DEFAULT_CNN_CONFIG;
   const config: Record<string, unknown> = { ...job.config };
-  const flags = ['--backend wasm', `--threads ${job.config.threads}`, `--seed ${job.config.seed}`];
+  const flags = job.config.backend === 'webgpu' ? ['--backend webgpu', `--seed ${job.config.seed}`] : ['--backend wasm', `--threads ${job.config.threads}`, `--seed ${job.config.seed}`];
   const named: [string, string][] = [
     ['epochs', '--epochs'],
     ['learningRate', '--lr'],
@@ -89,6 +89,8 @@ export class TrainTab {
     const select = this.input<HTMLSelectElement>('threads');
     for (let t = 1; t <= threads.max; t++) select.append(element('option', { value: String(t), text: String(t) }));
     select.value = String(threads.max);
+    this.input<HTMLSelectElement>('engine').addEventListener('change', (event) => void this.state.setEngine((event.target as HTMLSelectElement).value as PageEngine));
+    this.state.onChange(() => this.showEngine());
     for (const radio of this.form.querySelectorAll<HTMLInputElement>('input[name="kind"]')) radio.addEventListener('change', () => this.setKind(radio.value as PageJob['kind']));
     this.setKind('mlp');
     this.form.addEventListener('input', () => this.showCommand());
@@ -99,6 +101,24 @@ export class TrainTab {
     this.stopButton.addEventListener('click', () => this.send({ type: 'stop' }));
     this.resumeButton.addEventListener('click', () => this.start(true));
     byId<HTMLInputElement>('data-files').addEventListener('change', (event) => this.pickFiles((event.target as HTMLInputElement).files));
+  }
+
+  /** Offers WebGPU beside WebAssembly, named by its adapter, and chooses it (the page starts on it where the browser has one). */
+  offerWebGpu(adapter: string): void {
+    const select = this.input<HTMLSelectElement>('engine');
+    select.append(element('option', { value: 'webgpu', text: `WebGPU (${adapter})` }));
+    select.value = 'webgpu';
+    void this.state.setEngine('webgpu');
+  }
+
+  /** The engine switch as the state has it; threads matter to WebAssembly only. */
+  private showEngine(): void {
+    const engine = this.input<HTMLSelectElement>('engine');
+    if (engine.value !== this.state.engine) engine.value = this.state.engine;
+    const threads = this.input<HTMLSelectElement>('threads');
+    threads.disabled = this.state.engine === 'webgpu' || this.training;
+    engine.disabled = this.training;
+    this.showCommand();
   }
 
   private send(message: ToWorker): void {
@@ -144,7 +164,7 @@ export class TrainTab {
       batchSize: number('batchSize'),
       trainLimit: limit === '' ? null : Number(limit),
       seed: number('seed'),
-      backend: 'wasm' as const,
+      backend: this.state.engine,
       threads: number('threads'),
     };
     if (!(common.learningRate > 0)) return 'The learning rate must be greater than 0.';
@@ -175,6 +195,7 @@ export class TrainTab {
     this.trainButton.disabled = !this.dataLoaded || this.training;
     this.stopButton.disabled = !this.training;
     this.resumeButton.disabled = this.training || this.job === null || !this.resumable;
+    this.showEngine();
   }
 
   /** Loads the server's files (when served by fmnist app). */
@@ -265,7 +286,7 @@ export class TrainTab {
 
   /** A model the worker made joins the page's models (Try) under a name of its own. */
   private async addModel(files: ModelFiles, label: string): Promise<void> {
-    const model = await pageModel(`page:${this.runs}`, label, files, null, 'this page/');
+    const model = await pageModel(`page:${this.runs}`, label, files, null, 'this page/', this.state.engine);
     this.state.addModel(model);
   }
 

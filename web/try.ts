@@ -162,7 +162,7 @@ export class TryTab {
     const generation = ++this.updates;
     const models = this.state.models;
     byId('models-status').textContent =
-      models.length === 0 ? 'No model loaded yet: train one, or start the app with --model DIR.' : `Models: ${models.map((m) => m.label).join(', ')}.`;
+      models.length === 0 ? 'No model loaded yet: train one, or start the app with --model DIR.' : `Models: ${models.map((m) => m.label).join(', ')}; running on ${[...new Set(models.map((m) => m.runtime))].join(' and ')}.`;
     const list = byId('predictions');
     if (this.pixels === null) {
       drawImage(this.preview, new Uint8Array(PIXELS), false);

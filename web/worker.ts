@@ -1,7 +1,8 @@
 /**
- * The training worker: holds the data and the WebAssembly kernels (and their own workers, one
- * per extra thread) and trains through the same job as `fmnist train` (src/runs/job-core.ts),
- * posting its progress to the page. Off the page's thread, so drawing stays smooth.
+ * The training worker: holds the data and the kernels (WebGPU, or WebAssembly with its own
+ * workers, one per extra thread) and trains through the same job as `fmnist train`
+ * (src/runs/job-core.ts), posting its progress to the page. Off the page's thread, so drawing
+ * stays smooth.
  */
 import { loadGivenData, pageData, type GivenFile } from '../src/data/browser.ts';
 import { NUM_CLASSES } from '../src/data/idx.ts';
@@ -9,8 +10,9 @@ import { CLASS_NAMES, type DataFileKey } from '../src/data/manifest.ts';
 import type { LoadedData } from '../src/data/split.ts';
 import { testMetrics } from '../src/evaluation/metrics.ts';
 import { evaluate } from '../src/evaluation/predict.ts';
-import type { WasmKernels } from '../src/kernels/wasm/backend.ts';
+import type { Kernels } from '../src/kernels/types.ts';
 import { loadBrowserWasmKernels } from '../src/kernels/wasm/browser.ts';
+import { loadBrowserWebGpuKernels } from '../src/kernels/webgpu/browser.ts';
 import { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
 import { encodeModel } from '../src/models/model-format.ts';
 import { Sequential } from '../src/models/sequential.ts';
@@ -18,7 +20,7 @@ import { forkStreams } from '../src/random/streams.ts';
 import { imageJobData, recipe, trainJob, type JobSpec, type Recipe } from '../src/runs/job-core.ts';
 import type { ProgressEvent } from '../src/training/fit.ts';
 import { MemoryCheckpointer } from './checkpoint.ts';
-import type { DataSource, FromWorker, ModelFiles, PageJob, ToWorker } from './protocol.ts';
+import type { DataSource, FromWorker, ModelFiles, PageEngine, PageJob, ToWorker } from './protocol.ts';
 import { WASM_URLS } from './wasm.ts';
 
 const scope = self as unknown as {
@@ -38,7 +40,8 @@ const PROGRESS_MILLISECONDS = 250;
 const WARM_BATCHES = 3;
 
 let data: LoadedData | null = null;
-let kernels: WasmKernels | null = null;
+/** The kernels of the last run, kept for the next (a new engine or thread count replaces them). */
+let kernels: { engine: PageEngine; threads: number; kernels: Kernels & { close(): void } } | null = null;
 let checkpointer = new MemoryCheckpointer();
 let controller: AbortController | null = null;
 
@@ -71,12 +74,13 @@ async function loadData(source: DataSource, allowModified: boolean): Promise<voi
   }
 }
 
-async function kernelsFor(threads: number): Promise<WasmKernels> {
-  if (kernels?.threads === threads) return kernels;
-  kernels?.close();
+async function kernelsFor(engine: PageEngine, threads: number): Promise<Kernels> {
+  if (kernels?.engine === engine && (engine === 'webgpu' || kernels.threads === threads)) return kernels.kernels;
+  kernels?.kernels.close();
   kernels = null;
-  kernels = await loadBrowserWasmKernels({ urls: WASM_URLS, threads });
-  return kernels;
+  const loaded = engine === 'webgpu' ? await loadBrowserWebGpuKernels() : await loadBrowserWasmKernels({ urls: WASM_URLS, threads });
+  kernels = { engine, threads, kernels: loaded };
+  return loaded;
 }
 
 /** The model files of `model` trained by `plan`, for the page (Try, and the download links). */
@@ -86,12 +90,13 @@ function modelFiles(job: PageJob, plan: Recipe, model: Sequential): Promise<Mode
 
 /** Turns fit's events into the page's progress messages, with the speed and the time left. */
 function progressReporter(batchSize: number, epochs: number): (event: ProgressEvent) => void {
-  let warmedAt: number | null = null;
+  // The first progress event at or after WARM_BATCHES: its time and batch (on WebGPU, fit reports every 250 ms, not every batch).
+  let warm: { at: number; batch: number } | null = null;
   let imagesPerSecond: number | null = null;
   let lastPost = 0;
   return (event) => {
     if (event.type === 'epoch-start') {
-      warmedAt = null;
+      warm = null;
       imagesPerSecond = null;
       return;
     }
@@ -100,8 +105,8 @@ function progressReporter(batchSize: number, epochs: number): (event: ProgressEv
       return;
     }
     const now = performance.now();
-    if (event.batch === WARM_BATCHES) warmedAt = now;
-    if (warmedAt !== null && event.batch > WARM_BATCHES) imagesPerSecond = ((event.batch - WARM_BATCHES) * batchSize) / ((now - warmedAt) / 1000);
+    if (warm === null && event.batch >= WARM_BATCHES) warm = { at: now, batch: event.batch };
+    else if (warm !== null && event.batch > warm.batch) imagesPerSecond = ((event.batch - warm.batch) * batchSize) / ((now - warm.at) / 1000);
     if (now - lastPost < PROGRESS_MILLISECONDS && event.batch !== event.batches) return;
     lastPost = now;
     // Validation is left out of the time left: it takes a small share of an epoch.
@@ -130,7 +135,7 @@ async function train(job: PageJob, threads: number, resume: boolean): Promise<vo
   let plan: Recipe | null = null;
   controller = new AbortController();
   try {
-    const k = await kernelsFor(threads);
+    const k = await kernelsFor(job.config.backend, threads);
     // The same steps as fmnist train (src/runs/train.ts): streams from the seed, the split, the recipe, the job.
     const spec = job as JobSpec;
     const streams = forkStreams(job.config.seed);
@@ -183,7 +188,7 @@ async function train(job: PageJob, threads: number, resume: boolean): Promise<vo
     const state = checkpointer.latest;
     let files: ModelFiles | null = null;
     if (state !== null) {
-      const model = new Sequential(kernels, plan.architecture);
+      const model = new Sequential(kernels.kernels, plan.architecture);
       model.writeValues(state.bestValues);
       files = await modelFiles(job, plan, model);
       model.dispose();
