@@ -8,7 +8,8 @@
 // `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
 // `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts),
 // `npm run bench -- browser` (neither) trains in the web app in headless Chromium beside Node's
-// wasm backend (bench/browser.ts).
+// wasm backend (bench/browser.ts), `npm run bench -- webgpu [--pipeline]` (neither) the WebGPU
+// backend against native and PyTorch on CUDA (bench/webgpu.ts; scripts/gpu-bench.sh on a GPU machine).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -405,6 +406,7 @@ if (selected.has('step')) {
   }
 }
 
+if (selected.has('webgpu')) await (await import('./webgpu.ts')).benchWebGpu(emit, { pipeline: args.includes('--pipeline') });
 if (selected.has('infer')) await benchInfer(wasmByThreads, emit);
 if (selected.has('infer-layers')) await benchInferLayers(emit);
 if (wants('browser')) await browserBench(emit);

@@ -1,5 +1,5 @@
 // What the step benchmarks share: one training step on a fixed batch, and the median of rounds.
-import type { Kernels } from '../src/kernels/index.ts';
+import type { Kernels, Tensor } from '../src/kernels/index.ts';
 import type { SoftmaxCrossEntropy } from '../src/layers/softmax-cross-entropy.ts';
 import type { Architecture, Sequential } from '../src/models/sequential.ts';
 import type { Rng } from '../src/random/rng.ts';
@@ -29,15 +29,24 @@ export function fixedBatchStep(modules: StepModules, kernels: Kernels, architect
   const loss = new SoftmaxCrossEntropy(kernels, 10);
   const optimizer = new Adam(kernels, model.parameterCount);
   const input = kernels.allocate(batch * 784);
-  kernels.write(input, Float32Array.from({ length: batch * 784 }, (_, i) => Math.abs(Math.sin(i * 0.1))));
+  const pixels = Float32Array.from({ length: batch * 784 }, (_, i) => Math.abs(Math.sin(i * 0.1)));
   const losses = kernels.allocate(batch);
   const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
   const context = { training: true, rng: rng.fork() };
+  // Builds before the tensor interface (compare-builds.ts runs them too) wrote into their
+  // buffers in place, took byte labels and returned the batch's loss.
+  const before = typeof kernels.write !== 'function';
+  if (before) (input as Float32Array).set(pixels);
+  else kernels.write(input, pixels);
+  const forwardLoss = before
+    ? (logits: Tensor) => (loss.forward as unknown as (logits: Tensor, labels: Uint8Array, batch: number) => number)(logits, Uint8Array.from(labels), batch)
+    : (logits: Tensor) => loss.forward(logits, labels, batch, losses);
+  const backwardLabels = before ? (Uint8Array.from(labels) as unknown as Int32Array) : labels;
   return () => {
     const logits = model.forward(input, batch, context);
-    loss.forward(logits, labels, batch, losses);
+    forwardLoss(logits);
     model.zeroGrad();
-    loss.backward(model.outputGradient, labels, batch);
+    loss.backward(model.outputGradient, backwardLabels, batch);
     model.backward(batch);
     optimizer.step(model.parameters, 0.001);
   };

@@ -58,9 +58,12 @@ export type { LabelledImages } from './data/load.ts';
 
 // ---- Building blocks ----
 
-/** The kernel backends (js reference, wasm, native) behind one interface. */
+/**
+ * The kernel backends (js reference, wasm, native; webgpu, on a GPU) behind one interface over
+ * tensors that the host reads and writes through it (read, write), allocated and released.
+ */
 export { loadKernels } from './kernels/index.ts';
-export type { Kernels, BackendName } from './kernels/index.ts';
+export type { Kernels, BackendName, Tensor } from './kernels/index.ts';
 /** A stack of layers over one flat parameter buffer, and the architectures of the project's models. */
 export { Sequential } from './models/sequential.ts';
 export type { Architecture, SequentialOptions } from './models/sequential.ts';
