@@ -387,17 +387,18 @@ test('with WebGPU (SwiftShader), the page starts on it, names its adapter, and t
     assert.match((await page.textContent('#models-status')) ?? '', /running on webgpu \(google swiftshader/);
     await page.check('input[name="kind"][value="cnn"]');
     // The narrow CNN of test/webgpu.test.ts: SwiftShader is about a hundred times slower than the native backend.
-    const run = { learningRate: 0.01, epochs: 1, batchSize: 32, trainLimit: 2000, seed: 11, channels: [4, 4, 8, 8, 8], features: 16 };
+    const run = { learningRate: 0.01, epochs: 1, batchSize: 32, trainLimit: 2000, validationFraction: 0.05, seed: 11, channels: [4, 4, 8, 8, 8], features: 16 };
     await trainInPage(page, {
       '#learning-rate': run.learningRate,
       '#epochs': run.epochs,
       '#batch-size': run.batchSize,
       '#train-limit': run.trainLimit,
+      '#validation-fraction': run.validationFraction,
       '#seed': run.seed,
       '#channels': run.channels.join(','),
       '#features': run.features,
     }, null);
-    assert.match((await page.textContent('#cli-command')) ?? '', /^fmnist train cnn --backend webgpu --seed 11 /);
+    assert.match((await page.textContent('#cli-command')) ?? '', /^fmnist train cnn --backend webgpu --seed 11 .*--validation-fraction 0\.05/);
     assert.match((await page.textContent('#speed')) ?? '', /images\/s in epoch 1 on webgpu \(google swiftshader/);
     const [row] = await epochRows(page);
     const [reference] = await nodeHistory({ kind: 'cnn', config: { ...DEFAULT_CNN_CONFIG, ...run, backend: 'wasm', threads: 1 } });

@@ -35,6 +35,7 @@ export function cliCommand(job: PageJob): string {
     ['learningRate', '--lr'],
     ['batchSize', '--batch-size'],
     ['trainLimit', '--train-limit'],
+    ['validationFraction', '--validation-fraction'],
     ['hidden', '--hidden'],
     ['dropout', '--dropout'],
     ['channels', '--channels'],
@@ -141,7 +142,7 @@ export class TrainTab {
       field.hidden = !shown;
       for (const control of field.querySelectorAll('input')) control.disabled = !shown;
     }
-    for (const name of ['learningRate', 'epochs', 'batchSize', 'trainLimit', 'seed', 'hidden', 'dropout', 'channels', 'features', 'convDropout', 'featureDropout', 'augmentShift']) {
+    for (const name of ['learningRate', 'epochs', 'batchSize', 'trainLimit', 'validationFraction', 'seed', 'hidden', 'dropout', 'channels', 'features', 'convDropout', 'featureDropout', 'augmentShift']) {
       const value = config[name];
       if (value === undefined) continue;
       this.input(name).value = value === null ? '' : Array.isArray(value) ? value.join(',') : String(value);
@@ -163,6 +164,7 @@ export class TrainTab {
       epochs: number('epochs'),
       batchSize: number('batchSize'),
       trainLimit: limit === '' ? null : Number(limit),
+      validationFraction: number('validationFraction'),
       seed: number('seed'),
       backend: this.state.engine,
       threads: number('threads'),
