@@ -27,6 +27,8 @@ export interface ImageClassifier {
   readonly runtime: string;
   /** Softmax probabilities [count, classes] of `count` images, `pixels` [count, 28, 28] bytes. */
   classify(pixels: Uint8Array, count: number): Promise<Float32Array>;
+  /** Gives back what the model holds (its tensors, a runtime's session); it must not classify afterwards. */
+  close?(): Promise<void>;
 }
 
 /**
@@ -35,13 +37,19 @@ export interface ImageClassifier {
  * image's where the transform says so), standardised. `fold`
  * folds the CNN's batch normalisation into its layers (inference; see foldBatchNorm).
  */
-export async function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): Promise<(images: LabelledImages) => Promise<Examples>> {
+export async function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): Promise<ModelInput> {
   const input = description.input;
-  if (input.type === 'pixels') return async (images) => pixelExamples(images);
+  if (input.type === 'pixels') return { examples: async (images) => pixelExamples(images), dispose: () => {} };
   const saved = loadModel(resolve(dir, input.extractor), kernels).model;
   const extractor = fold ? await foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
   if (extractor.model !== saved) saved.dispose();
-  return cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input);
+  return { examples: cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input), dispose: () => extractor.model.dispose() };
+}
+
+/** A model's input made from images (see modelInput), and the release of what it holds (a CNN that makes features). */
+export interface ModelInput {
+  examples: (images: LabelledImages) => Promise<Examples>;
+  dispose(): void;
 }
 
 /** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */
@@ -57,8 +65,13 @@ export async function ourClassifier(dir: string, kernels: Kernels, name = basena
     classNames: description.classNames,
     runtime: kernels.description,
     async classify(pixels, count) {
-      const examples = await input({ count, pixels, labels: new Uint8Array(count) });
+      const examples = await input.examples({ count, pixels, labels: new Uint8Array(count) });
       return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip))).probabilities;
+    },
+    async close() {
+      model.dispose();
+      input.dispose();
+      loss.dispose();
     },
   };
 }
