@@ -1,10 +1,49 @@
 /**
- * Requests to a worker (a thread today; the same shape suits a process), each answered once,
- * in any order, with events on the way: one small typed channel instead of a pending map, ids
- * and failure handling written again for each worker. The worker answers with `answerRequests`;
- * when it dies, every request still waiting fails with the reason.
+ * Requests to a worker (a thread or a process), each answered once, in any order, with events
+ * on the way: one small typed channel instead of a pending map, ids and failure handling
+ * written again for each worker. The worker answers with `answerRequests`; when it dies, every
+ * request still waiting fails with the reason.
  */
+import type { ChildProcess } from 'node:child_process';
 import type { MessagePort, Worker } from 'node:worker_threads';
+
+/** The worker as the channel uses it: a thread (`threadEndpoint`) or a process (`processEndpoint`). */
+export interface Endpoint {
+  post(message: unknown, transfer: ArrayBuffer[]): void;
+  onMessage(handle: (message: unknown) => void): void;
+  /** Called once when the worker is gone: crashed, exited or killed. */
+  onExit(handle: (error: Error) => void): void;
+  /** Stops the worker at once. */
+  terminate(): Promise<void>;
+}
+
+/** A worker thread. */
+export function threadEndpoint(worker: Worker): Endpoint {
+  return {
+    post: (message, transfer) => worker.postMessage(message, transfer),
+    onMessage: (handle) => worker.on('message', handle),
+    onExit(handle) {
+      worker.on('error', handle);
+      worker.on('exit', (code) => handle(new Error(`the worker thread exited (code ${code})`)));
+    },
+    terminate: async () => void (await worker.terminate()),
+  };
+}
+
+/** A child process with an IPC channel (messages as JSON: no buffers move). */
+export function processEndpoint(child: ChildProcess, name: string): Endpoint {
+  return {
+    post: (message) => child.send(message as object),
+    onMessage: (handle) => child.on('message', handle),
+    onExit(handle) {
+      child.on('error', handle);
+      child.on('exit', (code, signal) => handle(new Error(`${name} stopped (${signal ?? `exit code ${code}`})`)));
+    },
+    terminate: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
 
 /** An error as it crosses to the other side: its sentence, its class's name, and a reason some errors carry. */
 export interface RemoteError {
@@ -47,12 +86,11 @@ export class Channel<Request, Response, Event = never> {
   private dead: Error | null = null;
 
   constructor(
-    private readonly worker: Worker,
+    private readonly worker: Endpoint,
     private readonly options: ChannelOptions<Event> = {},
   ) {
-    worker.on('message', (message: FromWorker<Response, Event>) => this.receive(message));
-    worker.on('error', (error) => this.fail(error));
-    worker.on('exit', (code) => this.fail(new Error(`the worker thread exited (code ${code})`)));
+    worker.onMessage((message) => this.receive(message as FromWorker<Response, Event>));
+    worker.onExit((error) => this.fail(error));
   }
 
   /** Whether the worker is gone (its requests failed). */
@@ -67,14 +105,13 @@ export class Channel<Request, Response, Event = never> {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, onEvent: options.onEvent });
       const envelope: ToWorker<Request> = { id, request };
-      this.worker.postMessage(envelope, options.transfer ?? []);
+      this.worker.post(envelope, options.transfer ?? []);
     });
   }
 
-  /** Stops the worker; requests still waiting fail. */
-  async close(): Promise<void> {
-    this.fail(new Error('the worker thread was closed'));
-    this.worker.removeAllListeners('exit');
+  /** Stops the worker at once; requests still waiting fail with `reason`. */
+  async close(reason: Error = new Error('the worker was closed')): Promise<void> {
+    this.fail(reason);
     await this.worker.terminate();
   }
 
@@ -101,6 +138,22 @@ export class Channel<Request, Response, Event = never> {
   }
 }
 
+/** The side that sends the requests, as a worker sees it. */
+export interface Parent {
+  post(message: unknown, transfer: ArrayBuffer[]): void;
+  onMessage(handle: (message: unknown) => void): void;
+}
+
+/** The thread that started this worker thread (its parentPort). */
+export function parentThread(port: MessagePort): Parent {
+  return { post: (message, transfer) => port.postMessage(message, transfer), onMessage: (handle) => port.on('message', handle) };
+}
+
+/** The process that started this one with an IPC channel. */
+export function parentProcess(): Parent {
+  return { post: (message) => process.send!(message), onMessage: (handle) => process.on('message', handle) };
+}
+
 /** An answer and the buffers that move with it. */
 export interface Answer<Response> {
   value: Response;
@@ -113,12 +166,13 @@ export interface Answer<Response> {
  * they come; a handler that must not overlap another serialises itself.
  */
 export function answerRequests<Request, Response, Event = never>(
-  port: MessagePort,
+  parent: Parent,
   handle: (request: Request, emit: (event: Event) => void) => Promise<Answer<Response>>,
   encodeError: (error: unknown) => RemoteError = remoteError,
 ): { log(line: string): void } {
-  const post = (message: FromWorker<Response, Event>, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
-  port.on('message', ({ id, request }: ToWorker<Request>) => {
+  const post = (message: FromWorker<Response, Event>, transfer: ArrayBuffer[] = []) => parent.post(message, transfer);
+  parent.onMessage((message) => {
+    const { id, request } = message as ToWorker<Request>;
     handle(request, (event) => post({ id, event })).then(
       ({ value, transfer }) => post({ id, response: value }, transfer),
       (error: unknown) => post({ id, error: encodeError(error) }),

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ourClassifier, type ImageClassifier } from '../inference/classifier.ts';
-import { answerRequests, remoteError } from '../io/channel.ts';
+import { answerRequests, parentThread, remoteError } from '../io/channel.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 
 export interface ClassifierWorkerSetup {
@@ -29,7 +29,7 @@ let kernels: Promise<Kernels> | null = null;
 let queue: Promise<unknown> = Promise.resolve();
 
 const channel = answerRequests<ClassifierRequest, unknown>(
-  parentPort!,
+  parentThread(parentPort!),
   (request) => {
     const turn = queue.then(() => handle(request));
     queue = turn.catch(() => {});

@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { fashionImage, ImageError, type ImageOptions } from '../inference/images.ts';
 import type { FashionImage } from '../inference/preprocess.ts';
-import { answerRequests, remoteError } from '../io/channel.ts';
+import { answerRequests, parentThread, remoteError } from '../io/channel.ts';
 
 export interface DecodeJob {
   bytes: Uint8Array;
@@ -14,7 +14,7 @@ export interface DecodeJob {
 }
 
 answerRequests<DecodeJob, FashionImage>(
-  parentPort!,
+  parentThread(parentPort!),
   async ({ bytes, options }) => {
     const image = fashionImage(bytes, options);
     return { value: image, transfer: [image.pixels.buffer as ArrayBuffer] };

@@ -5,7 +5,7 @@
  */
 import { ImageError, type ImageOptions } from '../inference/images.ts';
 import type { FashionImage } from '../inference/preprocess.ts';
-import { Channel } from '../io/channel.ts';
+import { Channel, threadEndpoint } from '../io/channel.ts';
 import type { DecodeJob } from './decode-worker.ts';
 import { moduleWorker } from './threads.ts';
 
@@ -31,7 +31,7 @@ export class ImageDecoder {
     const worker = moduleWorker('decode-worker');
     // It never keeps a process alive on its own; the server closes it.
     worker.unref();
-    this.channel = new Channel(worker, {
+    this.channel = new Channel(threadEndpoint(worker), {
       decodeError: (error) => (error.reason === 'internal' || error.reason === undefined ? new Error(`decoding failed: ${error.message}`) : new ImageError(error.message, error.reason as ImageError['reason'])),
     });
     return this.channel;

@@ -7,7 +7,7 @@
 import { exportOnnx } from '../export/onnx.ts';
 import { onnxClassifier } from '../export/onnx-runtime.ts';
 import { modelFolders, ourClassifier, type ImageClassifier } from '../inference/classifier.ts';
-import { Channel } from '../io/channel.ts';
+import { Channel, threadEndpoint } from '../io/channel.ts';
 import { UserError } from '../errors.ts';
 import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 import type { ClassifierInfo, ClassifierRequest, ClassifierWorkerSetup } from './classifier-worker.ts';
@@ -81,7 +81,7 @@ export function onnxHost(threads: number): ModelHost {
  */
 export async function threadHost(options: { backend: BackendName | 'auto'; threads?: number; log?: (line: string) => void }): Promise<ModelHost> {
   const setup: ClassifierWorkerSetup = { backend: options.backend, threads: options.threads };
-  const channel = new Channel<ClassifierRequest, unknown>(moduleWorker('classifier-worker', setup), {
+  const channel = new Channel<ClassifierRequest, unknown>(threadEndpoint(moduleWorker('classifier-worker', setup)), {
     onLog: options.log,
     decodeError: (error) => (error.name === 'UserError' ? new UserError(error.message) : new Error(error.reason === 'classify' ? `forward pass failed: ${error.message}` : error.message)),
   });
