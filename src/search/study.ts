@@ -586,6 +586,14 @@ export class Study {
     return rows[0]?.final ? (JSON.parse(rows[0].final) as FinalEvaluation) : null;
   }
 
+  /** Removes the study and everything it holds from the database (benchmarks clean up with it). */
+  async delete(): Promise<void> {
+    await this.storage.transaction(async (tx) => {
+      for (const table of ['results', 'rungs', 'checkpoints', 'files', 'workers', 'jobs', 'trials']) await tx.execute(`DELETE FROM ${table} WHERE study = $1`, [this.name]);
+      await tx.execute('DELETE FROM studies WHERE name = $1', [this.name]);
+    });
+  }
+
   async setFinal(final: FinalEvaluation): Promise<void> {
     await this.storage.transaction((tx) => tx.execute('UPDATE studies SET final = $2 WHERE name = $1', [this.name, JSON.stringify(final)]), { durable: true });
   }
