@@ -1,0 +1,79 @@
+/**
+ * A promoted trial trains like a fresh one: resumed from its checkpoint, every tensor its
+ * kernels touch comes from the backend's allocate (weights, gradients, the optimiser's moments,
+ * the best weights), as in a job that starts from nothing, and it computes what an unbroken run
+ * computes. A resumed job handing a kernel host arrays of its own (a checkpoint's, say) would
+ * make a backend whose tensors live in its own memory copy them at every call.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { jsKernels, type Kernels } from '../src/kernels/index.ts';
+import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
+import { KERNELS, parseArgs } from '../src/kernels/spec.ts';
+import { searchSettings } from '../src/search/search.ts';
+import { trialConfig } from '../src/search/space.ts';
+import { TRIAL_CHECKPOINT, TrialRunner, type TrialJob } from '../src/search/trial.ts';
+import { baseConfig } from '../src/search/worker.ts';
+import { singleFileCheckpointer } from '../src/training/checkpoint.ts';
+import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
+
+/**
+ * The backend, with a count of the float tensors its kernels were given that did not come from
+ * its allocate (by the memory behind them: a subarray shares its tensor's).
+ */
+function watchedKernels(kernels: Kernels): { kernels: Kernels; foreign: Map<string, number>; calls: { count: number } } {
+  const owned = new WeakSet<ArrayBufferLike>();
+  const foreign = new Map<string, number>();
+  const calls = { count: 0 };
+  const watched: Record<string, unknown> = {
+    ...kernels,
+    allocate(length: number) {
+      const tensor = kernels.allocate(length) as unknown as Float32Array;
+      owned.add(tensor.buffer);
+      return tensor;
+    },
+  };
+  for (const [name, spec] of Object.entries(KERNELS)) {
+    const floats = parseArgs(spec.args).filter((arg) => arg.type === 'floats' || arg.type === 'floats out').map((arg) => arg.name);
+    const kernel = (kernels as unknown as Record<string, (args: Record<string, unknown>) => void>)[name];
+    watched[name] = (args: Record<string, unknown>) => {
+      calls.count++;
+      for (const arg of floats) {
+        if (!owned.has((args[arg] as Float32Array).buffer)) foreign.set(`${name}.${arg}`, (foreign.get(`${name}.${arg}`) ?? 0) + 1);
+      }
+      kernel(args);
+    };
+  }
+  return { kernels: watched as unknown as Kernels, foreign, calls };
+}
+
+const backends: [string, () => Kernels][] = [['js', () => jsKernels]];
+if (nativeBuildPresent()) backends.push(['native', () => loadNativeKernels({ threads: 1 })]);
+
+for (const [backend, load] of backends) {
+  for (const optimizer of ['adam', 'sgd'] as const) {
+    test(`${backend}, ${optimizer}: a trial resumed from its checkpoint trains on the backend's tensors, as a fresh one does, and computes what an unbroken run does`, { timeout: 120_000 }, async () => {
+      const settings = searchSettings('mlp', { trials: 1, minEpochs: 1, maxEpochs: 3, trainLimit: 600 });
+      const config = trialConfig('mlp', baseConfig(settings), { hidden: 32, dropout: 0.2, batchSize: 50, optimizer, learningRate: 0.003, weightDecay: 1e-4 });
+      const job = (dir: string, rung: number, stopAfterEpoch: number): TrialJob => ({ trial: 0, rung, model: 'mlp', config, stopAfterEpoch, dir });
+      const { kernels, foreign, calls } = watchedKernels(load());
+      const runner = new TrialRunner(kernels, { data: { dataDir: REAL_DATA_DIR, download: false } });
+
+      const staged = tempDir();
+      const checkpoint = singleFileCheckpointer(join(staged, TRIAL_CHECKPOINT));
+      await runner.run(job(staged, 0, 1), checkpoint);
+      assert.ok(calls.count > 0);
+      assert.deepEqual(Object.fromEntries(foreign), {}, 'a fresh job gives its kernels only tensors of the backend');
+      calls.count = 0;
+      const resumed = await runner.run(job(staged, 1, 3), singleFileCheckpointer(join(staged, TRIAL_CHECKPOINT)));
+      assert.ok(calls.count > 0, 'the resumed job trained');
+      assert.deepEqual(Object.fromEntries(foreign), {}, 'a resumed job gives its kernels only tensors of the backend');
+
+      const unbroken = tempDir();
+      const whole = await runner.run(job(unbroken, 1, 3), singleFileCheckpointer(join(unbroken, TRIAL_CHECKPOINT)));
+      const figures = (records: typeof whole.result.history) => records.map(({ trainLoss, valLoss, valAccuracy }) => ({ trainLoss, valLoss, valAccuracy }));
+      assert.deepEqual(figures(resumed.result.history), figures(whole.result.history));
+    });
+  }
+}
