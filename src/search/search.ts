@@ -1,60 +1,30 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+/**
+ * A search, start to end: `runSearch` creates its study (or continues it), trains its jobs here
+ * while workers elsewhere may share them, and writes the results and the best model;
+ * `runSearchWorker` joins a study that exists; `evaluateBest` tests the winner once.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { DataOptions } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
-import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { lockFolder, type FolderLock } from '../io/lock.ts';
 import type { BackendName } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
-import type { DataOptions } from '../data/prepare.ts';
 import { evaluateSavedModel } from '../runs/evaluate.ts';
-import type { TestMetrics } from '../evaluation/metrics.ts';
-import { compareResults, type Halving } from './halving.ts';
-import { DEFAULT_SPACES, defaultConfig, gridParams, sampleParams, type SearchModel, type SearchSpace, type TrialParams } from './space.ts';
-import { isPostgresUrl, openStorage, SQLITE_FILE, type Storage } from './storage.ts';
+import { resolveSettings, type SearchRequest, type SearchSettings, type StudyWorkOptions } from './settings.ts';
+import { defaultConfig, gridParams, sampleParams, type TrialParams } from './space.ts';
+import { openStorage, SQLITE_FILE, type Storage } from './storage.ts';
 import { Study, type TrialRow } from './study.ts';
-import { writeModelFiles, type RungResult } from './trial.ts';
+import { summarize, type FinalEvaluation, type TrialSummary } from './summary.ts';
+import { writeModelFiles } from './trial.ts';
 import { runWorker, type WorkerReport } from './worker.ts';
 
-/** Everything that defines a search; saved with its study so that a rerun continues the same one. */
-export interface SearchSettings {
-  model: SearchModel;
-  space: SearchSpace;
-  strategy: 'random' | 'grid';
-  /** Random search: trials drawn. Grid search: ignored (every combination is a trial). */
-  trials: number;
-  /** Random search: trial 0 is the model's default configuration (the space's parameters only). */
-  includeDefault: boolean;
-  seed: number;
-  /** Epochs of the first rung of successive halving; equal to maxEpochs: no halving. */
-  minEpochs: number;
-  /** Epochs a trial that survives every rung trains (its learning-rate schedule spans these). */
-  maxEpochs: number;
-  /** Successive halving keeps the best 1/factor of the trials at each rung. */
-  reductionFactor: number;
-  /** Synchronous halving (the same results whichever worker finishes first) or asynchronous (ASHA: no worker waits). */
-  halving: Halving;
-  /** Train on a stratified sample of this many images (quick searches); null = all 48,000. */
-  trainLimit: number | null;
-  backend: BackendName | 'auto';
-  /** features-mlp: the folder of a finished pipeline run, whose features/ and cnn/ are used. */
-  pipelineDir: string | null;
-}
+export { baseConfig, searchSettings, type SearchEvent, type SearchRequest, type SearchSettings } from './settings.ts';
+export { summarize, type FinalEvaluation, type TrialSummary } from './summary.ts';
 
-/** A job started on this machine (no result yet) or recorded. */
-export interface SearchEvent {
-  trial: number;
-  rung: number;
-  /** Epochs the job trains to. */
-  epochs: number;
-  result?: RungResult;
-  /** Results recorded in the study so far (by every worker, as this process counts them). */
-  done: number;
-  /** Jobs the study will run in all: known under synchronous halving, null under asynchronous. */
-  total: number | null;
-}
-
-export interface SearchOptions extends DataOptions {
+export interface SearchOptions extends StudyWorkOptions {
   /** The search folder: results, the best model and the report; also the trials' working copies. */
   outDir: string;
   /** Where the study lives: a postgresql:// URL shared by workers on many machines, or an SQLite file (default: search.sqlite in outDir). */
@@ -65,25 +35,6 @@ export interface SearchOptions extends DataOptions {
   workers?: number;
   /** A job whose heartbeat is older than this many seconds goes to another worker (default 60); stored with the study. */
   graceSeconds?: number;
-  /** Seconds between checkpoints stored in the database during a rung (default 10; 0: every epoch). */
-  checkpointEverySeconds?: number;
-  log?: (message: string) => void;
-  onJob?: (event: SearchEvent) => void;
-}
-
-/** One row of the results table. */
-export interface TrialSummary {
-  trial: number;
-  params: TrialParams;
-  /** Best validation accuracy at the last rung the trial reached (null: diverged). */
-  valAccuracy: number | null;
-  valLoss: number | null;
-  epochs: number;
-  rung: number;
-  seconds: number;
-  failure: string | null;
-  /** The trial's validation accuracy per epoch. */
-  curve: number[];
 }
 
 export interface SearchResult {
@@ -96,11 +47,13 @@ export interface SearchResult {
   /** Folder of the best trial's saved model. */
   bestDir: string;
   seconds: number;
-  /** The study's database (as given: a URL keeps its password) and name. */
+  /** The study's database (as given: a URL keeps its password), its engine and the study's name. */
   storage: string;
+  engine: 'sqlite' | 'postgresql';
   study: string;
 }
 
+/** The trials a search's settings draw (random) or enumerate (grid), from its seed. */
 function makeTrials(settings: SearchSettings): TrialRow[] {
   if (settings.strategy === 'grid') return gridParams(settings.space).map((params, id) => ({ id, params }));
   const rng = Rng.fromSeed(settings.seed).fork();
@@ -113,59 +66,6 @@ function makeTrials(settings: SearchSettings): TrialRow[] {
   }
   while (trials.length < settings.trials) trials.push({ id: trials.length, params: sampleParams(settings.space, rng) });
   return trials;
-}
-
-/** The settings a search is run with: the model's default space and budgets, then what is given. */
-export function searchSettings(model: SearchModel, given: Partial<SearchSettings> = {}): SearchSettings {
-  const budgets = { mlp: { trials: 30, minEpochs: 3, maxEpochs: 30 }, 'features-mlp': { trials: 30, minEpochs: 2, maxEpochs: 20 }, cnn: { trials: 9, minEpochs: 1, maxEpochs: 8 } }[model];
-  const settings: SearchSettings = {
-    model,
-    space: DEFAULT_SPACES[model],
-    strategy: 'random',
-    includeDefault: true,
-    seed: 42,
-    reductionFactor: 3,
-    halving: 'sync',
-    trainLimit: null,
-    backend: 'auto',
-    pipelineDir: null,
-    ...budgets,
-    ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)),
-  };
-  // A shorter search than the default's first rung: one rung of what is asked.
-  if (given.minEpochs === undefined) settings.minEpochs = Math.min(settings.minEpochs, settings.maxEpochs);
-  if (settings.minEpochs > settings.maxEpochs) throw new UserError(`--min-epochs (${settings.minEpochs}) is more than --max-epochs (${settings.maxEpochs}); lower it.`);
-  if (settings.reductionFactor < 2) throw new UserError(`--reduction-factor must be at least 2 (got ${settings.reductionFactor}).`);
-  if (model === 'features-mlp') {
-    if (!settings.pipelineDir) throw new UserError('a features-mlp search needs --pipeline DIR, the folder of a finished fmnist pipeline run (its features/ and cnn/).');
-    settings.pipelineDir = resolve(settings.pipelineDir);
-    if (!existsSync(join(settings.pipelineDir, 'features', 'train_x.npy'))) throw new UserError(`${settings.pipelineDir} holds no features/train_x.npy; pass the folder of a finished fmnist pipeline run.`);
-  }
-  return settings;
-}
-
-/** The trials' table from the study's records, best first. */
-export function summarize(trials: TrialRow[], results: RungResult[]): TrialSummary[] {
-  const last = new Map<number, RungResult>();
-  for (const result of results) if ((last.get(result.trial)?.rung ?? -1) < result.rung) last.set(result.trial, result);
-  return trials
-    .filter((trial) => last.has(trial.id))
-    .map((trial) => {
-      const result = last.get(trial.id)!;
-      const seconds = results.filter((r) => r.trial === trial.id).reduce((sum, r) => sum + r.seconds, 0);
-      return {
-        trial: trial.id,
-        params: trial.params,
-        valAccuracy: result.valAccuracy,
-        valLoss: result.valLoss,
-        epochs: result.epochs,
-        rung: result.rung,
-        seconds,
-        failure: result.failure,
-        curve: result.history.map((record) => record.valAccuracy),
-      };
-    })
-    .sort((a, b) => b.rung - a.rung || compareResults(a, b));
 }
 
 /** Creates the study, or checks that the one found has the same settings (a one-line error otherwise, nothing changed). */
