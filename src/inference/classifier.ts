@@ -12,6 +12,7 @@ import type { LabelledImages } from '../data/load.ts';
 import { UserError } from '../errors.ts';
 import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
+import { Workspace } from '../kernels/workspace.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnFeatureInput } from '../models/features.ts';
 import { foldBatchNorm } from '../models/fold.ts';
@@ -43,7 +44,15 @@ export async function modelInput(kernels: Kernels, dir: string, description: Mod
   const saved = loadModel(resolve(dir, input.extractor), kernels).model;
   const extractor = fold ? await foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
   if (extractor.model !== saved) saved.dispose();
-  return { examples: cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input), dispose: () => extractor.model.dispose() };
+  if (fold) extractor.model.prepareInference();
+  const workspace = new Workspace(kernels);
+  return {
+    examples: cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input, workspace),
+    dispose() {
+      workspace.dispose();
+      extractor.model.dispose();
+    },
+  };
 }
 
 /** A model's input made from images (see modelInput), and the release of what it holds (a CNN that makes features). */
@@ -57,6 +66,9 @@ export async function ourClassifier(dir: string, kernels: Kernels, name = basena
   const { model: saved, description } = new RunFolder(dir).loadModel(kernels);
   const model = (await foldBatchNorm(saved, kernels)).model;
   if (model !== saved) saved.dispose();
+  // Only classifies from here: the filters transformed once, the buffers kept from call to call.
+  model.prepareInference();
+  const workspace = new Workspace(kernels);
   const input = await modelInput(kernels, dir, description, { fold: true });
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   return {
@@ -66,10 +78,11 @@ export async function ourClassifier(dir: string, kernels: Kernels, name = basena
     runtime: kernels.description,
     async classify(pixels, count) {
       const examples = await input.examples({ count, pixels, labels: new Uint8Array(count) });
-      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip))).probabilities;
+      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip), workspace)).probabilities;
     },
     async close() {
       model.dispose();
+      workspace.dispose();
       input.dispose();
       loss.dispose();
     },
