@@ -22,12 +22,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MLP_CONFIG_OPTIONS } from '../src/runs/options.ts';
 import type { MlpConfig } from '../src/runs/configs.ts';
-import { runSearch, searchSettings } from '../src/search/search.ts';
-import type { SearchSettings } from '../src/search/search.ts';
+import { runSearch } from '../src/search/search.ts';
+import { baseConfig, searchSettings, type SearchRequest } from '../src/search/settings.ts';
 import { trialConfig, type TrialParams } from '../src/search/space.ts';
 import { openStorage, SQLITE_FILE } from '../src/search/storage.ts';
 import { Study, type RecordedResult } from '../src/search/study.ts';
-import { baseConfig } from '../src/search/worker.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import { median } from './training-step.ts';
 
@@ -119,7 +118,7 @@ interface StudyRound {
 }
 
 /** Runs the study once, as `fmnist search` does; gives its wall time and what it recorded. */
-async function studyRound(settings: SearchSettings, options: SearchBenchOptions, round: number): Promise<StudyRound> {
+async function studyRound(settings: SearchRequest, options: SearchBenchOptions, round: number): Promise<StudyRound> {
   const outDir = mkdtempSync(join(tmpdir(), 'fmnist-bench-search-'));
   const name = `bench-search-${process.pid}-${round}`;
   try {
@@ -129,8 +128,8 @@ async function studyRound(settings: SearchSettings, options: SearchBenchOptions,
     const storage = await openStorage(options.storage ?? join(outDir, SQLITE_FILE));
     try {
       const study = await Study.open(storage, name);
-      const results = await study.results();
-      const params = new Map((await study.trials()).map((trial) => [trial.id, trial.params]));
+      const results = await study.reads.results();
+      const params = new Map((await study.reads.trials()).map((trial) => [trial.id, trial.params]));
       if (options.storage) await study.delete();
       return { wallSeconds, rungs: study.rungs, results, params };
     } finally {

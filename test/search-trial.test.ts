@@ -11,10 +11,9 @@ import { test } from 'node:test';
 import { jsKernels, type Kernels } from '../src/kernels/index.ts';
 import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
 import { KERNELS, parseArgs } from '../src/kernels/spec.ts';
-import { searchSettings } from '../src/search/search.ts';
+import { baseConfig, searchSettings } from '../src/search/settings.ts';
 import { trialConfig } from '../src/search/space.ts';
 import { TRIAL_CHECKPOINT, TrialRunner, type TrialJob } from '../src/search/trial.ts';
-import { baseConfig } from '../src/search/worker.ts';
 import { singleFileCheckpointer } from '../src/training/checkpoint.ts';
 import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
 

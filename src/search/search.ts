@@ -15,14 +15,11 @@ import { Rng } from '../random/rng.ts';
 import { evaluateSavedModel } from '../runs/evaluate.ts';
 import { resolveSettings, type SearchRequest, type SearchSettings, type StudyWorkOptions } from './settings.ts';
 import { defaultConfig, gridParams, sampleParams, type TrialParams } from './space.ts';
-import { openStorage, SQLITE_FILE, type Storage } from './storage.ts';
+import { openStorage, SQLITE_FILE, type Engine, type Storage } from './storage.ts';
 import { Study, type TrialRow } from './study.ts';
 import { summarize, type FinalEvaluation, type TrialSummary } from './summary.ts';
 import { writeModelFiles } from './trial.ts';
-import { runWorker, type WorkerReport } from './worker.ts';
-
-export { baseConfig, searchSettings, type SearchEvent, type SearchRequest, type SearchSettings } from './settings.ts';
-export { summarize, type FinalEvaluation, type TrialSummary } from './summary.ts';
+import { runWorker, type WorkerOptions, type WorkerReport } from './worker.ts';
 
 export interface SearchOptions extends StudyWorkOptions {
   /** The search folder: results, the best model and the report; also the trials' working copies. */
@@ -49,12 +46,12 @@ export interface SearchResult {
   seconds: number;
   /** The study's database (as given: a URL keeps its password), its engine and the study's name. */
   storage: string;
-  engine: 'sqlite' | 'postgresql';
+  engine: Engine;
   study: string;
 }
 
 /** The trials a search's settings draw (random) or enumerate (grid), from its seed. */
-function makeTrials(settings: SearchSettings): TrialRow[] {
+function makeTrials(settings: SearchRequest): TrialRow[] {
   if (settings.strategy === 'grid') return gridParams(settings.space).map((params, id) => ({ id, params }));
   const rng = Rng.fromSeed(settings.seed).fork();
   const trials: TrialRow[] = [];
@@ -69,18 +66,41 @@ function makeTrials(settings: SearchSettings): TrialRow[] {
 }
 
 /** Creates the study, or checks that the one found has the same settings (a one-line error otherwise, nothing changed). */
-async function openStudy(storage: Storage, settings: SearchSettings, options: SearchOptions, name: string): Promise<{ study: Study; created: boolean }> {
+async function openStudy(storage: Storage, request: SearchRequest, options: SearchOptions, name: string): Promise<{ study: Study; created: boolean }> {
   const graceMs = options.graceSeconds === undefined ? undefined : options.graceSeconds * 1000;
-  const { study, created } = await Study.create(storage, name, settings, makeTrials(settings), graceMs);
+  const { study, created } = await Study.create(storage, name, request, makeTrials(request), graceMs);
   const saved = study.settings;
-  if (JSON.stringify(saved) !== JSON.stringify(settings)) {
-    const differ = Object.keys({ ...saved, ...settings }).filter((key) => JSON.stringify(saved[key as keyof SearchSettings]) !== JSON.stringify(settings[key as keyof SearchSettings]));
-    const where = isPostgresUrl(storage.location) ? `study "${name}" in ${storage.location}` : options.outDir;
-    const other = isPostgresUrl(storage.location) ? '--study' : '--out';
-    throw new UserError(`${where} holds a search with other settings (${differ.join(', ')}); run it with the same flags to continue it, or choose another ${other}.`);
+  const asked = resolveSettings(request, storage.dialect.engine);
+  const differ = Object.keys({ ...saved, ...asked }).filter((key) => JSON.stringify(saved[key as keyof SearchSettings]) !== JSON.stringify(asked[key as keyof SearchSettings]));
+  if (differ.length > 0) {
+    const shared = storage.dialect.engine === 'postgresql';
+    const where = shared ? `study "${name}" in ${storage.location}` : options.outDir;
+    throw new UserError(`${where} holds a search with other settings (${differ.join(', ')}); run it with the same flags to continue it, or choose another ${shared ? '--study' : '--out'}.`);
   }
   if (!created && graceMs !== undefined && graceMs !== study.graceMs) return { study: await study.setGrace(graceMs), created };
   return { study, created };
+}
+
+/** The event of a worker's job as a search reports it: with the study's count of results so far. */
+function jobEvents(study: Study, done: number, onJob: StudyWorkOptions['onJob']): WorkerOptions['onJob'] {
+  const total = study.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
+  return ({ lease, result }) => {
+    if (result) done++;
+    onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
+  };
+}
+
+/** What runWorker is told by a search or a search worker. */
+function workerOptions(study: Study, options: StudyWorkOptions, trainers: number, workDir: string, done: number): WorkerOptions {
+  return {
+    trainers,
+    workDir,
+    data: options.data,
+    allowModifiedData: options.allowModifiedData,
+    checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
+    log: options.log,
+    onJob: jobEvents(study, done, options.onJob),
+  };
 }
 
 /**
@@ -89,41 +109,28 @@ async function openStudy(storage: Storage, settings: SearchSettings, options: Se
  * other machines (`fmnist search worker`) may share the work, then writes the results and the
  * best model to outDir. Each result is recorded as it arrives; a search killed and run again
  * keeps every result recorded and resumes interrupted trials from their stored checkpoints.
- * Reads only the training data: selection is on the validation split.
+ * Halving left out of `request` is the database's default: synchronous on SQLite, asynchronous
+ * on PostgreSQL. Reads only the training data: selection is on the validation split.
  */
-export async function runSearch(settings: SearchSettings, options: SearchOptions): Promise<SearchResult> {
+export async function runSearch(request: SearchRequest, options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
   const outDir = resolve(options.outDir);
   const location = options.storage ?? join(outDir, SQLITE_FILE);
-  const name = options.study ?? `search-${settings.model}`;
+  const name = options.study ?? `search-${request.model}`;
   const trainers = options.workers ?? availableParallelism();
-  // A database that cannot be reached leaves no folder behind; an SQLite file needs its folder first.
-  if (!isPostgresUrl(location)) makeFolder(outDir);
   const storage = await openStorage(location, { create: true, connections: trainers + 2 });
   let lock: FolderLock | null = null;
   try {
-    const { study, created } = await openStudy(storage, settings, options, name);
+    const { study, created } = await openStudy(storage, request, options, name);
+    const { settings } = study;
     // One search writes a folder at a time (its trials, results and report).
     lock = lockFolder(outDir, `fmnist search ${settings.model}`, options.log);
-    const total = settings.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
-    const plan = settings.halving === 'sync' ? `keeping ${study.sizes.join(', ')} trials; ${total} jobs` : `asynchronous halving keeping the best 1/${settings.reductionFactor}`;
+    const plan = settings.halving === 'sync' ? `keeping ${study.sizes.join(', ')} trials; ${study.sizes.reduce((a, b) => a + b, 0)} jobs` : `asynchronous halving keeping the best 1/${settings.reductionFactor}`;
     options.log?.(`search: ${study.trialCount} trials, rungs at ${study.rungs.join(', ')} epochs ${plan}`);
-    if (isPostgresUrl(location)) options.log?.(`study "${name}" ${created ? 'created' : 'continued'} in ${storage.location}`);
-    const recorded = (await study.results()).length;
+    if (storage.dialect.engine === 'postgresql') options.log?.(`study "${name}" ${created ? 'created' : 'continued'} in ${storage.location}`);
+    const recorded = (await study.reads.results()).length;
     if (!created && recorded > 0) options.log?.(`${recorded} results kept from before`);
-    let done = recorded;
-    await runWorker(study, {
-      trainers,
-      workDir: outDir,
-      data: options.data,
-      allowModifiedData: options.allowModifiedData,
-      checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
-      log: options.log,
-      onJob: ({ lease, result }) => {
-        if (result) done++;
-        options.onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
-      },
-    });
+    await runWorker(study, workerOptions(study, options, trainers, outDir, recorded));
     return await exportStudy(study, outDir, { storage: location, seconds: (performance.now() - started) / 1000 });
   } finally {
     lock?.release();
@@ -136,14 +143,24 @@ export async function runSearch(settings: SearchSettings, options: SearchOptions
  * trial's model in trials/<id>/ (from the database, where this machine did not train it).
  */
 export async function exportStudy(study: Study, outDir: string, details: { storage: string; seconds: number }): Promise<SearchResult> {
-  const table = summarize(await study.trials(), await study.results());
+  const table = summarize(await study.reads.trials(), await study.reads.results());
   const last = study.rungs.length - 1;
   // The winner must have trained every epoch: only those trials have a saved model.
   const best = table.find((trial) => trial.rung === last && trial.valAccuracy !== null);
   if (!best) throw new UserError('No trial trained to the last rung without diverging; lower the learning rates of the search space and run again.');
   const bestDir = join(outDir, 'trials', String(best.trial));
-  writeModelFiles(await study.files(best.trial), bestDir);
-  const result: SearchResult = { settings: study.settings, rungs: study.rungs, trials: table, best, bestDir, seconds: details.seconds, storage: details.storage, study: study.name };
+  writeModelFiles(await study.reads.files(best.trial), bestDir);
+  const result: SearchResult = {
+    settings: study.settings,
+    rungs: study.rungs,
+    trials: table,
+    best,
+    bestDir,
+    seconds: details.seconds,
+    storage: details.storage,
+    engine: study.storage.dialect.engine,
+    study: study.name,
+  };
   writeResults(outDir, result);
   return result;
 }
@@ -162,13 +179,6 @@ function writeResults(outDir: string, result: SearchResult): void {
   writeJsonAtomic(join(outDir, 'trials.json'), { settings: result.settings, rungs: result.rungs, trials: result.trials });
 }
 
-export interface FinalEvaluation {
-  trial: number;
-  params: TrialParams;
-  valAccuracy: number;
-  test: TestMetrics;
-}
-
 /**
  * Evaluates the search's best model on the test set, once: the figures are stored with the
  * study, and a second call returns them without reading the test images again.
@@ -177,11 +187,11 @@ export async function evaluateBest(outDir: string, result: SearchResult, options
   const storage = await openStorage(result.storage ?? join(resolve(outDir), SQLITE_FILE));
   try {
     const study = await Study.open(storage, result.study);
-    const recorded = await study.final();
+    const recorded = await study.reads.final();
     if (recorded !== null && recorded.trial === result.best.trial) return recorded;
     const evaluation = await evaluateSavedModel(result.bestDir, { data: options.data, allowModifiedData: options.allowModifiedData, backend: options.backend });
     const final: FinalEvaluation = { trial: result.best.trial, params: result.best.params, valAccuracy: result.best.valAccuracy!, test: evaluation.test };
-    await study.setFinal(final);
+    await study.results.setFinal(final);
     writeJsonAtomic(join(resolve(outDir), 'best.json'), final);
     return final;
   } finally {
@@ -189,19 +199,13 @@ export async function evaluateBest(outDir: string, result: SearchResult, options
   }
 }
 
-export interface SearchWorkerOptions extends DataOptions {
+export interface SearchWorkerOptions extends StudyWorkOptions {
   /** The study's database: a postgresql:// URL, or an SQLite file (or a search folder). */
   storage: string;
   /** The study's name (default: the database's only study). */
   study?: string;
-  /** Trainer processes, one thread each (default: every core). */
-  workers?: number;
   /** This machine's working copies of the trials (default: a temporary folder, removed at the end). */
   workDir?: string;
-  /** Seconds between checkpoints stored in the database during a rung (default 10; 0: every epoch). */
-  checkpointEverySeconds?: number;
-  log?: (message: string) => void;
-  onJob?: (event: SearchEvent) => void;
 }
 
 /**
@@ -216,20 +220,8 @@ export async function runSearchWorker(options: SearchWorkerOptions): Promise<Wor
     const study = await Study.open(storage, options.study);
     const halving = study.halving === 'sync' ? 'synchronous' : 'asynchronous';
     options.log?.(`worker: study "${study.name}" in ${storage.location}: ${study.settings.model}, ${study.trialCount} trials, ${halving} halving, rungs at ${study.rungs.join(', ')} epochs; ${trainers} trainer(s)`);
-    const total = study.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
-    let done = (await study.results()).length;
-    const report = await runWorker(study, {
-      trainers,
-      workDir,
-      data: options.data,
-      allowModifiedData: options.allowModifiedData,
-      checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
-      log: options.log,
-      onJob: ({ lease, result }) => {
-        if (result) done++;
-        options.onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
-      },
-    });
+    const recorded = (await study.reads.results()).length;
+    const report = await runWorker(study, workerOptions(study, options, trainers, workDir, recorded));
     return { ...report, study: study.name };
   } finally {
     await storage.close();

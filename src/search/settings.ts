@@ -13,6 +13,7 @@ import type { BackendName } from '../kernels/index.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
 import type { Halving } from './halving.ts';
 import { DEFAULT_SPACES, defaultConfig, type SearchModel, type SearchSpace } from './space.ts';
+import type { Engine } from './storage.ts';
 import type { RungResult } from './trial.ts';
 
 /** Everything that defines a search; saved with its study so that a rerun continues the same one. */
@@ -41,17 +42,17 @@ export interface SearchSettings {
 }
 
 /**
- * The settings of a search about to start: `halving` may be left to the database, which the
- * search opens: synchronous on SQLite (one machine), asynchronous on PostgreSQL (many).
+ * The settings of a search about to start: `halving` may be left out, for the study's database
+ * to decide (resolveSettings) when the study is created.
  */
-export type SearchRequest = Omit<SearchSettings, 'halving'> & { halving: Halving | undefined };
+export type SearchRequest = Omit<SearchSettings, 'halving'> & { halving?: Halving };
 
 /**
  * The settings of a request in a database of `engine`: the halving asked for, else synchronous
  * on SQLite (one machine: the same results however the jobs are shared) and asynchronous on
  * PostgreSQL (workers on many machines, none waiting for a rung's last job).
  */
-export function resolveSettings(request: SearchRequest, engine: 'sqlite' | 'postgresql'): SearchSettings {
+export function resolveSettings(request: SearchRequest, engine: Engine): SearchSettings {
   return { ...request, halving: request.halving ?? (engine === 'postgresql' ? 'async' : 'sync') };
 }
 
@@ -65,8 +66,6 @@ export function searchSettings(model: SearchModel, given: Partial<SearchSettings
     includeDefault: true,
     seed: 42,
     reductionFactor: 3,
-    // In this place among the keys whatever its value: a study's saved settings are compared as JSON.
-    halving: undefined,
     trainLimit: null,
     backend: 'auto',
     pipelineDir: null,
@@ -86,7 +85,7 @@ export function searchSettings(model: SearchModel, given: Partial<SearchSettings
 }
 
 /** The training configuration every trial starts from: the model's defaults over the study's budget, seed and data, on one thread. */
-export function baseConfig(settings: SearchSettings): MlpConfig | CnnConfig {
+export function baseConfig(settings: SearchRequest): MlpConfig | CnnConfig {
   return {
     ...defaultConfig(settings.model),
     epochs: settings.maxEpochs,
