@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { jsKernels, type Kernels } from '../src/kernels/index.ts';
 import { loadNativeKernels, nativeBuildPresent } from '../src/kernels/native/node.ts';
+import { loadWasmKernels, wasmBuildPresent } from '../src/kernels/wasm/node.ts';
 import { KERNELS, parseArgs } from '../src/kernels/spec.ts';
 import { baseConfig, searchSettings } from '../src/search/settings.ts';
 import { trialConfig } from '../src/search/space.ts';
@@ -47,7 +48,9 @@ function watchedKernels(kernels: Kernels): { kernels: Kernels; foreign: Map<stri
   return { kernels: watched as unknown as Kernels, foreign, calls };
 }
 
-const backends: [string, () => Kernels][] = [['js', () => jsKernels]];
+const backends: [string, () => Kernels | Promise<Kernels>][] = [['js', () => jsKernels]];
+// The WebAssembly backend is where a tensor of its own matters most: any other array is copied into its memory and back at every call.
+if (wasmBuildPresent()) backends.push(['wasm', () => loadWasmKernels({ threads: 1 })]);
 if (nativeBuildPresent()) backends.push(['native', () => loadNativeKernels({ threads: 1 })]);
 
 for (const [backend, load] of backends) {
@@ -56,7 +59,7 @@ for (const [backend, load] of backends) {
       const settings = searchSettings('mlp', { trials: 1, minEpochs: 1, maxEpochs: 3, trainLimit: 600 });
       const config = trialConfig('mlp', baseConfig(settings), { hidden: 32, dropout: 0.2, batchSize: 50, optimizer, learningRate: 0.003, weightDecay: 1e-4 });
       const job = (dir: string, rung: number, stopAfterEpoch: number): TrialJob => ({ trial: 0, rung, model: 'mlp', config, stopAfterEpoch, dir });
-      const { kernels, foreign, calls } = watchedKernels(load());
+      const { kernels, foreign, calls } = watchedKernels(await load());
       const runner = new TrialRunner(kernels, { data: { dataDir: REAL_DATA_DIR, download: false } });
 
       const staged = tempDir();
