@@ -5,7 +5,7 @@
 // the default CNN, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts),
 // `npm run bench -- coordination --storage URL` (neither; it needs a database) runs 64 search
 // workers with jobs of no work against a search database (bench/coordination.ts),
-// `npm run bench -- search [--storage URL] [--workers N] [--rounds N]` (neither) runs a small study
+// `npm run bench -- search [--storage URL] [--workers N] [--rounds N] [--train-limit N]` (neither) runs a small study
 // and trains each trial with `fmnist train` beside it: the jobs' speed and the study's overhead (bench/search.ts).
 // `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
 // `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts),
@@ -48,6 +48,7 @@ const flagValue = (flag: string): string | undefined => {
 const storage = flagValue('--storage');
 const workersFlag = flagValue('--workers');
 const rounds = Number(flagValue('--rounds') ?? 3);
+const trainLimit = flagValue('--train-limit');
 const selected = new Set(args);
 /** The default set: gemm, conv, train and peak; profile, layers, step and browser only when named. */
 const wants = (name: string) => (selected.size === 0 && name !== 'layers' && name !== 'browser') || selected.has(name);
@@ -62,7 +63,7 @@ if (selected.has('coordination')) {
   }
   for (const record of await coordinationBench(storage, { workers: Number(workersFlag ?? 64) })) emit(record);
 }
-if (selected.has('search')) await searchBench(emit, { storage, workers: Number(workersFlag ?? 1), rounds });
+if (selected.has('search')) await searchBench(emit, { storage, workers: Number(workersFlag ?? 1), rounds, trainLimit: trainLimit === undefined ? null : Number(trainLimit) });
 
 /** Median seconds of `run`, repeated until about `budget` seconds have passed (at least 5 times). */
 function time(run: () => void, budget = 1): number {

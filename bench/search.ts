@@ -1,12 +1,15 @@
 /**
  * The search benchmark: do a study's jobs train as fast as `fmnist train`, and what does
- * coordinating them cost? `npm run bench -- search [--storage URL] [--workers N] [--rounds N]`
- * runs a small MLP study (9 trials of the default space, rungs at 1, 3 and 9 epochs: 13 jobs)
- * through `runSearch`, on SQLite in a temporary folder or in the PostgreSQL database of
- * `--storage`, with N trainer processes (default 1); then trains every trial with `fmnist train`
- * (its own process, `--threads 1`, the trial's configuration and its 9-epoch schedule), N at a
- * time, up to the last epoch the study trained it to. Study and references take turns, round by
- * round (3 by default), since this machine's speed drifts.
+ * coordinating them cost? `npm run bench -- search [--storage URL] [--workers N] [--rounds N]
+ * [--train-limit N]` runs a small MLP study (9 trials of the default space, rungs at 1, 3 and 9
+ * epochs: 13 jobs) through `runSearch`, on SQLite in a temporary folder or in the PostgreSQL
+ * database of `--storage` (synchronous halving on SQLite, asynchronous on PostgreSQL: each
+ * database's default), with N trainer processes (default 1); then trains every trial with
+ * `fmnist train` (its own process, `--threads 1`, the trial's configuration and its 9-epoch
+ * schedule), N at a time, up to the last epoch the study trained it to. Study and references
+ * take turns, round by round (3 by default), since a machine's speed drifts. `--train-limit`
+ * trains on a sample of that many images (a quick check that it runs; the figures to report use
+ * all 48,000).
  *
  * Prints JSON lines: the machine; per job its seconds per epoch (training and validation, as
  * the epoch's record times it) beside `fmnist train`'s for the same epochs, and whether the
@@ -25,7 +28,7 @@ import type { MlpConfig } from '../src/runs/configs.ts';
 import { runSearch } from '../src/search/search.ts';
 import { baseConfig, searchSettings, type SearchRequest } from '../src/search/settings.ts';
 import { trialConfig, type TrialParams } from '../src/search/space.ts';
-import { openStorage, SQLITE_FILE } from '../src/search/storage.ts';
+import { openStorage, SQLITE_FILE, type Engine } from '../src/search/storage.ts';
 import { Study, type RecordedResult } from '../src/search/study.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import { median } from './training-step.ts';
@@ -38,6 +41,8 @@ export interface SearchBenchOptions {
   /** Trainer processes of the study, and `fmnist train` processes at once. */
   workers: number;
   rounds: number;
+  /** Train on a stratified sample of this many images; null: all of them. */
+  trainLimit: number | null;
 }
 
 /** The processor, as /proc/cpuinfo names it, with its family and model (which tell a Zen 4 from a Zen 5). */
@@ -69,12 +74,15 @@ function referenceRun(config: MlpConfig, epochs: number): Promise<EpochRecord[]>
   const out = join(folder, 'run');
   const child = spawn(process.execPath, [...process.execArgv, CLI, 'train', 'mlp', ...trainFlags(config), '--no-report', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  // The line that ends the epoch (its checkpoint is written before the next epoch starts), not a
+  // progress line written during it; fmnist train writes them to stderr.
+  const ended = new RegExp(`^epoch ${epochs}/\\d+: loss`, 'm');
   const onData = (chunk: Buffer) => {
     output += chunk.toString();
-    if (new RegExp(`^epoch ${epochs}/`, 'm').test(output)) child.kill('SIGTERM');
+    if (ended.test(output)) child.kill('SIGTERM');
   };
   child.stdout.on('data', onData);
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', onData);
   return new Promise((resolve, reject) => {
     child.on('exit', () => {
       try {
@@ -110,6 +118,7 @@ async function inLanes<T>(tasks: (() => Promise<T>)[], lanes: number): Promise<T
 }
 
 interface StudyRound {
+  engine: Engine;
   wallSeconds: number;
   /** Epochs at the end of each rung. */
   rungs: number[];
@@ -123,7 +132,7 @@ async function studyRound(settings: SearchRequest, options: SearchBenchOptions, 
   const name = `bench-search-${process.pid}-${round}`;
   try {
     const started = performance.now();
-    await runSearch(settings, { outDir, storage: options.storage, study: name, workers: options.workers });
+    const { engine } = await runSearch(settings, { outDir, storage: options.storage, study: name, workers: options.workers });
     const wallSeconds = (performance.now() - started) / 1000;
     const storage = await openStorage(options.storage ?? join(outDir, SQLITE_FILE));
     try {
@@ -131,7 +140,7 @@ async function studyRound(settings: SearchRequest, options: SearchBenchOptions, 
       const results = await study.reads.results();
       const params = new Map((await study.reads.trials()).map((trial) => [trial.id, trial.params]));
       if (options.storage) await study.delete();
-      return { wallSeconds, rungs: study.rungs, results, params };
+      return { engine, wallSeconds, rungs: study.rungs, results, params };
     } finally {
       await storage.close();
     }
@@ -156,10 +165,10 @@ interface JobFigures {
 }
 
 export async function searchBench(emit: (record: object) => void, options: SearchBenchOptions): Promise<void> {
-  const engine = options.storage ? 'postgresql' : 'sqlite';
-  const settings = searchSettings('mlp', { trials: 9, minEpochs: 1, maxEpochs: 9, halving: options.storage ? 'async' : 'sync' });
+  // Halving left to the database: synchronous on SQLite, asynchronous on PostgreSQL.
+  const settings = searchSettings('mlp', { trials: 9, minEpochs: 1, maxEpochs: 9, trainLimit: options.trainLimit });
   const base = baseConfig(settings);
-  emit({ bench: 'search', cpu: cpuName(), engine, workers: options.workers, rounds: options.rounds, trials: settings.trials, maxEpochs: settings.maxEpochs });
+  emit({ bench: 'search', cpu: cpuName(), workers: options.workers, rounds: options.rounds, trials: settings.trials, maxEpochs: settings.maxEpochs, trainLimit: settings.trainLimit });
 
   /** The references: each trial trained by `fmnist train` up to the epoch given, `workers` at a time. */
   const train = async (reached: Map<number, number>, params: Map<number, TrialParams>) => {
@@ -179,6 +188,7 @@ export async function searchBench(emit: (record: object) => void, options: Searc
   const jobs = new Map<string, JobFigures>();
   const studies: { wall: number; jobSeconds: number; epochSeconds: number; jobs: number }[] = [];
   let previous: StudyRound | null = null;
+  let engine: Engine | null = null;
   for (let round = 0; round < options.rounds; round++) {
     // Odd rounds train the references first (the epochs of the round before), so that neither
     // side always runs right after the other.
@@ -187,6 +197,7 @@ export async function searchBench(emit: (record: object) => void, options: Searc
     const study = await studyRound(settings, options, round);
     reference ??= await train(reachedBy(study), study.params);
     previous = study;
+    engine = study.engine;
 
     let epochSeconds = 0;
     for (const result of study.results) {
