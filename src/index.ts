@@ -27,7 +27,7 @@ export { buildReport } from './reports/report.ts';
 export { runSearch, evaluateBest, runSearchWorker } from './search/search.ts';
 export type { SearchResult } from './search/search.ts';
 export { searchSettings } from './search/settings.ts';
-export type { SearchRequest, SearchSettings } from './search/settings.ts';
+export type { SearchSettings } from './search/settings.ts';
 
 // ---- Using trained models ----
 

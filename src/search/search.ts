@@ -21,6 +21,7 @@ import { summarize, type FinalEvaluation, type TrialSummary } from './summary.ts
 import { writeModelFiles } from './trial.ts';
 import { runWorker, type WorkerOptions, type WorkerReport } from './worker.ts';
 
+/** Where `runSearch` works: its folder, and the study's database, name, trainers here and grace period. */
 export interface SearchOptions extends StudyWorkOptions {
   /** The search folder: results, the best model and the report; also the trials' working copies. */
   outDir: string;
@@ -44,9 +45,11 @@ export interface SearchResult {
   /** Folder of the best trial's saved model. */
   bestDir: string;
   seconds: number;
-  /** The study's database (as given: a URL keeps its password), its engine and the study's name. */
+  /** The study's database, as given (a URL keeps its password). */
   storage: string;
+  /** The database's engine. */
   engine: Engine;
+  /** The study's name in it. */
   study: string;
 }
 
@@ -199,6 +202,7 @@ export async function evaluateBest(outDir: string, result: SearchResult, options
   }
 }
 
+/** What `runSearchWorker` joins (a study that exists), and where this machine keeps its copies of the trials. */
 export interface SearchWorkerOptions extends StudyWorkOptions {
   /** The study's database: a postgresql:// URL, or an SQLite file (or a search folder). */
   storage: string;
