@@ -307,7 +307,8 @@ export const KERNELS = {
   },
   /**
    * One Adam step on n parameters with bias-corrected moments; `step` is 1-based. The L2 penalty
-   * weightDecay · param is added to the gradient.
+   * weightDecay · param is added to the gradient. param, m and v are stored +0 where they would
+   * be subnormal (see sgdStep).
    */
   adamStep: {
     args: 'param: floats out, grad: floats, m: floats out, v: floats out, n: int, learningRate: float, beta1: float, beta2: float, epsilon: float, weightDecay: float, step: int',
