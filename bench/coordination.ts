@@ -16,7 +16,7 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { searchSettings } from '../src/search/search.ts';
+import { searchSettings } from '../src/search/settings.ts';
 import { openStorage, type Storage } from '../src/search/storage.ts';
 import { Study } from '../src/search/study.ts';
 import { encodeCheckpoint } from '../src/training/checkpoint.ts';
@@ -34,7 +34,7 @@ async function worker(location: string, name: string): Promise<void> {
   const storage = await openStorage(location, { connections: 1 });
   const study = await Study.open(storage, name);
   const id = `${hostname()}:${process.pid}:bench`;
-  await study.registerWorker({ id, host: hostname(), pid: process.pid });
+  await study.leases.registerWorker({ id, host: hostname(), pid: process.pid });
   process.send!({ type: 'ready' } satisfies FromWorker);
   await new Promise((resolve) => process.once('message', resolve));
   const claimMs: number[] = [];
@@ -42,7 +42,7 @@ async function worker(location: string, name: string): Promise<void> {
   let jobs = 0;
   for (;;) {
     const started = performance.now();
-    const claim = await study.claim(id);
+    const claim = await study.leases.claim(id);
     if (claim.type === 'done') break;
     if (claim.type === 'wait') {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -50,10 +50,10 @@ async function worker(location: string, name: string): Promise<void> {
     }
     claimMs.push(performance.now() - started);
     const { lease } = claim;
-    await study.heartbeat(id);
+    await study.leases.heartbeat(id);
     const valAccuracy = accuracy(lease.trial, lease.rung);
     const epochs = study.rungs[lease.rung];
-    await study.record(lease, { trial: lease.trial, rung: lease.rung, epochs, valAccuracy, valLoss: 1 - valAccuracy, bestEpoch: epochs, seconds: 0, history: [], failure: null });
+    await study.results.record(lease, { trial: lease.trial, rung: lease.rung, epochs, valAccuracy, valLoss: 1 - valAccuracy, bestEpoch: epochs, seconds: 0, history: [], failure: null });
     jobs++;
   }
   const { user, system } = process.cpuUsage(cpu);
@@ -85,7 +85,7 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
  * buffers, example order) 20 times through the same call as a worker: what a worker's uploads cost.
  */
 async function checkpointUploads(storage: Storage, study: Study): Promise<Record<string, unknown>> {
-  const claim = await study.claim('bench-uploader');
+  const claim = await study.leases.claim('bench-uploader');
   if (claim.type !== 'job') throw new Error('no job to store checkpoints for');
   const parameters = 784 * 512 + 512 + 512 * 10 + 10;
   const state = {
@@ -102,9 +102,9 @@ async function checkpointUploads(storage: Storage, study: Study): Promise<Record
   const data = encodeCheckpoint(state);
   const uploads = 20;
   const started = performance.now();
-  for (let epochs = 1; epochs <= uploads; epochs++) await study.saveCheckpoint(claim.lease, epochs, data);
+  for (let epochs = 1; epochs <= uploads; epochs++) await study.leases.saveCheckpoint(claim.lease, epochs, data);
   const seconds = (performance.now() - started) / 1000;
-  await study.release(claim.lease);
+  await study.leases.release(claim.lease);
   return { bench: 'checkpoint-upload', engine: storage.dialect.engine, megabytes: Number((data.length / 1e6).toFixed(2)), uploads, msEach: Math.round((seconds * 1000) / uploads), megabytesPerSecond: Math.round((data.length * uploads) / 1e6 / seconds) };
 }
 

@@ -4,7 +4,9 @@
 // threads in turn, `npm run bench -- step` (neither) times training steps of the reference and
 // the default CNN, `npm run bench -- serve` (neither) loads the inference server (bench/serve.ts),
 // `npm run bench -- coordination --storage URL` (neither; it needs a database) runs 64 search
-// workers with jobs of no work against a search database (bench/coordination.ts).
+// workers with jobs of no work against a search database (bench/coordination.ts),
+// `npm run bench -- search [--storage URL] [--workers N] [--rounds N] [--train-limit N]` (neither) runs a small study
+// and trains each trial with `fmnist train` beside it: the jobs' speed and the study's overhead (bench/search.ts).
 // `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
 // `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts),
 // `npm run bench -- browser` (neither) trains in the web app in headless Chromium beside Node's
@@ -16,6 +18,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coordinationBench } from './coordination.ts';
+import { searchBench } from './search.ts';
 import { pixelExamples } from '../src/data/dataset.ts';
 import { loadTrainingSet } from '../src/data/load.ts';
 import { locateData } from '../src/data/locate.ts';
@@ -43,7 +46,9 @@ const flagValue = (flag: string): string | undefined => {
   return at >= 0 ? args.splice(at, 2)[1] : undefined;
 };
 const storage = flagValue('--storage');
-const coordinationWorkers = Number(flagValue('--workers') ?? 64);
+const workersFlag = flagValue('--workers');
+const rounds = Number(flagValue('--rounds') ?? 3);
+const trainLimit = flagValue('--train-limit');
 const selected = new Set(args);
 /** The default set: gemm, conv, train and peak; profile, layers, step and browser only when named. */
 const wants = (name: string) => (selected.size === 0 && name !== 'layers' && name !== 'browser') || selected.has(name);
@@ -56,8 +61,9 @@ if (selected.has('coordination')) {
     console.error('bench: coordination needs --storage postgresql://USER@HOST/DB (scripts/test-postgres.sh start DIR makes a throwaway one)');
     process.exit(2);
   }
-  for (const record of await coordinationBench(storage, { workers: coordinationWorkers })) emit(record);
+  for (const record of await coordinationBench(storage, { workers: Number(workersFlag ?? 64) })) emit(record);
 }
+if (selected.has('search')) await searchBench(emit, { storage, workers: Number(workersFlag ?? 1), rounds, trainLimit: trainLimit === undefined ? null : Number(trainLimit) });
 
 /** Median seconds of `run`, repeated until about `budget` seconds have passed (at least 5 times). */
 function time(run: () => void, budget = 1): number {
@@ -76,8 +82,9 @@ function time(run: () => void, budget = 1): number {
 const cores = availableParallelism();
 const threadCounts = [...new Set([1, Math.min(2, cores), cores])];
 const wasmByThreads = new Map<number, Kernels>();
-const onlyServe = selected.size === 1 && selected.has('serve');
-if (!onlyServe) for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
+// The benchmarks of whole commands load their own kernels, in their own processes.
+const noKernels = selected.size > 0 && [...selected].every((name) => ['serve', 'coordination', 'search'].includes(name));
+if (!noKernels) for (const threads of threadCounts) wasmByThreads.set(threads, await loadWasmKernels({ threads }));
 /**
  * Every backend at every thread count. The native backend's thread count is its team's, which
  * is process-wide, so it is loaded (and its threads set) as each configuration is reached.

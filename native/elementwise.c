@@ -1,8 +1,10 @@
 // Elementwise kernels and the bias's: addBias and its gradient sumRows, ReLU forward and
-// backward, zero, multiply.
+// backward, zero, multiply, and the moving average of the weights (emaUpdate, which flushes
+// subnormal results: subnormal.h).
 #include <string.h>
 
 #include "kernels.h"
+#include "subnormal.h"
 #include "team.h"
 
 typedef struct {
@@ -91,7 +93,7 @@ static void ema_range(void *context, int begin, int end) {
   float *restrict average = e->average;
   const float *restrict values = e->values;
   float keep = e->decay, take = 1 - e->decay;
-  for (int i = begin; i < end; i++) average[i] = keep * average[i] + take * values[i];
+  for (int i = begin; i < end; i++) average[i] = flush_subnormal(keep * average[i] + take * values[i]);
 }
 
 void fm_ema_update(float *average, const float *values, int32_t n, float decay) {

@@ -1,8 +1,10 @@
 // The optimisers' steps: SGD (with momentum, Nesterov's or not) and Adam, each with L2 weight
-// decay added to the gradient.
+// decay added to the gradient. Every value they store is flushed: +0 where it would be subnormal
+// (subnormal.h; why: spec.ts, sgdStep).
 #include <math.h>
 
 #include "kernels.h"
+#include "subnormal.h"
 #include "team.h"
 
 void fm_sgd_step(float *restrict param, const float *restrict grad, float *restrict velocity, int32_t n, float learning_rate, float momentum,
@@ -10,10 +12,10 @@ void fm_sgd_step(float *restrict param, const float *restrict grad, float *restr
   for (int i = 0; i < n; i++) {
     float g = grad[i] + weight_decay * param[i];
     if (momentum != 0) {
-      velocity[i] = momentum * velocity[i] + g;
+      velocity[i] = flush_subnormal(momentum * velocity[i] + g);
       g = nesterov ? g + momentum * velocity[i] : velocity[i];
     }
-    param[i] -= learning_rate * g;
+    param[i] = flush_subnormal(param[i] - learning_rate * g);
   }
 }
 
@@ -31,9 +33,9 @@ static void adam_range(void *context, int begin, int end) {
   const float step_size = a->step_size, beta1 = a->beta1, beta2 = a->beta2, epsilon = a->epsilon, decay = a->decay, correction2 = a->correction2;
   for (int i = begin; i < end; i++) {
     float g = grad[i] + decay * param[i];
-    m[i] = beta1 * m[i] + (1 - beta1) * g;
-    v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-    param[i] -= step_size * m[i] / (sqrtf(v[i] / correction2) + epsilon);
+    m[i] = flush_subnormal(beta1 * m[i] + (1 - beta1) * g);
+    v[i] = flush_subnormal(beta2 * v[i] + (1 - beta2) * g * g);
+    param[i] = flush_subnormal(param[i] - step_size * m[i] / (sqrtf(v[i] / correction2) + epsilon));
   }
 }
 

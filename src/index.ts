@@ -24,8 +24,10 @@ export { evaluateSavedModel } from './runs/evaluate.ts';
 /** Builds report.html and charts/ for a run, pipeline or search folder (`fmnist report`). */
 export { buildReport } from './reports/report.ts';
 /** A hyperparameter search (`fmnist search`): its settings, the search, the test figures of its best model, a worker joining a study (`fmnist search worker`). */
-export { searchSettings, runSearch, evaluateBest, runSearchWorker } from './search/search.ts';
-export type { SearchSettings, SearchResult } from './search/search.ts';
+export { runSearch, evaluateBest, runSearchWorker } from './search/search.ts';
+export type { SearchResult } from './search/search.ts';
+export { searchSettings } from './search/settings.ts';
+export type { SearchSettings } from './search/settings.ts';
 
 // ---- Using trained models ----
 

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../src/errors.ts';
-import type { FinalEvaluation } from '../src/search/search.ts';
-import { searchSettings } from '../src/search/search.ts';
+import { searchSettings } from '../src/search/settings.ts';
+import type { FinalEvaluation } from '../src/search/summary.ts';
 import type { StudyStatus } from '../src/search/status.ts';
 import { openStorage } from '../src/search/storage.ts';
 import { Study, type JobRow } from '../src/search/study.ts';
@@ -74,8 +74,8 @@ test('three workers share a PostgreSQL study; one killed mid-job is taken over f
   for (const deadline = Date.now() + 180_000; !victim && Date.now() < deadline; await sleep(50)) {
     const stopped = workers.find(({ child }) => child.exitCode !== null);
     assert.ok(!stopped, `a worker stopped before any was killed:\n${stopped?.output()}`);
-    const stored = await study.checkpointEpochs();
-    for (const job of await study.jobs()) {
+    const stored = await study.reads.checkpointEpochs();
+    for (const job of await study.reads.jobs()) {
       const epochs = stored.get(job.trial) ?? 0;
       const worker = workers.find(({ child }) => job.worker?.includes(`:${child.pid}:`));
       if (job.state === 'running' && job.rung === 1 && epochs > 2 && epochs < 5 && worker) victim = { worker, job, epochs };
@@ -84,15 +84,15 @@ test('three workers share a PostgreSQL study; one killed mid-job is taken over f
   assert.ok(victim, `a worker was caught in the middle of a job:\n${workers.map((w) => w.output()).join('\n')}`);
   victim.worker.child.kill('SIGKILL');
   const { job } = victim;
-  const held = (await study.jobs()).find((row) => row.trial === job.trial && row.rung === job.rung)!;
+  const held = (await study.reads.jobs()).find((row) => row.trial === job.trial && row.rung === job.rung)!;
   assert.deepEqual([held.state, held.worker, held.attempt], ['running', job.worker, job.attempt], 'killed while it held the job');
 
   assert.equal(await head.exited, 0, head.output());
   for (const worker of workers.filter((w) => w !== victim.worker)) assert.equal(await worker.exited, 0, worker.output());
 
   // Every (trial, rung) recorded exactly once, and every job done.
-  const results = await study.results();
-  const jobs = await study.jobs();
+  const results = await study.reads.results();
+  const jobs = await study.reads.jobs();
   const keys = results.map((r) => `${r.trial}/${r.rung}`);
   assert.equal(new Set(keys).size, keys.length);
   assert.deepEqual(keys.sort(), jobs.map((row) => `${row.trial}/${row.rung}`).sort());
@@ -146,6 +146,6 @@ test('a PostgreSQL study whose settings differ from the command\'s is refused wi
   assert.ok(!existsSync(out));
   const study = await Study.open(storage, 'fixed');
   assert.equal(study.graceMs, 60_000, 'the grace period is unchanged');
-  assert.equal((await study.trials()).length, 2);
-  assert.ok((await study.jobs()).every((row) => row.attempt === 0), 'no job was claimed');
+  assert.equal((await study.reads.trials()).length, 2);
+  assert.ok((await study.reads.jobs()).every((row) => row.attempt === 0), 'no job was claimed');
 });

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { UserError } from '../src/errors.ts';
 import { compareResults, promotionQuota, promotionScope, trialsToPromote, type Halving, type RungStanding } from '../src/search/halving.ts';
 import { SCHEMA_VERSION } from '../src/search/schema.ts';
-import { searchSettings } from '../src/search/search.ts';
+import { searchSettings } from '../src/search/settings.ts';
 import { openStorage, type Storage } from '../src/search/storage.ts';
 import { Study, type JobLease } from '../src/search/study.ts';
 import type { RungResult } from '../src/search/trial.ts';
@@ -98,21 +98,21 @@ for (const engine of ENGINES) {
       // Workers without work: claim, heartbeat, record; the engine's locks alone keep them apart.
       const work = async (worker: string) => {
         for (;;) {
-          const claim = await study.claim(worker);
+          const claim = await study.leases.claim(worker);
           if (claim.type === 'done') return;
           if (claim.type === 'wait') {
             await new Promise((resolve) => setTimeout(resolve, 5));
             continue;
           }
-          const held = await study.heartbeat(worker);
+          const held = await study.leases.heartbeat(worker);
           assert.ok(held.some((job) => job.trial === claim.lease.trial && job.rung === claim.lease.rung));
-          assert.equal(await study.record(claim.lease, fakeResult(claim.lease, study.rungs[claim.lease.rung])), true);
+          assert.equal(await study.results.record(claim.lease, fakeResult(claim.lease, study.rungs[claim.lease.rung])), true);
         }
       };
       await Promise.all(Array.from({ length: 6 }, (_, i) => work(`worker-${i}`)));
 
-      const results = await study.results();
-      const jobs = await study.jobs();
+      const results = await study.reads.results();
+      const jobs = await study.reads.jobs();
       const keys = results.map((r) => `${r.trial}/${r.rung}`);
       assert.equal(new Set(keys).size, keys.length, 'no result recorded twice');
       assert.ok(jobs.every((job) => job.state === 'done' && job.attempt === 1), 'every job claimed once');
@@ -142,13 +142,13 @@ for (const engine of ENGINES) {
     const { study } = await Study.create(opened.storage, 'alone', settings, trials(40));
     const arrivals: RungStanding[][] = [[], [], []];
     for (;;) {
-      const claim = await study.claim('alone');
+      const claim = await study.leases.claim('alone');
       if (claim.type !== 'job') break;
       const result = fakeResult(claim.lease, study.rungs[claim.lease.rung]);
       arrivals[result.rung].push({ trial: result.trial, valAccuracy: result.valAccuracy });
-      await study.record(claim.lease, result);
+      await study.results.record(claim.lease, result);
     }
-    const jobs = await study.jobs();
+    const jobs = await study.reads.jobs();
     for (let rung = 0; rung < 2; rung++) {
       // The rule over the whole rung, after each arrival in the order the worker recorded them.
       // Within the rung's budget (synchronous halving's size of the next rung), first come first promoted.
@@ -169,33 +169,33 @@ for (const engine of ENGINES) {
     if (!opened) return;
     const settings = searchSettings('mlp', { trials: 3, minEpochs: 2, maxEpochs: 6, halving: 'async' });
     const { study } = await Study.create(opened.storage, 'stale', settings, trials(3), 400);
-    const first = await study.claim('slow');
+    const first = await study.leases.claim('slow');
     assert.equal(first.type, 'job');
     const lease = (first as { lease: JobLease }).lease;
     assert.deepEqual([lease.trial, lease.rung, lease.attempt, lease.fromEpoch], [0, 0, 1, 0]);
     const state = { epochsDone: 1, values: new Float32Array([1, 2]), bestValues: new Float32Array([1, 2]), bestEpoch: 1, bestAccuracy: 0.5, optimizer: { steps: 3, buffers: [] }, rngs: [], order: new Int32Array([1, 0]), history: [] };
-    assert.equal(await study.saveCheckpoint(lease, 1, encodeCheckpoint(state)), true);
+    assert.equal(await study.leases.saveCheckpoint(lease, 1, encodeCheckpoint(state)), true);
 
     // Within the grace period the job is not claimable: the next worker gets another one.
-    const other = await study.claim('quick');
+    const other = await study.leases.claim('quick');
     assert.equal(other.type === 'job' && other.lease.trial, 1);
     await new Promise((resolve) => setTimeout(resolve, 600));
-    await study.heartbeat('quick');
-    const takeover = await study.claim('quick');
+    await study.leases.heartbeat('quick');
+    const takeover = await study.leases.claim('quick');
     assert.ok(takeover.type === 'job');
     assert.deepEqual([takeover.lease.trial, takeover.lease.rung, takeover.lease.attempt, takeover.lease.fromEpoch], [0, 0, 2, 1], 'the job again, second attempt, from epoch 1');
-    assert.equal((await study.checkpoint(0))!.epochs, 1);
+    assert.equal((await study.reads.checkpoint(0))!.epochs, 1);
 
     // The first worker wakes up: its lease is gone.
-    assert.deepEqual(await study.heartbeat('slow'), []);
-    assert.equal(await study.saveCheckpoint(lease, 2, encodeCheckpoint({ ...state, epochsDone: 2 })), false);
-    assert.equal(await study.record(lease, fakeResult(lease, 2)), false);
-    assert.equal((await study.checkpoint(0))!.epochs, 1, 'the late checkpoint was not stored');
-    assert.equal((await study.results()).length, 0, 'the late result was not recorded');
-    assert.equal(await study.record(takeover.lease, fakeResult(takeover.lease, 2), { checkpoint: { epochs: 2, data: encodeCheckpoint({ ...state, epochsDone: 2 }) } }), true);
-    const results = await study.results();
+    assert.deepEqual(await study.leases.heartbeat('slow'), []);
+    assert.equal(await study.leases.saveCheckpoint(lease, 2, encodeCheckpoint({ ...state, epochsDone: 2 })), false);
+    assert.equal(await study.results.record(lease, fakeResult(lease, 2)), false);
+    assert.equal((await study.reads.checkpoint(0))!.epochs, 1, 'the late checkpoint was not stored');
+    assert.equal((await study.reads.results()).length, 0, 'the late result was not recorded');
+    assert.equal(await study.results.record(takeover.lease, fakeResult(takeover.lease, 2), { checkpoint: { epochs: 2, data: encodeCheckpoint({ ...state, epochsDone: 2 }) } }), true);
+    const results = await study.reads.results();
     assert.deepEqual(results.map((r) => [r.trial, r.rung, r.worker]), [[0, 0, 'quick']]);
-    assert.equal((await study.checkpoint(0))!.epochs, 2);
+    assert.equal((await study.reads.checkpoint(0))!.epochs, 2);
   });
 
   test(`${engine}: a database of another schema version, or without a study, is refused with one line and left as it was`, async (t) => {

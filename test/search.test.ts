@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../src/errors.ts';
 import { DEFAULT_CNN_CONFIG, type CnnConfig } from '../src/runs/configs.ts';
 import { rungEpochs, rungSizes } from '../src/search/halving.ts';
-import { evaluateBest, runSearch, searchSettings } from '../src/search/search.ts';
+import { evaluateBest, runSearch } from '../src/search/search.ts';
+import { searchSettings } from '../src/search/settings.ts';
 import { DEFAULT_SPACES, gridParams, sampleParams, trialConfig, validateSpace } from '../src/search/space.ts';
 import { openStorage, SQLITE_FILE } from '../src/search/storage.ts';
 import { Study, type JobRow, type RecordedResult } from '../src/search/study.ts';
@@ -88,7 +89,7 @@ async function recorded(outDir: string): Promise<{ results: RecordedResult[]; jo
   const storage = await openStorage(join(outDir, SQLITE_FILE));
   try {
     const study = await Study.open(storage);
-    return { results: await study.results(), jobs: await study.jobs() };
+    return { results: await study.reads.results(), jobs: await study.reads.jobs() };
   } catch (error) {
     if (error instanceof UserError) return null;
     throw error;

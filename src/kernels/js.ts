@@ -10,6 +10,17 @@ function lowbias32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
+/** float32's smallest normal number, 2^-126: below it (and above 0) a float32 is subnormal. */
+const SMALLEST_NORMAL = 2 ** -126;
+
+/**
+ * Stores +0 at array[i] where the float32 there is subnormal: the state the optimisers and the
+ * moving average carry from step to step is kept out of that range (see spec.ts, sgdStep).
+ */
+function flushSubnormal(array: Float32Array, i: number): void {
+  if (Math.abs(array[i]) < SMALLEST_NORMAL) array[i] = 0;
+}
+
 /**
  * Word j of dropout's counter-based generator under the key (key0, key1): two rounds of the
  * hash, the key mixed in before each. Different keys give unrelated streams.
@@ -213,7 +224,10 @@ export const referenceKernels: HostKernels = {
   },
 
   emaUpdate({ average, values, n, decay }) {
-    for (let i = 0; i < n; i++) average[i] = decay * average[i] + (1 - decay) * values[i];
+    for (let i = 0; i < n; i++) {
+      average[i] = decay * average[i] + (1 - decay) * values[i];
+      flushSubnormal(average, i);
+    }
   },
 
   // Convolutions as direct loops over the definition; `valid` skips taps in the zero padding.
@@ -452,9 +466,11 @@ export const referenceKernels: HostKernels = {
       let g = grad[i] + weightDecay * param[i];
       if (momentum !== 0) {
         velocity[i] = momentum * velocity[i] + g;
+        flushSubnormal(velocity, i);
         g = nesterov ? g + momentum * velocity[i] : velocity[i];
       }
       param[i] -= learningRate * g;
+      flushSubnormal(param, i);
     }
   },
 
@@ -464,10 +480,13 @@ export const referenceKernels: HostKernels = {
     for (let i = 0; i < n; i++) {
       const g = grad[i] + weightDecay * param[i];
       m[i] = beta1 * m[i] + (1 - beta1) * g;
+      flushSubnormal(m, i);
       v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      flushSubnormal(v, i);
       const mHat = m[i] / correction1;
       const vHat = v[i] / correction2;
       param[i] -= (learningRate * mHat) / (Math.sqrt(vHat) + epsilon);
+      flushSubnormal(param, i);
     }
   },
 };

@@ -1,60 +1,28 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+/**
+ * A search, start to end: `runSearch` creates its study (or continues it), trains its jobs here
+ * while workers elsewhere may share them, and writes the results and the best model;
+ * `runSearchWorker` joins a study that exists; `evaluateBest` tests the winner once.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { DataOptions } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
-import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { lockFolder, type FolderLock } from '../io/lock.ts';
 import type { BackendName } from '../kernels/index.ts';
 import { Rng } from '../random/rng.ts';
-import type { DataOptions } from '../data/prepare.ts';
 import { evaluateSavedModel } from '../runs/evaluate.ts';
-import type { TestMetrics } from '../evaluation/metrics.ts';
-import { compareResults, type Halving } from './halving.ts';
-import { DEFAULT_SPACES, defaultConfig, gridParams, sampleParams, type SearchModel, type SearchSpace, type TrialParams } from './space.ts';
-import { isPostgresUrl, openStorage, SQLITE_FILE, type Storage } from './storage.ts';
+import { resolveSettings, type SearchRequest, type SearchSettings, type StudyWorkOptions } from './settings.ts';
+import { defaultConfig, gridParams, sampleParams, type TrialParams } from './space.ts';
+import { openStorage, SQLITE_FILE, type Engine, type Storage } from './storage.ts';
 import { Study, type TrialRow } from './study.ts';
-import { writeModelFiles, type RungResult } from './trial.ts';
-import { runWorker, type WorkerReport } from './worker.ts';
+import { summarize, type FinalEvaluation, type TrialSummary } from './summary.ts';
+import { writeModelFiles } from './trial.ts';
+import { runWorker, type WorkerOptions, type WorkerReport } from './worker.ts';
 
-/** Everything that defines a search; saved with its study so that a rerun continues the same one. */
-export interface SearchSettings {
-  model: SearchModel;
-  space: SearchSpace;
-  strategy: 'random' | 'grid';
-  /** Random search: trials drawn. Grid search: ignored (every combination is a trial). */
-  trials: number;
-  /** Random search: trial 0 is the model's default configuration (the space's parameters only). */
-  includeDefault: boolean;
-  seed: number;
-  /** Epochs of the first rung of successive halving; equal to maxEpochs: no halving. */
-  minEpochs: number;
-  /** Epochs a trial that survives every rung trains (its learning-rate schedule spans these). */
-  maxEpochs: number;
-  /** Successive halving keeps the best 1/factor of the trials at each rung. */
-  reductionFactor: number;
-  /** Synchronous halving (the same results whichever worker finishes first) or asynchronous (ASHA: no worker waits). */
-  halving: Halving;
-  /** Train on a stratified sample of this many images (quick searches); null = all 48,000. */
-  trainLimit: number | null;
-  backend: BackendName | 'auto';
-  /** features-mlp: the folder of a finished pipeline run, whose features/ and cnn/ are used. */
-  pipelineDir: string | null;
-}
-
-/** A job started on this machine (no result yet) or recorded. */
-export interface SearchEvent {
-  trial: number;
-  rung: number;
-  /** Epochs the job trains to. */
-  epochs: number;
-  result?: RungResult;
-  /** Results recorded in the study so far (by every worker, as this process counts them). */
-  done: number;
-  /** Jobs the study will run in all: known under synchronous halving, null under asynchronous. */
-  total: number | null;
-}
-
-export interface SearchOptions extends DataOptions {
+/** Where `runSearch` works: its folder, and the study's database, name, trainers here and grace period. */
+export interface SearchOptions extends StudyWorkOptions {
   /** The search folder: results, the best model and the report; also the trials' working copies. */
   outDir: string;
   /** Where the study lives: a postgresql:// URL shared by workers on many machines, or an SQLite file (default: search.sqlite in outDir). */
@@ -65,25 +33,6 @@ export interface SearchOptions extends DataOptions {
   workers?: number;
   /** A job whose heartbeat is older than this many seconds goes to another worker (default 60); stored with the study. */
   graceSeconds?: number;
-  /** Seconds between checkpoints stored in the database during a rung (default 10; 0: every epoch). */
-  checkpointEverySeconds?: number;
-  log?: (message: string) => void;
-  onJob?: (event: SearchEvent) => void;
-}
-
-/** One row of the results table. */
-export interface TrialSummary {
-  trial: number;
-  params: TrialParams;
-  /** Best validation accuracy at the last rung the trial reached (null: diverged). */
-  valAccuracy: number | null;
-  valLoss: number | null;
-  epochs: number;
-  rung: number;
-  seconds: number;
-  failure: string | null;
-  /** The trial's validation accuracy per epoch. */
-  curve: number[];
 }
 
 export interface SearchResult {
@@ -96,12 +45,16 @@ export interface SearchResult {
   /** Folder of the best trial's saved model. */
   bestDir: string;
   seconds: number;
-  /** The study's database (as given: a URL keeps its password) and name. */
+  /** The study's database, as given (a URL keeps its password). */
   storage: string;
+  /** The database's engine. */
+  engine: Engine;
+  /** The study's name in it. */
   study: string;
 }
 
-function makeTrials(settings: SearchSettings): TrialRow[] {
+/** The trials a search's settings draw (random) or enumerate (grid), from its seed. */
+function makeTrials(settings: SearchRequest): TrialRow[] {
   if (settings.strategy === 'grid') return gridParams(settings.space).map((params, id) => ({ id, params }));
   const rng = Rng.fromSeed(settings.seed).fork();
   const trials: TrialRow[] = [];
@@ -115,72 +68,42 @@ function makeTrials(settings: SearchSettings): TrialRow[] {
   return trials;
 }
 
-/** The settings a search is run with: the model's default space and budgets, then what is given. */
-export function searchSettings(model: SearchModel, given: Partial<SearchSettings> = {}): SearchSettings {
-  const budgets = { mlp: { trials: 30, minEpochs: 3, maxEpochs: 30 }, 'features-mlp': { trials: 30, minEpochs: 2, maxEpochs: 20 }, cnn: { trials: 9, minEpochs: 1, maxEpochs: 8 } }[model];
-  const settings: SearchSettings = {
-    model,
-    space: DEFAULT_SPACES[model],
-    strategy: 'random',
-    includeDefault: true,
-    seed: 42,
-    reductionFactor: 3,
-    halving: 'sync',
-    trainLimit: null,
-    backend: 'auto',
-    pipelineDir: null,
-    ...budgets,
-    ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)),
-  };
-  // A shorter search than the default's first rung: one rung of what is asked.
-  if (given.minEpochs === undefined) settings.minEpochs = Math.min(settings.minEpochs, settings.maxEpochs);
-  if (settings.minEpochs > settings.maxEpochs) throw new UserError(`--min-epochs (${settings.minEpochs}) is more than --max-epochs (${settings.maxEpochs}); lower it.`);
-  if (settings.reductionFactor < 2) throw new UserError(`--reduction-factor must be at least 2 (got ${settings.reductionFactor}).`);
-  if (model === 'features-mlp') {
-    if (!settings.pipelineDir) throw new UserError('a features-mlp search needs --pipeline DIR, the folder of a finished fmnist pipeline run (its features/ and cnn/).');
-    settings.pipelineDir = resolve(settings.pipelineDir);
-    if (!existsSync(join(settings.pipelineDir, 'features', 'train_x.npy'))) throw new UserError(`${settings.pipelineDir} holds no features/train_x.npy; pass the folder of a finished fmnist pipeline run.`);
-  }
-  return settings;
-}
-
-/** The trials' table from the study's records, best first. */
-export function summarize(trials: TrialRow[], results: RungResult[]): TrialSummary[] {
-  const last = new Map<number, RungResult>();
-  for (const result of results) if ((last.get(result.trial)?.rung ?? -1) < result.rung) last.set(result.trial, result);
-  return trials
-    .filter((trial) => last.has(trial.id))
-    .map((trial) => {
-      const result = last.get(trial.id)!;
-      const seconds = results.filter((r) => r.trial === trial.id).reduce((sum, r) => sum + r.seconds, 0);
-      return {
-        trial: trial.id,
-        params: trial.params,
-        valAccuracy: result.valAccuracy,
-        valLoss: result.valLoss,
-        epochs: result.epochs,
-        rung: result.rung,
-        seconds,
-        failure: result.failure,
-        curve: result.history.map((record) => record.valAccuracy),
-      };
-    })
-    .sort((a, b) => b.rung - a.rung || compareResults(a, b));
-}
-
 /** Creates the study, or checks that the one found has the same settings (a one-line error otherwise, nothing changed). */
-async function openStudy(storage: Storage, settings: SearchSettings, options: SearchOptions, name: string): Promise<{ study: Study; created: boolean }> {
+async function openStudy(storage: Storage, request: SearchRequest, options: SearchOptions, name: string): Promise<{ study: Study; created: boolean }> {
   const graceMs = options.graceSeconds === undefined ? undefined : options.graceSeconds * 1000;
-  const { study, created } = await Study.create(storage, name, settings, makeTrials(settings), graceMs);
+  const { study, created } = await Study.create(storage, name, request, makeTrials(request), graceMs);
   const saved = study.settings;
-  if (JSON.stringify(saved) !== JSON.stringify(settings)) {
-    const differ = Object.keys({ ...saved, ...settings }).filter((key) => JSON.stringify(saved[key as keyof SearchSettings]) !== JSON.stringify(settings[key as keyof SearchSettings]));
-    const where = isPostgresUrl(storage.location) ? `study "${name}" in ${storage.location}` : options.outDir;
-    const other = isPostgresUrl(storage.location) ? '--study' : '--out';
-    throw new UserError(`${where} holds a search with other settings (${differ.join(', ')}); run it with the same flags to continue it, or choose another ${other}.`);
+  const asked = resolveSettings(request, storage.dialect.engine);
+  const differ = Object.keys({ ...saved, ...asked }).filter((key) => JSON.stringify(saved[key as keyof SearchSettings]) !== JSON.stringify(asked[key as keyof SearchSettings]));
+  if (differ.length > 0) {
+    const shared = storage.dialect.engine === 'postgresql';
+    const where = shared ? `study "${name}" in ${storage.location}` : options.outDir;
+    throw new UserError(`${where} holds a search with other settings (${differ.join(', ')}); run it with the same flags to continue it, or choose another ${shared ? '--study' : '--out'}.`);
   }
   if (!created && graceMs !== undefined && graceMs !== study.graceMs) return { study: await study.setGrace(graceMs), created };
   return { study, created };
+}
+
+/** The event of a worker's job as a search reports it: with the study's count of results so far. */
+function jobEvents(study: Study, done: number, onJob: StudyWorkOptions['onJob']): WorkerOptions['onJob'] {
+  const total = study.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
+  return ({ lease, result }) => {
+    if (result) done++;
+    onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
+  };
+}
+
+/** What runWorker is told by a search or a search worker. */
+function workerOptions(study: Study, options: StudyWorkOptions, trainers: number, workDir: string, done: number): WorkerOptions {
+  return {
+    trainers,
+    workDir,
+    data: options.data,
+    allowModifiedData: options.allowModifiedData,
+    checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
+    log: options.log,
+    onJob: jobEvents(study, done, options.onJob),
+  };
 }
 
 /**
@@ -189,41 +112,28 @@ async function openStudy(storage: Storage, settings: SearchSettings, options: Se
  * other machines (`fmnist search worker`) may share the work, then writes the results and the
  * best model to outDir. Each result is recorded as it arrives; a search killed and run again
  * keeps every result recorded and resumes interrupted trials from their stored checkpoints.
- * Reads only the training data: selection is on the validation split.
+ * Halving left out of `request` is the database's default: synchronous on SQLite, asynchronous
+ * on PostgreSQL. Reads only the training data: selection is on the validation split.
  */
-export async function runSearch(settings: SearchSettings, options: SearchOptions): Promise<SearchResult> {
+export async function runSearch(request: SearchRequest, options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
   const outDir = resolve(options.outDir);
   const location = options.storage ?? join(outDir, SQLITE_FILE);
-  const name = options.study ?? `search-${settings.model}`;
+  const name = options.study ?? `search-${request.model}`;
   const trainers = options.workers ?? availableParallelism();
-  // A database that cannot be reached leaves no folder behind; an SQLite file needs its folder first.
-  if (!isPostgresUrl(location)) makeFolder(outDir);
   const storage = await openStorage(location, { create: true, connections: trainers + 2 });
   let lock: FolderLock | null = null;
   try {
-    const { study, created } = await openStudy(storage, settings, options, name);
+    const { study, created } = await openStudy(storage, request, options, name);
+    const { settings } = study;
     // One search writes a folder at a time (its trials, results and report).
     lock = lockFolder(outDir, `fmnist search ${settings.model}`, options.log);
-    const total = settings.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
-    const plan = settings.halving === 'sync' ? `keeping ${study.sizes.join(', ')} trials; ${total} jobs` : `asynchronous halving keeping the best 1/${settings.reductionFactor}`;
+    const plan = settings.halving === 'sync' ? `keeping ${study.sizes.join(', ')} trials; ${study.sizes.reduce((a, b) => a + b, 0)} jobs` : `asynchronous halving keeping the best 1/${settings.reductionFactor}`;
     options.log?.(`search: ${study.trialCount} trials, rungs at ${study.rungs.join(', ')} epochs ${plan}`);
-    if (isPostgresUrl(location)) options.log?.(`study "${name}" ${created ? 'created' : 'continued'} in ${storage.location}`);
-    const recorded = (await study.results()).length;
+    if (storage.dialect.engine === 'postgresql') options.log?.(`study "${name}" ${created ? 'created' : 'continued'} in ${storage.location}`);
+    const recorded = (await study.reads.results()).length;
     if (!created && recorded > 0) options.log?.(`${recorded} results kept from before`);
-    let done = recorded;
-    await runWorker(study, {
-      trainers,
-      workDir: outDir,
-      data: options.data,
-      allowModifiedData: options.allowModifiedData,
-      checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
-      log: options.log,
-      onJob: ({ lease, result }) => {
-        if (result) done++;
-        options.onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
-      },
-    });
+    await runWorker(study, workerOptions(study, options, trainers, outDir, recorded));
     return await exportStudy(study, outDir, { storage: location, seconds: (performance.now() - started) / 1000 });
   } finally {
     lock?.release();
@@ -236,14 +146,24 @@ export async function runSearch(settings: SearchSettings, options: SearchOptions
  * trial's model in trials/<id>/ (from the database, where this machine did not train it).
  */
 export async function exportStudy(study: Study, outDir: string, details: { storage: string; seconds: number }): Promise<SearchResult> {
-  const table = summarize(await study.trials(), await study.results());
+  const table = summarize(await study.reads.trials(), await study.reads.results());
   const last = study.rungs.length - 1;
   // The winner must have trained every epoch: only those trials have a saved model.
   const best = table.find((trial) => trial.rung === last && trial.valAccuracy !== null);
   if (!best) throw new UserError('No trial trained to the last rung without diverging; lower the learning rates of the search space and run again.');
   const bestDir = join(outDir, 'trials', String(best.trial));
-  writeModelFiles(await study.files(best.trial), bestDir);
-  const result: SearchResult = { settings: study.settings, rungs: study.rungs, trials: table, best, bestDir, seconds: details.seconds, storage: details.storage, study: study.name };
+  writeModelFiles(await study.reads.files(best.trial), bestDir);
+  const result: SearchResult = {
+    settings: study.settings,
+    rungs: study.rungs,
+    trials: table,
+    best,
+    bestDir,
+    seconds: details.seconds,
+    storage: details.storage,
+    engine: study.storage.dialect.engine,
+    study: study.name,
+  };
   writeResults(outDir, result);
   return result;
 }
@@ -262,13 +182,6 @@ function writeResults(outDir: string, result: SearchResult): void {
   writeJsonAtomic(join(outDir, 'trials.json'), { settings: result.settings, rungs: result.rungs, trials: result.trials });
 }
 
-export interface FinalEvaluation {
-  trial: number;
-  params: TrialParams;
-  valAccuracy: number;
-  test: TestMetrics;
-}
-
 /**
  * Evaluates the search's best model on the test set, once: the figures are stored with the
  * study, and a second call returns them without reading the test images again.
@@ -277,11 +190,11 @@ export async function evaluateBest(outDir: string, result: SearchResult, options
   const storage = await openStorage(result.storage ?? join(resolve(outDir), SQLITE_FILE));
   try {
     const study = await Study.open(storage, result.study);
-    const recorded = await study.final();
+    const recorded = await study.reads.final();
     if (recorded !== null && recorded.trial === result.best.trial) return recorded;
     const evaluation = await evaluateSavedModel(result.bestDir, { data: options.data, allowModifiedData: options.allowModifiedData, backend: options.backend });
     const final: FinalEvaluation = { trial: result.best.trial, params: result.best.params, valAccuracy: result.best.valAccuracy!, test: evaluation.test };
-    await study.setFinal(final);
+    await study.results.setFinal(final);
     writeJsonAtomic(join(resolve(outDir), 'best.json'), final);
     return final;
   } finally {
@@ -289,19 +202,14 @@ export async function evaluateBest(outDir: string, result: SearchResult, options
   }
 }
 
-export interface SearchWorkerOptions extends DataOptions {
+/** What `runSearchWorker` joins (a study that exists), and where this machine keeps its copies of the trials. */
+export interface SearchWorkerOptions extends StudyWorkOptions {
   /** The study's database: a postgresql:// URL, or an SQLite file (or a search folder). */
   storage: string;
   /** The study's name (default: the database's only study). */
   study?: string;
-  /** Trainer processes, one thread each (default: every core). */
-  workers?: number;
   /** This machine's working copies of the trials (default: a temporary folder, removed at the end). */
   workDir?: string;
-  /** Seconds between checkpoints stored in the database during a rung (default 10; 0: every epoch). */
-  checkpointEverySeconds?: number;
-  log?: (message: string) => void;
-  onJob?: (event: SearchEvent) => void;
 }
 
 /**
@@ -316,20 +224,8 @@ export async function runSearchWorker(options: SearchWorkerOptions): Promise<Wor
     const study = await Study.open(storage, options.study);
     const halving = study.halving === 'sync' ? 'synchronous' : 'asynchronous';
     options.log?.(`worker: study "${study.name}" in ${storage.location}: ${study.settings.model}, ${study.trialCount} trials, ${halving} halving, rungs at ${study.rungs.join(', ')} epochs; ${trainers} trainer(s)`);
-    const total = study.halving === 'sync' ? study.sizes.reduce((a, b) => a + b, 0) : null;
-    let done = (await study.results()).length;
-    const report = await runWorker(study, {
-      trainers,
-      workDir,
-      data: options.data,
-      allowModifiedData: options.allowModifiedData,
-      checkpointEveryMs: options.checkpointEverySeconds === undefined ? undefined : options.checkpointEverySeconds * 1000,
-      log: options.log,
-      onJob: ({ lease, result }) => {
-        if (result) done++;
-        options.onJob?.({ trial: lease.trial, rung: lease.rung, epochs: study.rungs[lease.rung], result, done, total });
-      },
-    });
+    const recorded = (await study.reads.results()).length;
+    const report = await runWorker(study, workerOptions(study, options, trainers, workDir, recorded));
     return { ...report, study: study.name };
   } finally {
     await storage.close();

@@ -2,8 +2,8 @@
  * Where a study stands (`fmnist search status`): its trials by state, each rung's results, the
  * workers seen with their last heartbeat, and the best trial so far. Read-only.
  */
-import type { SearchSettings, TrialSummary } from './search.ts';
-import { summarize } from './search.ts';
+import type { SearchSettings } from './settings.ts';
+import { summarize, type TrialSummary } from './summary.ts';
 import { openStorage } from './storage.ts';
 import { Study, type JobRow, type RecordedResult } from './study.ts';
 
@@ -46,7 +46,8 @@ export async function studyStatus(location: string, name?: string): Promise<Stud
   const storage = await openStorage(location);
   try {
     const study = await Study.open(storage, name);
-    const [trials, jobs, results, workers, now] = [await study.trials(), await study.jobs(), await study.results(), await study.workers(), await study.clock()];
+    const { reads } = study;
+    const [trials, jobs, results, workers, now] = [await reads.trials(), await reads.jobs(), await reads.results(), await reads.workers(), await reads.clock()];
     const lastRung = study.rungs.length - 1;
     const states = Object.fromEntries(TRIAL_STATES.map((state) => [state, 0])) as Record<TrialState, number>;
     for (const trial of trials) states[trialState(trial.id, jobs, results, lastRung)]++;

@@ -7,7 +7,9 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { UserError } from '../errors.ts';
+import { makeFolder } from '../io/atomic.ts';
 import type { Row, SqlDialect, SqlRunner, Statement, StatementResult, Storage } from './storage.ts';
 
 const DIALECT: SqlDialect = {
@@ -49,6 +51,7 @@ export class SqliteStorage implements Storage {
     create: boolean,
   ) {
     if (!create && !existsSync(location)) throw new UserError(`${location} does not exist; pass the search.sqlite of a search (or its folder), or a postgresql:// URL.`);
+    if (create) makeFolder(dirname(location));
     try {
       this.db = new Database(location);
       this.db.pragma('busy_timeout = 10000');

@@ -25,9 +25,13 @@ export interface SqlRunner {
   execute(sql: string, params?: readonly unknown[]): Promise<number>;
 }
 
+/** The database engines a study can live in. */
+export type Engine = 'sqlite' | 'postgresql';
+
 /** What differs between the engines, as SQL text spliced into the shared queries. */
 export interface SqlDialect {
-  engine: 'sqlite' | 'postgresql';
+  /** Which engine this is: the one place the rest of the search learns it (never from the location's text). */
+  engine: Engine;
   /** The database's clock in whole milliseconds since 1970: every machine's heartbeats are compared on one clock. */
   now: string;
   /**
@@ -101,7 +105,7 @@ export function sqlitePath(location: string): string {
 }
 
 export interface OpenOptions {
-  /** Create the SQLite file if absent (a new search); otherwise a missing file is an error. */
+  /** Create the SQLite file, and its folder, if absent (a new search); otherwise a missing file is an error. */
   create?: boolean;
   /** PostgreSQL: connections this process may open at once. */
   connections?: number;

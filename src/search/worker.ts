@@ -20,10 +20,9 @@ import type { DataOptions } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
 import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
 import { Channel, processEndpoint } from '../io/channel.ts';
-import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
 import { decodeCheckpoint } from '../training/checkpoint.ts';
-import type { SearchSettings } from './search.ts';
-import { defaultConfig, trialConfig, type TrialParams } from './space.ts';
+import { baseConfig } from './settings.ts';
+import { trialConfig, type TrialParams } from './space.ts';
 import type { JobLease, Study } from './study.ts';
 import type { TrainerCheckpoint, TrainerRequest, TrainerResult, TrainerSetup } from './trainer-process.ts';
 import { readModelFiles, TRIAL_CHECKPOINT, type RungResult, type TrialJob } from './trial.ts';
@@ -57,19 +56,6 @@ export interface WorkerReport {
   jobs: number;
   /** Jobs another worker took over from this one (heartbeats late by more than the grace period). */
   lost: number;
-}
-
-/** The training configuration every trial starts from: the model's defaults over the study's budget, seed and data. */
-export function baseConfig(settings: SearchSettings): MlpConfig | CnnConfig {
-  return {
-    ...defaultConfig(settings.model),
-    epochs: settings.maxEpochs,
-    patience: 0,
-    seed: settings.seed,
-    trainLimit: settings.trainLimit,
-    backend: settings.backend,
-    threads: 1,
-  };
 }
 
 /** A process of this machine is alive (EPERM: alive, another user's). */
@@ -147,7 +133,7 @@ class Waker {
 /** Polls until nothing is left to train (a worker with no trainers), showing itself alive meanwhile. */
 async function waitUntilFinished(study: Study, id: string, pollMs: number): Promise<void> {
   while (!(await study.finished())) {
-    await study.heartbeat(id);
+    await study.leases.heartbeat(id);
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
@@ -159,8 +145,8 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
   const log = options.log ?? (() => undefined);
   const pollMs = options.pollMs ?? 1000;
   const checkpointEveryMs = options.checkpointEveryMs ?? 10_000;
-  await study.registerWorker({ id, host, pid: process.pid });
-  const released = await study.releaseDeadLocalWorkers(host, isAlive);
+  await study.leases.registerWorker({ id, host, pid: process.pid });
+  const released = await study.leases.releaseDeadLocalWorkers(host, isAlive);
   if (released > 0) log(`${released} job(s) left running by stopped processes of this machine are waiting again`);
   const report: WorkerReport = { id, jobs: 0, lost: 0 };
   if (options.trainers === 0) {
@@ -168,7 +154,7 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
     return report;
   }
 
-  const params = new Map<number, TrialParams>((await study.trials()).map((trial) => [trial.id, trial.params]));
+  const params = new Map<number, TrialParams>((await study.reads.trials()).map((trial) => [trial.id, trial.params]));
   const base = baseConfig(study.settings);
   const setup: TrainerSetup = { backend: study.settings.backend, data: { data: options.data, allowModifiedData: options.allowModifiedData } };
   // `claimed` numbers the claims, so that a heartbeat judges only the leases it can have seen.
@@ -202,7 +188,7 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
     if (beating) return;
     beating = true;
     const before = claims;
-    study
+    study.leases
       .heartbeat(id)
       .then((held) => {
         for (const slot of slots) {
@@ -221,7 +207,7 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
     const job = jobFor(lease);
     const file = join(job.dir, TRIAL_CHECKPOINT);
     // The database holds the truth: this machine's copy may be older, newer, or another trial's past.
-    const stored = await study.checkpoint(lease.trial);
+    const stored = await study.reads.checkpoint(lease.trial);
     makeFolder(job.dir);
     if (stored) writeFileAtomic(file, stored.data);
     else if (existsSync(file)) rmSync(file);
@@ -244,7 +230,7 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
         // The newest checkpoint in the file, whichever epoch told us.
         const checkpoint = readCheckpoint();
         if (checkpoint.epochs <= uploadedEpochs) return;
-        if (!(await study.saveCheckpoint(lease, checkpoint.epochs, checkpoint.data))) takenOver(slot, lease);
+        if (!(await study.leases.saveCheckpoint(lease, checkpoint.epochs, checkpoint.data))) takenOver(slot, lease);
         uploadedEpochs = checkpoint.epochs;
       }).catch((error: unknown) => {
         uploadError ??= error;
@@ -266,7 +252,7 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
     const { result, finished } = outcome;
     // A paused trial's checkpoint goes with its result; a finished one's model instead.
     const extra = finished ? { files: readModelFiles(job.dir) } : result.failure === null ? { checkpoint: readCheckpoint() } : {};
-    if (!(await study.record(lease, result, extra))) {
+    if (!(await study.results.record(lease, result, extra))) {
       report.lost++;
       log(`trial ${lease.trial} rung ${lease.rung}: another worker had taken this job over; its result here is dropped`);
       return;
@@ -278,14 +264,14 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
 
   const runSlot = async (slot: (typeof slots)[number]): Promise<void> => {
     while (!failed) {
-      const claim = await study.claim(id);
+      const claim = await study.leases.claim(id);
       if (claim.type === 'done') return;
       if (claim.type === 'wait') {
         await waker.wait(pollMs);
         continue;
       }
       if (failed) {
-        await study.release(claim.lease);
+        await study.leases.release(claim.lease);
         return;
       }
       slot.lease = claim.lease;
@@ -310,7 +296,7 @@ export async function runWorker(study: Study, options: WorkerOptions): Promise<W
     const failure = outcomes.find((outcome) => outcome.status === 'rejected');
     if (failure) {
       // Let other workers have the jobs now, rather than after the grace period.
-      await Promise.all(slots.map((slot) => (slot.lease ? study.release(slot.lease).catch(() => undefined) : undefined)));
+      await Promise.all(slots.map((slot) => (slot.lease ? study.leases.release(slot.lease).catch(() => undefined) : undefined)));
       throw failure.reason;
     }
   } finally {

@@ -431,6 +431,43 @@ export function kernelSuite(kernels: Kernels): void {
       assert.ok(maxRelativeError(param, p) < 1e-5);
     });
 
+    test('the optimiser steps and the moving average store +0 where a result would be subnormal', async () => {
+      // Each case decays a value to just under float32's smallest normal number; the state that
+      // persists from step to step must not settle among the subnormals (see spec.ts).
+      const normal = 2 ** -126;
+      const isSubnormal = (value: number) => value !== 0 && Math.abs(value) < normal;
+      const check = (name: string, arrays: Record<string, Float32Array>, zeros: Record<string, number[]>) => {
+        for (const [arg, values] of Object.entries(arrays)) {
+          assert.ok(!values.some(isSubnormal), `${name}: ${arg} holds a subnormal number: ${[...values].join(', ')}`);
+          for (const i of zeros[arg] ?? []) assert.ok(Object.is(values[i], 0), `${name}: ${arg}[${i}] is ${values[i]}, not +0`);
+        }
+      };
+
+      // Momentum decays a velocity; a step takes a weight under the smallest normal. (Only the
+      // results are subnormal: a GPU may flush a subnormal intermediate itself, as WGSL allows.)
+      const velocity = { param: Float32Array.of(0.5), grad: Float32Array.of(0), velocity: Float32Array.of(1.05 * normal) };
+      await run(kernels, 'sgdStep', { ...velocity, n: 1, learningRate: 0.1, momentum: 0.9, nesterov: false, weightDecay: 0 });
+      check('sgdStep', velocity, { velocity: [0] });
+      const weight = { param: Float32Array.of(1.5 * normal), grad: Float32Array.of(normal), velocity: Float32Array.of(0) };
+      await run(kernels, 'sgdStep', { ...weight, n: 1, learningRate: 1, momentum: 0, nesterov: false, weightDecay: 0 });
+      check('sgdStep', weight, { param: [0] });
+
+      // Element 0: the first moment decays (its gradient is 0); 1: the second; 2: a small step
+      // (a small moment over a large second moment) takes a tiny weight under the smallest normal.
+      const adam = {
+        param: Float32Array.of(0.5, 0.5, 4e-38),
+        grad: Float32Array.of(0, 0, 0),
+        m: Float32Array.of(1.05 * normal, 0, 1.111e-34),
+        v: Float32Array.of(1, 1.0005 * normal, 1.001e6),
+      };
+      await run(kernels, 'adamStep', { ...adam, n: 3, learningRate: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, step: 1 });
+      check('adamStep', adam, { m: [0], v: [1], param: [2] });
+
+      const ema = { average: Float32Array.of(1.05 * normal, 0.25), values: Float32Array.of(0, 0.25) };
+      await run(kernels, 'emaUpdate', { ...ema, n: 2, decay: 0.9 });
+      check('emaUpdate', ema, { average: [0] });
+    });
+
     test('conv2d matches its definition', async () => {
       const rng = Rng.fromSeed(6);
       for (const shape of CONV_SHAPES) {

@@ -4,10 +4,10 @@ import { BACKEND_NAMES } from '../../kernels/index.ts';
 import { DEFAULT_MLP_CONFIG } from '../../runs/configs.ts';
 import { nonNegativeInteger, nonNegativeNumber, positiveInteger, positiveNumber, seed } from '../../runs/options.ts';
 import { HALVINGS, type Halving } from '../../search/halving.ts';
-import { evaluateBest, runSearch, runSearchWorker, searchSettings, type SearchEvent } from '../../search/search.ts';
+import { evaluateBest, runSearch, runSearchWorker } from '../../search/search.ts';
+import { searchSettings, type SearchEvent } from '../../search/settings.ts';
 import { readSpaceFile, SEARCH_MODELS, type SearchModel } from '../../search/space.ts';
 import { formatStatus, studyStatus } from '../../search/status.ts';
-import { isPostgresUrl } from '../../search/storage.ts';
 import { parser } from '../parse.ts';
 import { addDataOptions, displayPath, exitOnInterrupt, locateOptions, log, percent, writeReport, type DataFlags } from '../shared.ts';
 
@@ -132,7 +132,6 @@ export function addSearchCommand(program: Command): void {
   // Flags after `search worker` or `search status` are theirs, not the search's.
   search.enablePositionalOptions().action(async (model: SearchModel, flags: SearchFlags) => {
     const outDir = flags.out ?? `runs/search-${model}`;
-    const postgres = flags.storage !== undefined && isPostgresUrl(flags.storage);
     const settings = searchSettings(model, {
       space: flags.space ? readSpaceFile(model, flags.space) : undefined,
       strategy: flags.strategy,
@@ -141,7 +140,8 @@ export function addSearchCommand(program: Command): void {
       minEpochs: flags.minEpochs,
       maxEpochs: flags.maxEpochs,
       reductionFactor: flags.reductionFactor,
-      halving: typeof flags.halving === 'string' ? flags.halving : postgres ? 'async' : 'sync',
+      // Left out: the study's database decides (sync on SQLite, async on PostgreSQL).
+      halving: typeof flags.halving === 'string' ? flags.halving : undefined,
       trainLimit: flags.trainLimit ?? null,
       seed: flags.seed,
       backend: flags.backend,
@@ -168,7 +168,7 @@ export function addSearchCommand(program: Command): void {
     }
     const final = await evaluateBest(outDir, result, { ...data, backend: settings.backend });
     console.log(`\nbest: trial ${final.trial}, validation ${percent(final.valAccuracy)}; test accuracy (evaluated once, after the search) ${percent(final.test.accuracy)}`);
-    const files = postgres ? 'trials.csv, trials.json, best.json' : 'trials.csv, trials.json, best.json, search.sqlite';
+    const files = result.engine === 'postgresql' ? 'trials.csv, trials.json, best.json' : 'trials.csv, trials.json, best.json, search.sqlite';
     console.log(`search folder: ${displayPath(outDir)} (${files}; the best model in trials/${final.trial})`);
     await writeReport(outDir, flags);
   });

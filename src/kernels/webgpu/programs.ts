@@ -6,7 +6,7 @@
  */
 import { KERNELS, WINOGRAD_MIN_CHANNELS, type KernelName } from '../spec.ts';
 import type { WebGpuDirectKernel } from '../types.ts';
-import { perItem, type Program } from './wgsl.ts';
+import { FLUSH_SUBNORMAL, perItem, type Program } from './wgsl.ts';
 
 const args = (name: KernelName) => KERNELS[name].args;
 
@@ -63,7 +63,7 @@ export const PROGRAMS: Record<WebGpuDirectKernel, Program> = {
 set_out(i, select(0.0, v, v > 0.0));`),
   reluBackward: perItem(args('reluBackward'), (a) => a.n, `set_dinp(i, select(0.0, get_dout(i), get_out(i) > 0.0));`),
   multiply: perItem(args('multiply'), (a) => a.n, `set_out(i, get_a(i) * get_b(i));`),
-  emaUpdate: perItem(args('emaUpdate'), (a) => a.n, `set_average(i, args.decay * get_average(i) + (1.0 - args.decay) * get_values(i));`),
+  emaUpdate: perItem(args('emaUpdate'), (a) => a.n, `set_average(i, flushSubnormal(args.decay * get_average(i) + (1.0 - args.decay) * get_values(i)));`, FLUSH_SUBNORMAL),
   zero: perItem(args('zero'), (a) => a.n, `set_out(i, 0.0);`),
   copy: perItem(args('copy'), (a) => a.n, `set_out(i, get_inp(i));`),
   average: perItem(args('average'), (a) => a.n, `set_out(i, (get_a(i) + get_b(i)) * 0.5);`),
@@ -180,12 +180,17 @@ set_doutScale(i, scale);
 set_offset(i, scale * get_sumDout(i) / f32(args.rows));
 set_normalizedScale(i, scale * get_sumDoutNormalized(i) / f32(args.rows));`),
 
-  sgdStep: perItem(args('sgdStep'), (a) => a.n, `
+  sgdStep: perItem(
+    args('sgdStep'),
+    (a) => a.n,
+    `
 var g = get_grad(i) + args.weightDecay * get_param(i);
 if (args.momentum != 0.0) {
-  let v = args.momentum * get_velocity(i) + g;
+  let v = flushSubnormal(args.momentum * get_velocity(i) + g);
   set_velocity(i, v);
   g = select(v, g + args.momentum * v, args.nesterov != 0u);
 }
-set_param(i, get_param(i) - args.learningRate * g);`),
+set_param(i, flushSubnormal(get_param(i) - args.learningRate * g));`,
+    FLUSH_SUBNORMAL,
+  ),
 };

@@ -6,7 +6,7 @@
  * order; column sums in two passes (partial sums per chunk of rows, then the chunks in order);
  * pixels scaled by a table; Adam with its bias corrections computed on the host.
  */
-import { perItem, type Program } from './wgsl.ts';
+import { FLUSH_SUBNORMAL, perItem, type Program } from './wgsl.ts';
 
 /** Rows per chunk of the column sums' first pass. */
 export const COLUMN_CHUNK = 256;
@@ -404,11 +404,12 @@ if (args.mode == 2) {
     (a) => a.n,
     `
 let g = get_grad(i) + args.weightDecay * get_param(i);
-let m = args.beta1 * get_m(i) + (1.0 - args.beta1) * g;
-let v = args.beta2 * get_v(i) + (1.0 - args.beta2) * g * g;
+let m = flushSubnormal(args.beta1 * get_m(i) + (1.0 - args.beta1) * g);
+let v = flushSubnormal(args.beta2 * get_v(i) + (1.0 - args.beta2) * g * g);
 set_m(i, m);
 set_v(i, v);
-set_param(i, get_param(i) - args.stepSize * m / (sqrt(v / args.correction2) + args.epsilon));`,
+set_param(i, flushSubnormal(get_param(i) - args.stepSize * m / (sqrt(v / args.correction2) + args.epsilon)));`,
+    FLUSH_SUBNORMAL,
   ),
 };
 

@@ -33,6 +33,15 @@ export interface Program {
   items?(scalars: Record<string, number>): number;
 }
 
+/**
+ * flushSubnormal(x): +0 where x is subnormal, x otherwise. The state that training carries from
+ * step to step (weights, the optimisers' moments and velocity, the moving average) is stored
+ * through it, as in every backend (spec.ts, sgdStep, says why). WGSL lets a GPU flush
+ * subnormal numbers itself, or not; this makes it the same everywhere.
+ */
+export const FLUSH_SUBNORMAL = `
+fn flushSubnormal(x: f32) -> f32 { return select(x, 0.0, abs(x) < 1.17549435e-38); }`;
+
 /** A one-dimensional program over `count(scalars)` items: `body` runs for each `i: u32` below `total`, in a grid-stride loop. */
 export function perItem(args: string, items: (scalars: Record<string, number>) => number, body: string, module?: string): Program {
   return {

@@ -1,7 +1,9 @@
 // Elementwise kernels and the bias: bias add and its gradient (row sums), ReLU and its
-// gradient, zeroing, elementwise product.
+// gradient, zeroing, elementwise product, and the moving average of the weights (whose results
+// are flushed: subnormal.ts).
 
 import { at } from './addresses';
+import { flushSubnormal, flushSubnormal4 } from './subnormal';
 
 /** out[r, c] += bias[c]. */
 export function addBias(out: usize, bias: usize, rows: i32, cols: i32): void {
@@ -62,7 +64,7 @@ export function emaUpdate(average: usize, values: usize, n: i32, decay: f32): vo
   const keep = f32x4.splat(decay), take = f32x4.splat(1 - decay);
   const vecEnd = n & ~3;
   for (let i = 0; i < vecEnd; i += 4) {
-    v128.store(at(average, i), f32x4.add(f32x4.mul(keep, v128.load(at(average, i))), f32x4.mul(take, v128.load(at(values, i)))));
+    v128.store(at(average, i), flushSubnormal4(f32x4.add(f32x4.mul(keep, v128.load(at(average, i))), f32x4.mul(take, v128.load(at(values, i))))));
   }
-  for (let i = vecEnd; i < n; i++) store<f32>(at(average, i), decay * load<f32>(at(average, i)) + (1 - decay) * load<f32>(at(values, i)));
+  for (let i = vecEnd; i < n; i++) store<f32>(at(average, i), flushSubnormal(decay * load<f32>(at(average, i)) + (1 - decay) * load<f32>(at(values, i))));
 }
