@@ -193,6 +193,16 @@ export class Sequential {
     return this.activations[lastLayer + 1];
   }
 
+  /**
+   * Layer `index`'s output of the last forward pass ([batch, ...its output shape] at its start),
+   * for looking inside the network. In training a normalisation run with its ReLU leaves its own
+   * output unwritten; in evaluation every layer's is written.
+   */
+  layerOutput(index: number): Tensor {
+    if (index < 0 || index >= this.layers.length || this.activations.length === 0) throw new Error(`layer ${index} has no output yet (the model has ${this.layers.length} layers)`);
+    return this.activations[index + 1];
+  }
+
   /** The buffer the loss writes d(loss)/d(output) into before `backward`. */
   get outputGradient(): Tensor {
     return this.gradients[this.layers.length];
