@@ -6,9 +6,10 @@
 import embed, { type Result } from 'vega-embed';
 import type { TopLevelSpec } from 'vega-lite';
 import { CHART_FONT } from '../src/reports/charts.ts';
+import type { EpochRecord } from '../src/training/fit.ts';
 
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const CONFIG = {
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+export const CONFIG = {
   font: `${CHART_FONT}, Verdana, sans-serif`,
   view: { stroke: null },
   axis: { labelFontSize: 11, titleFontSize: 12 },
@@ -16,6 +17,8 @@ const CONFIG = {
   title: { fontSize: 14, anchor: 'start' as const },
 };
 const COLOURS = { training: '#4c78a8', validation: '#f58518' };
+/** The learning-rate markers' colour. */
+const CHANGE_COLOUR = '#8a4b00';
 /** Vega's log level that reports errors only. */
 const LOG_ERRORS = 1;
 
@@ -41,9 +44,30 @@ export interface CurvePoint {
   value: number;
 }
 
+/** A change of the learning rate made while the run trained, marked on the curves where it took effect. */
+export interface CurveMarker {
+  /** Epochs since the start (fractional), as the curves' x. */
+  epoch: number;
+  label: string;
+}
+
+/** The markers of learning-rate changes a run's history records. */
+export function changeMarkers(history: readonly EpochRecord[]): CurveMarker[] {
+  return history.flatMap((record) => (record.learningRateChanges ?? []).map((change) => ({ epoch: change.at, label: `lr ${change.peakLearningRate}` })));
+}
+
+/** A marker's rule and label, as layers of a chart whose x is `epoch`: they draw from the named data set or the values given. */
+export function markerLayers(data: { name: string } | { values: CurveMarker[] }): object[] {
+  const x = { field: 'epoch', type: 'quantitative' as const };
+  return [
+    { data, mark: { type: 'rule', color: CHANGE_COLOUR, strokeDash: [2, 2], strokeWidth: 1.5 }, encoding: { x, tooltip: [{ field: 'label', type: 'nominal' as const, title: 'from here on' }] } },
+    { data, mark: { type: 'text', color: CHANGE_COLOUR, align: 'left', baseline: 'top', dx: 3, y: 2, fontSize: 10 }, encoding: { x, text: { field: 'label', type: 'nominal' as const } } },
+  ];
+}
+
 /**
  * Training (the running mean over the epoch so far) and validation (after each epoch) loss or
- * accuracy, as points arrive.
+ * accuracy, as points arrive, with a marker where the learning rate was changed.
  */
 function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec {
   const y = {
@@ -60,6 +84,7 @@ function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec 
     { field: 'epoch', type: 'quantitative' as const, format: '.2f' },
     { field: 'value', type: 'quantitative' as const, format: what === 'loss' ? '.4f' : '.2%' },
   ];
+  const curve = { x, y, color, tooltip };
   return {
     $schema: SCHEMA,
     title: what === 'loss' ? 'Loss' : 'Accuracy',
@@ -67,13 +92,12 @@ function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec 
     height: 200,
     autosize: { type: 'fit-x', contains: 'padding' },
     config: CONFIG,
-    data: { name: 'points' },
-    encoding: { x, y, color, tooltip },
     layer: [
-      { transform: [{ filter: "datum.set === 'training'" }], mark: { type: 'line', strokeWidth: 1.5 } },
-      { transform: [{ filter: "datum.set === 'validation'" }], mark: { type: 'line', point: { size: 40 } } },
+      { data: { name: 'points' }, transform: [{ filter: "datum.set === 'training'" }], mark: { type: 'line', strokeWidth: 1.5 }, encoding: curve },
+      { data: { name: 'points' }, transform: [{ filter: "datum.set === 'validation'" }], mark: { type: 'line', point: { size: 40 } }, encoding: curve },
+      ...markerLayers({ name: 'changes' }),
     ],
-  };
+  } as TopLevelSpec;
 }
 
 /** A live curve: points are added as training goes; `reset` starts it again (a new run, or a resumed one with its history). */
@@ -91,18 +115,25 @@ export class LiveCurve {
     return embedChart(this.element, liveCurveSpec(this.what, epochs), `${this.what} per epoch, training and validation`);
   }
 
-  reset(epochs: number, points: CurvePoint[] = []): void {
+  reset(epochs: number, points: CurvePoint[] = [], markers: CurveMarker[] = []): void {
     const previous = this.result;
     this.result = previous.then((result) => {
       result.finalize();
       return this.draw(epochs);
     });
     this.add(points);
+    this.mark(markers);
   }
 
   add(points: CurvePoint[]): void {
     if (points.length === 0) return;
     void this.result.then((result) => result.view.insert('points', points).runAsync());
+  }
+
+  /** Marks learning-rate changes. */
+  mark(markers: CurveMarker[]): void {
+    if (markers.length === 0) return;
+    void this.result.then((result) => result.view.insert('changes', markers).runAsync());
   }
 }
 

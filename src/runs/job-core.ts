@@ -28,7 +28,7 @@ import { forkStreams, type RunStreams } from '../random/streams.ts';
 import { fit, type Checkpointer, type EpochRecord, type FitResult, type ProgressEvent, type TrainingControl } from '../training/fit.ts';
 import { createOptimizer } from '../training/optimizers.ts';
 import type { CnnConfig, MlpConfig } from './configs.ts';
-import { jsonFileText, RUN_FILES, testProbabilitiesFile, type ModelKind, type RunMetrics } from './run-files.ts';
+import { jsonFileText, RUN_FILES, testProbabilitiesFile, type ModelKind, type RunConfigFile, type RunMetrics } from './run-files.ts';
 
 /** A pipeline's saved CNN features, and the CNN that computes them from images. */
 export interface FeatureSource {
@@ -139,6 +139,22 @@ export function startJob(spec: JobSpec, data: JobData | ((streams: RunStreams) =
   const streams = forkStreams(spec.config.seed);
   const jobData = typeof data === 'function' ? data(streams) : data;
   return { spec, streams, data: jobData, plan: recipe(spec, jobData, streams) };
+}
+
+/** config.json of a job: everything needed to repeat it (`version`: this package's; `software`: what ran it). */
+export function jobConfigFile(spec: JobSpec, data: JobData, version: string, software: NonNullable<RunConfigFile['software']>): RunConfigFile {
+  if (spec.kind === 'cnn-features-mlp') {
+    return { model: spec.kind, config: spec.config, features: spec.features.dir, extractor: spec.features.extractorDir, version };
+  }
+  if (data.type !== 'images') throw new Error(`a ${spec.kind} job trains on images`);
+  const { images } = data;
+  return {
+    model: spec.kind,
+    config: spec.config,
+    version,
+    data: { dir: images.location.dir, origin: images.location.origin, files: images.checks.map(({ file, sha256, status }) => ({ file, sha256, status })) },
+    software,
+  };
 }
 
 /** What the job's model.json says beside its architecture and weights: its kind, input transform, classes, feature layer and test-time flipping. */

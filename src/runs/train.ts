@@ -12,8 +12,8 @@ import type { Sequential } from '../models/sequential.ts';
 import type { EpochRecord, ProgressEvent } from '../training/fit.ts';
 import { VERSION } from '../version.ts';
 import { DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from './configs.ts';
-import { finishJob, jobData, startJob, trainJob, type FeatureSource, type JobData, type JobSpec, type Recipe } from './job.ts';
-import { openTrainingRun, type ModelKind, type RunConfigFile, type RunFolder } from './run-folder.ts';
+import { finishJob, jobConfigFile, jobData, startJob, trainJob, type FeatureSource, type JobData, type JobSpec, type Recipe } from './job.ts';
+import { openTrainingRun, type ModelKind, type RunFolder } from './run-folder.ts';
 
 export interface RunOptions extends DataOptions {
   /** Folder the run writes; created if needed. */
@@ -60,21 +60,6 @@ export async function trainFeaturesMlp(overrides: Partial<MlpConfig>, options: R
   return (await runTraining({ kind: 'cnn-features-mlp', config: { ...DEFAULT_FEATURES_MLP_CONFIG, ...overrides }, features: options.features }, options)).result;
 }
 
-/** config.json of a run: everything needed to repeat it. */
-function configFile(spec: JobSpec, data: JobData): RunConfigFile {
-  if (spec.kind === 'cnn-features-mlp') {
-    return { model: spec.kind, config: spec.config, features: spec.features.dir, extractor: spec.features.extractorDir, version: VERSION };
-  }
-  const { images } = data as Extract<JobData, { type: 'images' }>;
-  return {
-    model: spec.kind,
-    config: spec.config,
-    version: VERSION,
-    data: { dir: images.location.dir, origin: images.location.origin, files: images.checks.map(({ file, sha256, status }) => ({ file, sha256, status })) },
-    software: { node: process.version },
-  };
-}
-
 function describeJob(spec: JobSpec, plan: Recipe, data: JobData): string[] {
   if (spec.kind === 'mlp' && data.type === 'images') {
     return [`split: ${data.images.train.count} training, ${data.images.validation.count} validation images`, `model: MLP ${describeWidths(plan.architecture)}`];
@@ -108,7 +93,7 @@ async function trainInFolder(given: JobSpec, options: RunOptions): Promise<{ res
   const job = startJob(spec, (streams) => jobData(spec, streams, { loaded, allowModifiedData: options.allowModifiedData }));
   const { data, plan } = job;
   for (const line of describeJob(spec, plan, data)) options.log?.(line);
-  folder.writeConfig(configFile(spec, data));
+  folder.writeConfig(jobConfigFile(spec, data, VERSION, { node: process.version }));
   if (data.type === 'images') folder.writeSplit(data.images.indices, data.images.fileCount);
 
   const trained = await trainJob(spec, plan, job.streams, { kernels, checkpoint: folder.checkpointer(options.log), onProgress: options.onProgress, log: options.log, signal: options.signal });
