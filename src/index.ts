@@ -2,6 +2,8 @@
  * fashion-mnist-ts: Fashion-MNIST classification with neural networks written from scratch.
  * Everything the `fmnist` CLI does is a typed function here; the building blocks below them
  * (layers, models, optimisers, kernels) are exported for people who assemble their own.
+ *
+ * @packageDocumentation
  */
 
 // ---- Jobs: what the CLI commands run ----

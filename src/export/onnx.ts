@@ -34,8 +34,3 @@ export function exportOnnx(dir: string): OnnxModel {
   const extractor = input.type === 'cnn-features' ? loadForExport(resolve(dir, input.extractor)) : null;
   return onnxFromModel(saved, extractor, VERSION);
 }
-
-/** Reads back an ONNX model's bytes (for checks: its ops, opset, inputs and metadata). */
-export function decodeOnnx(bytes: Uint8Array): onnxProto.onnx.ModelProto {
-  return onnx.ModelProto.decode(bytes);
-}

@@ -9,6 +9,7 @@ import { NUM_CLASSES } from '../data/idx.ts';
 import type { LabelledImages } from '../data/verify.ts';
 import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/types.ts';
+import { Workspace } from '../kernels/workspace.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnFeatureInput } from '../models/features.ts';
 import { foldBatchNorm } from '../models/fold.ts';
@@ -65,10 +66,15 @@ export async function inputFromExtractor(kernels: Kernels, description: ModelDes
   if (extractor === null) throw new Error(`a ${description.kind} model takes the features of a CNN; give its extractor`);
   const folded = fold ? await foldBatchNorm(extractor, kernels) : { model: extractor, layerIndex: (index: number) => index };
   if (folded.model !== extractor) extractor.dispose();
+  if (fold) folded.model.prepareInference();
   const featureLayer = folded.layerIndex(input.featureLayer);
+  const workspace = new Workspace(kernels);
   return {
-    examples: cnnFeatureInput(kernels, folded.model, featureLayer, input),
-    dispose: () => folded.model.dispose(),
+    examples: cnnFeatureInput(kernels, folded.model, featureLayer, input, workspace),
+    dispose() {
+      workspace.dispose();
+      folded.model.dispose();
+    },
     extractor: { model: folded.model, featureLayer },
   };
 }
@@ -83,6 +89,9 @@ export async function engineClassifier(kernels: Kernels, name: string, saved: { 
   const { description } = saved;
   const model = (await foldBatchNorm(saved.model, kernels)).model;
   if (model !== saved.model) saved.model.dispose();
+  // Only classifies from here: the filters transformed once, the buffers kept from call to call.
+  model.prepareInference();
+  const workspace = new Workspace(kernels);
   const input = await inputFromExtractor(kernels, description, extractor, { fold: true });
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   const images = (pixels: Uint8Array, count: number): LabelledImages => ({ count, pixels, labels: new Uint8Array(count) });
@@ -93,7 +102,7 @@ export async function engineClassifier(kernels: Kernels, name: string, saved: { 
     runtime: kernels.description,
     async classify(pixels, count) {
       const examples = await input.examples(images(pixels, count));
-      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip))).probabilities;
+      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip), workspace)).probabilities;
     },
     async inside(pixels) {
       const one = images(pixels, 1);
@@ -107,6 +116,7 @@ export async function engineClassifier(kernels: Kernels, name: string, saved: { 
     },
     async close() {
       model.dispose();
+      workspace.dispose();
       input.dispose();
       loss.dispose();
     },
