@@ -5,8 +5,7 @@
  */
 import embed, { type Result } from 'vega-embed';
 import type { TopLevelSpec } from 'vega-lite';
-import { CHART_FONT } from '../src/reports/charts.ts';
-import type { EpochRecord } from '../src/training/fit.ts';
+import { CHART_FONT, learningRateMarkerLayers, type LearningRateMarker } from '../src/reports/charts.ts';
 
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 export const CONFIG = {
@@ -17,8 +16,6 @@ export const CONFIG = {
   title: { fontSize: 14, anchor: 'start' as const },
 };
 const COLOURS = { training: '#4c78a8', validation: '#f58518' };
-/** The learning-rate markers' colour. */
-const CHANGE_COLOUR = '#8a4b00';
 /** Vega's log level that reports errors only. */
 const LOG_ERRORS = 1;
 
@@ -42,27 +39,6 @@ export interface CurvePoint {
   epoch: number;
   set: 'training' | 'validation';
   value: number;
-}
-
-/** A change of the learning rate made while the run trained, marked on the curves where it took effect. */
-export interface CurveMarker {
-  /** Epochs since the start (fractional), as the curves' x. */
-  epoch: number;
-  label: string;
-}
-
-/** The markers of learning-rate changes a run's history records. */
-export function changeMarkers(history: readonly EpochRecord[]): CurveMarker[] {
-  return history.flatMap((record) => (record.learningRateChanges ?? []).map((change) => ({ epoch: change.at, label: `lr ${change.peakLearningRate}` })));
-}
-
-/** A marker's rule and label, as layers of a chart whose x is `epoch`: they draw from the named data set or the values given. */
-export function markerLayers(data: { name: string } | { values: CurveMarker[] }): object[] {
-  const x = { field: 'epoch', type: 'quantitative' as const };
-  return [
-    { data, mark: { type: 'rule', color: CHANGE_COLOUR, strokeDash: [2, 2], strokeWidth: 1.5 }, encoding: { x, tooltip: [{ field: 'label', type: 'nominal' as const, title: 'from here on' }] } },
-    { data, mark: { type: 'text', color: CHANGE_COLOUR, align: 'left', baseline: 'top', dx: 3, y: 2, fontSize: 10 }, encoding: { x, text: { field: 'label', type: 'nominal' as const } } },
-  ];
 }
 
 /**
@@ -95,7 +71,7 @@ function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec 
     layer: [
       { data: { name: 'points' }, transform: [{ filter: "datum.set === 'training'" }], mark: { type: 'line', strokeWidth: 1.5 }, encoding: curve },
       { data: { name: 'points' }, transform: [{ filter: "datum.set === 'validation'" }], mark: { type: 'line', point: { size: 40 } }, encoding: curve },
-      ...markerLayers({ name: 'changes' }),
+      ...learningRateMarkerLayers({ name: 'changes' }),
     ],
   } as TopLevelSpec;
 }
@@ -115,7 +91,7 @@ export class LiveCurve {
     return embedChart(this.element, liveCurveSpec(this.what, epochs), `${this.what} per epoch, training and validation`);
   }
 
-  reset(epochs: number, points: CurvePoint[] = [], markers: CurveMarker[] = []): void {
+  reset(epochs: number, points: CurvePoint[] = [], markers: LearningRateMarker[] = []): void {
     const previous = this.result;
     this.result = previous.then((result) => {
       result.finalize();
@@ -131,7 +107,7 @@ export class LiveCurve {
   }
 
   /** Marks learning-rate changes. */
-  mark(markers: CurveMarker[]): void {
+  mark(markers: LearningRateMarker[]): void {
     if (markers.length === 0) return;
     void this.result.then((result) => result.view.insert('changes', markers).runAsync());
   }

@@ -22,12 +22,12 @@ import type { ModelFiles, PageEngine, RunFileMap } from './protocol.ts';
 import type { RunView } from './state.ts';
 import { WASM_URLS } from './wasm.ts';
 
-/** Where a model came from: trained in this page and kept in the browser, the server's run folder, or dropped onto the page. */
-export type ModelSource = 'kept' | 'server' | 'dropped';
+/** Where a model came from: kept in the browser (trained in the page, or dropped onto it), the server's run folder, or made in this visit and not kept (a stopped run's best epoch). */
+export type ModelSource = 'kept' | 'server' | 'page';
 
 /** A model the page can run: where it came from, its files, and its probabilities for images. */
 export interface PageModel {
-  /** Unique in the page: `kept:<key>`, `server:<name>` or `dropped:<n>`. */
+  /** Unique in the page: `kept:<key>`, `server:<name>` or `page:<n>`. */
   id: string;
   /** What the page calls it. */
   label: string;

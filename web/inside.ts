@@ -5,16 +5,20 @@
  * library (src/inference/inside.ts); this file only draws them. Each layer is one canvas, so a
  * redraw costs a few putImageData calls however many channels there are.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import type { Result } from 'vega-embed';
+import { pixelExamples } from '../src/data/dataset.ts';
 import { NUM_CLASSES } from '../src/data/idx.ts';
-import type { WeightHistogram } from '../src/inference/inside.ts';
+import { CLASS_NAMES } from '../src/data/manifest.ts';
+import { firstLayerFilters, layerOutputs, weightHistograms, type WeightHistogram } from '../src/inference/inside.ts';
 import type { InsideLayer } from '../src/inference/model-classifier.ts';
-import { CONFIG, embedChart, SCHEMA } from './charts.ts';
-import { element } from './dom.ts';
+import { jsKernels } from '../src/kernels/js.ts';
+import { modelFromWeights } from '../src/models/model-format.ts';
+import { Sequential } from '../src/models/sequential.ts';
+import { byId, element } from './dom.ts';
+import { modelFilesOf, pageKernels, type PageModel } from './engine.ts';
+import type { AppState } from './state.ts';
 
-/** Each tile of a grid is drawn at about this many CSS pixels. */
-const TILE_PIXELS = 30;
+/** Each tile of a grid is drawn at about this many CSS pixels (28x28 images at twice their size, 3x3 filters at 16 times). */
+const TILE_PIXELS = 56;
 /** Histogram bars' colour: the charts' training blue. */
 const BAR_COLOUR = '#4c78a8';
 
@@ -142,58 +146,194 @@ export function drawFilters(container: HTMLElement, filters: { side: number; fil
   container.replaceChildren(element('figure', { class: 'layer' }, element('figcaption', { text: `${list.length} ${what}` }), canvas));
 }
 
-/** Every layer's weights as a histogram (one small chart each), redrawn with new weights as they come. */
-export class WeightHistograms {
-  private result: Promise<Result> | null = null;
-  private layers = '';
+/** The histograms' size in canvas pixels: one bar of 4 pixels per bin. */
+const HISTOGRAM_HEIGHT = 48;
 
-  constructor(private readonly element: HTMLElement) {}
+/**
+ * Every layer's weights as a histogram, one small canvas each (cheap enough to redraw with
+ * every snapshot of the weights), captioned with the layer, the count and the range.
+ */
+export function drawHistograms(container: HTMLElement, histograms: WeightHistogram[]): void {
+  const figures = histograms.map((h) => {
+    const bins = h.counts.length;
+    const canvas = element('canvas', { role: 'img', class: 'histogram', 'aria-label': `histogram of the ${h.count} weights of layer ${h.layer} (${h.type}), from ${h.min.toFixed(3)} to ${h.max.toFixed(3)}` });
+    canvas.width = bins * 4;
+    canvas.height = HISTOGRAM_HEIGHT;
+    const context = canvas.getContext('2d');
+    if (context !== null) {
+      context.fillStyle = '#f6f8fa';
+      context.fillRect(0, 0, canvas.width, canvas.height);
+      const most = Math.max(1, ...h.counts);
+      context.fillStyle = BAR_COLOUR;
+      h.counts.forEach((count, b) => {
+        const height = Math.round((count / most) * HISTOGRAM_HEIGHT);
+        context.fillRect(b * 4, HISTOGRAM_HEIGHT - height, 3, height);
+      });
+      // Where 0 falls, for weights on both sides of it.
+      if (h.min < 0 && h.max > 0) {
+        context.fillStyle = '#8a4b00';
+        context.fillRect(Math.round(((0 - h.min) / (h.max - h.min)) * canvas.width), 0, 1, HISTOGRAM_HEIGHT);
+      }
+    }
+    return element(
+      'figure',
+      { class: 'layer', 'data-layer': String(h.layer) },
+      element('figcaption', { text: `layer ${h.layer} ${h.type}: ${h.count.toLocaleString('en-US')} weights` }),
+      canvas,
+      element('div', { class: 'range' }, element('span', { text: h.min.toFixed(3) }), element('span', { text: h.max.toFixed(3) })),
+    );
+  });
+  container.replaceChildren(...figures);
+}
 
-  private static spec(): TopLevelSpec {
-    return {
-      $schema: SCHEMA,
-      config: { ...CONFIG, axis: { labelFontSize: 9, titleFontSize: 10 }, header: { labelFontSize: 10, title: null } },
-      data: { name: 'bins' },
-      facet: { field: 'layer', type: 'nominal', sort: null, title: null },
-      columns: 4,
-      spec: {
-        width: 130,
-        height: 60,
-        mark: { type: 'bar', color: BAR_COLOUR },
-        encoding: {
-          x: { field: 'from', type: 'quantitative', title: 'weight', axis: { tickCount: 3 } },
-          x2: { field: 'to' },
-          y: { field: 'count', type: 'quantitative', title: null, axis: { tickCount: 2 } },
-          tooltip: [
-            { field: 'layer', type: 'nominal' },
-            { field: 'from', type: 'quantitative', format: '.3f' },
-            { field: 'to', type: 'quantitative', format: '.3f' },
-            { field: 'count', type: 'quantitative' },
-          ],
-        },
-      },
-      resolve: { scale: { x: 'independent', y: 'independent' } },
-    } as TopLevelSpec;
+/** The Inside tab's models: a loaded model's weights, read once from its files (on the plain kernels: only their values are read). */
+interface Weights {
+  model: Sequential;
+  values: Float32Array;
+}
+
+/** What the first layer's filters are, in words. */
+const filterWords = (model: Sequential) => (model.layers.find((layer) => layer.parameters.length > 0)?.spec.type === 'conv2d' ? 'filters of the first convolution' : 'hidden units\' weights on the 784 pixels');
+
+/**
+ * The Inside tab: for the image Try shows (drawn, uploaded, from the camera or the test set),
+ * each layer's output under the chosen model, and that model's first-layer filters and weight
+ * histograms. The model may be one of the page's, or the run the worker is training: then the
+ * weights it sends every few hundred steps are drawn as they come (the worker sends them only
+ * while this tab is shown).
+ */
+export class InsideTab {
+  private readonly select = byId<HTMLSelectElement>('inside-model');
+  private readonly status = byId('inside-status');
+  private readonly weightsStatus = byId('weights-status');
+  private readonly layers = byId('inside-layers');
+  private readonly filters = byId('inside-filters');
+  private readonly histograms = byId('inside-weights');
+  private visible = false;
+  /** A redraw is under way; `again` asks for one more after it (new weights or a new image came meanwhile). */
+  private drawing = false;
+  private again = false;
+  /** The page's copy of the model being trained (its layers; the weights are written in at each redraw). */
+  private live: { key: string; model: Sequential } | null = null;
+  /** Loaded models' weights by id, read once. */
+  private readonly weights = new Map<string, Weights>();
+  /** Redraws done, for the tests and the benchmark (data-redraws on the panel). */
+  private redraws = 0;
+
+  constructor(private readonly state: AppState) {
+    this.select.addEventListener('change', () => this.redraw());
+    state.onChange(() => this.refreshList());
+    state.onImage(() => this.redraw());
+    state.onLive(() => {
+      const live = state.live;
+      // A run that starts is shown: what the person most likely came to see.
+      if (live !== null && live.values === null && live.training) {
+        this.refreshList();
+        this.select.value = 'live';
+      } else this.refreshList();
+      if (this.select.value === 'live') this.redraw();
+    });
+    this.refreshList();
   }
 
-  show(histograms: WeightHistogram[]): Promise<void> {
-    const rows = histograms.flatMap((h) => {
-      const width = h.max > h.min ? (h.max - h.min) / h.counts.length : 1;
-      const layer = `layer ${h.layer} ${h.type} (${h.count.toLocaleString('en-US')})`;
-      return h.counts.map((count, b) => ({ layer, from: h.min + b * width, to: h.min + (b + 1) * width, count }));
-    });
-    const layers = histograms.map((h) => h.name).join();
-    if (this.result === null || layers !== this.layers) {
-      // A new model: a new chart (the facets follow the layers).
-      const previous = this.result;
-      this.layers = layers;
-      this.result = (previous ?? Promise.resolve(null)).then((old) => {
-        old?.finalize();
-        return embedChart(this.element, WeightHistograms.spec(), 'histogram of each layer\'s weights');
-      });
+  /** Whether the tab is on screen; it draws only then. */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    if (visible) this.redraw();
+  }
+
+  private refreshList(): void {
+    const current = this.select.value;
+    const options = this.state.models.map((model) => element('option', { value: model.id, text: model.label }));
+    const live = this.state.live;
+    if (live !== null) options.unshift(element('option', { value: 'live', text: `${live.title} (${live.training ? 'training now' : 'as last trained'})` }));
+    this.select.replaceChildren(...options);
+    if ([...this.select.options].some((option) => option.value === current)) this.select.value = current;
+    for (const id of [...this.weights.keys()]) {
+      if (!this.state.models.some((model) => model.id === id)) {
+        this.weights.get(id)?.model.dispose();
+        this.weights.delete(id);
+      }
     }
-    return this.result.then(async (result) => {
-      await result.view.data('bins', rows).runAsync();
-    });
+  }
+
+  /** Redraws now, or once the redraw under way ends. */
+  redraw(): void {
+    if (!this.visible) return;
+    if (this.drawing) {
+      this.again = true;
+      return;
+    }
+    this.drawing = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.draw();
+        } while (this.again);
+      } catch (error) {
+        this.status.textContent = `Could not look inside: ${error instanceof Error ? error.message : String(error)}`;
+      } finally {
+        this.drawing = false;
+      }
+    })();
+  }
+
+  /** The loaded model's weights, read from its files once. */
+  private weightsOf(model: PageModel): Weights {
+    let weights = this.weights.get(model.id);
+    if (weights === undefined) {
+      const { description, weights: bytes } = modelFilesOf(model.files, `${model.label}/`);
+      const sequential = modelFromWeights(description, bytes, jsKernels, { dir: model.label, weightsPath: `${model.label}/model.safetensors` });
+      weights = { model: sequential, values: sequential.values as Float32Array };
+      this.weights.set(model.id, weights);
+    }
+    return weights;
+  }
+
+  private async draw(): Promise<void> {
+    const image = this.state.image;
+    const chosen = this.select.value;
+    let weights: Weights;
+    let layers: InsideLayer[] | null = null;
+    let title: string;
+    if (chosen === 'live') {
+      const live = this.state.live;
+      if (live === null || live.values === null) {
+        this.weightsStatus.textContent = 'The training run\'s first weights come after its first few hundred steps.';
+        return;
+      }
+      const kernels = await pageKernels('wasm');
+      const key = JSON.stringify(live.architecture);
+      if (this.live?.key !== key) {
+        this.live?.model.dispose();
+        this.live = { key, model: new Sequential(kernels, live.architecture) };
+      }
+      const model = this.live.model;
+      model.writeValues(live.values);
+      weights = { model, values: live.values };
+      title = `${live.title}, after ${live.step.toLocaleString('en-US')} steps (epoch ${live.epoch})`;
+      if (image !== null) layers = (await layerOutputs(kernels, model, pixelExamples({ count: 1, pixels: image.pixels, labels: new Uint8Array(1) }))).map((layer) => ({ ...layer, network: 'model' as const }));
+    } else {
+      const model = this.state.models.find((m) => m.id === chosen);
+      if (model === undefined) {
+        this.status.textContent = 'No model yet: train one, bring one in Models, or start the app with --model DIR.';
+        return;
+      }
+      weights = this.weightsOf(model);
+      title = model.label;
+      if (image !== null) layers = await model.inside(image.pixels);
+    }
+    if (image === null || layers === null) {
+      this.status.textContent = 'Draw, upload, use the camera or pick a test image in Try; each layer\'s output for it appears here.';
+      this.layers.replaceChildren();
+    } else {
+      this.status.textContent = `${image.what}, through ${title}: each layer's output (ReLU and pooling; white is the layer's largest value).`;
+      drawLayers(this.layers, image.pixels, layers, CLASS_NAMES);
+    }
+    this.weightsStatus.textContent = `${title}: the first layer's filters (grey 0, white positive, black negative) and each layer's weights.`;
+    drawFilters(this.filters, firstLayerFilters(weights.model, weights.values), filterWords(weights.model));
+    drawHistograms(this.histograms, weightHistograms(weights.model, weights.values));
+    byId('panel-inside').dataset.redraws = String(++this.redraws);
   }
 }

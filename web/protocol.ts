@@ -76,7 +76,7 @@ export type FromWorker =
   /** The weights as they are after `step` steps (every few hundred steps while watched): [parameters], the model's layout. */
   | { type: 'weights'; epoch: number; step: number; values: Float32Array }
   /** Stopped on request: the epochs finished so far are kept, and the best weights among them where there are any. */
-  | { type: 'stopped'; epochsDone: number; model: ModelFiles | null; history: EpochRecord[]; bestEpoch: number }
+  | { type: 'stopped'; epochsDone: number; files: RunFileMap | null; history: EpochRecord[]; bestEpoch: number }
   | {
       type: 'done';
       history: EpochRecord[];

@@ -1,9 +1,23 @@
 /** What the page's tabs share: the test images, the loaded models, the runs to look at, the image being classified. */
 import type { LabelledImages } from '../src/data/verify.ts';
 import type { TestMetrics } from '../src/evaluation/metrics.ts';
+import type { Architecture } from '../src/models/sequential.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import type { PageModel } from './engine.ts';
 import type { PageEngine } from './protocol.ts';
+
+/** The model the worker is training, as it last sent it: its layers, and its weights after `step` steps. */
+export interface LiveWeights {
+  /** Names the run: `page MLP 2`. */
+  title: string;
+  architecture: Architecture;
+  /** [parameters] in the model's layout (Sequential.values); null before the first snapshot. */
+  values: Float32Array | null;
+  epoch: number;
+  step: number;
+  /** Whether the run is still training. */
+  training: boolean;
+}
 
 /** A finished run as the Look tab shows it, as report.html does: curves, confusion matrix, report, galleries. */
 export interface RunView {
@@ -26,8 +40,11 @@ export class AppState {
   readonly runs: RunView[] = [];
   /** The image Try classifies now (28x28, light on dark) and what it is; null before there is one. */
   image: { pixels: Uint8Array; what: string } | null = null;
+  /** The run the worker is training (or trained last), for the Inside tab; null before the first. */
+  live: LiveWeights | null = null;
   private readonly listeners = new Set<() => void>();
   private readonly imageListeners = new Set<() => void>();
+  private readonly liveListeners = new Set<() => void>();
 
   onChange(listener: () => void): void {
     this.listeners.add(listener);
@@ -69,6 +86,16 @@ export class AppState {
   setImage(image: { pixels: Uint8Array; what: string } | null): void {
     this.image = image;
     for (const listener of this.imageListeners) listener();
+  }
+
+  /** Hears of the training run's new weights (or of a new run). */
+  onLive(listener: () => void): void {
+    this.liveListeners.add(listener);
+  }
+
+  setLive(live: LiveWeights | null): void {
+    this.live = live;
+    for (const listener of this.liveListeners) listener();
   }
 
   /** Switches the engine; the loaded models move to it. */

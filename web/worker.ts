@@ -15,7 +15,7 @@ import { finishedJobFiles, finishJob, imageJobData, jobConfigFile, jobModelFiles
 import { jsonFileText, RUN_FILES } from '../src/runs/run-files.ts';
 import type { ProgressEvent, TrainingControl } from '../src/training/fit.ts';
 import { MemoryCheckpointer } from './checkpoint.ts';
-import type { DataSource, FromWorker, PageEngine, PageJob, ToWorker } from './protocol.ts';
+import type { DataSource, FromWorker, PageEngine, PageJob, RunFileMap, ToWorker } from './protocol.ts';
 import { VERSION } from './version.ts';
 import { WASM_URLS } from './wasm.ts';
 
@@ -211,14 +211,21 @@ async function train(pageJob: PageJob, threads: number, resume: boolean): Promis
     }
     // Stopped between two batches: what remains is the last finished epoch's checkpoint.
     const state = checkpointer.latest;
-    let files = null;
+    let files: RunFileMap | null = null;
     if (state !== null) {
+      // The best finished epoch's model and the history so far: what a stopped fmnist train leaves (its checkpoint aside).
       const best = new Sequential(kernels.kernels, job.plan.architecture);
       best.writeValues(state.bestValues);
-      files = await jobModelFiles(job, best);
+      const { description, weights } = await jobModelFiles(job, best);
       best.dispose();
+      const text = (value: unknown) => new TextEncoder().encode(jsonFileText(value));
+      files = new Map([
+        [RUN_FILES.model, text(description)],
+        [RUN_FILES.weights, weights],
+        [RUN_FILES.history, text(state.history)],
+      ]);
     }
-    post({ type: 'stopped', epochsDone: state?.epochsDone ?? 0, model: files, history: state?.history ?? [], bestEpoch: state?.bestEpoch ?? 0 });
+    post({ type: 'stopped', epochsDone: state?.epochsDone ?? 0, files, history: state?.history ?? [], bestEpoch: state?.bestEpoch ?? 0 });
   } finally {
     controller = null;
   }
