@@ -144,16 +144,39 @@ export interface ProbabilityRow {
   probability: number;
 }
 
+/**
+ * The probability bars, as wide as their box. The chart is embedded once its box has a width
+ * (the Try tab may be hidden when the first answers come) and again when the width changes.
+ */
 export class ProbabilityBars {
-  private readonly result: Promise<Result>;
+  private result: Promise<Result> | null = null;
+  private width = 0;
+  private rows: ProbabilityRow[] = [];
 
-  constructor(element: HTMLElement, classNames: readonly string[]) {
-    this.result = embedChart(element, probabilitySpec(classNames), 'probability of each class under each loaded model');
-  }
+  constructor(
+    private readonly element: HTMLElement,
+    private readonly classNames: readonly string[],
+  ) {}
 
   show(rows: ProbabilityRow[]): Promise<void> {
+    this.rows = rows;
+    const width = this.element.clientWidth;
+    if (width === 0) return Promise.resolve();
+    if (this.result === null || width !== this.width) {
+      const previous = this.result;
+      this.width = width;
+      this.result = (previous ?? Promise.resolve(null)).then((old) => {
+        old?.finalize();
+        return embedChart(this.element, probabilitySpec(this.classNames), 'probability of each class under each loaded model');
+      });
+    }
     return this.result.then(async (result) => {
-      await result.view.data('probabilities', rows).runAsync();
+      await result.view.data('probabilities', this.rows).runAsync();
     });
+  }
+
+  /** Draws the last rows again (the box is shown, or its width changed). */
+  redraw(): Promise<void> {
+    return this.show(this.rows);
   }
 }

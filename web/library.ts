@@ -44,12 +44,16 @@ export function modelFolders(dropped: DroppedFiles): { folders: { path: string; 
   }
   const folders = [];
   const problems: string[] = [];
-  const where = (folder: string) => (folder === '' ? 'the dropped files' : `${folder}/`);
+  const where = (folder: string) => (folder === '' ? 'The dropped files have' : `${folder}/ has`);
   for (const [folder, files] of [...byFolder].sort(([a], [b]) => a.localeCompare(b))) {
     if (!files.has(RUN_FILES.model)) continue;
+    if (!files.has(RUN_FILES.weights)) {
+      problems.push(`${where(folder)} ${RUN_FILES.model} but no ${RUN_FILES.weights}; drop both files of the model's folder.`);
+      continue;
+    }
     let description: ModelDescription;
     try {
-      description = modelFilesOf(files, `${where(folder)} `).description;
+      description = modelFilesOf(files, folder === '' ? '' : `${folder}/`).description;
     } catch (error) {
       problems.push(error instanceof Error ? error.message : String(error));
       continue;
@@ -59,7 +63,7 @@ export function modelFolders(dropped: DroppedFiles): { folders: { path: string; 
       const path = joinPath(folder, description.input.extractor);
       extractor = byFolder.get(path) ?? null;
       if (extractor === null || !extractor.has(RUN_FILES.model)) {
-        problems.push(`${where(folder)} is an MLP on the features of the CNN in ${description.input.extractor}; drop the folder that holds both (a pipeline's folder).`);
+        problems.push(`${folder === '' ? 'The dropped model' : `${folder}/`} is an MLP on the features of the CNN in ${description.input.extractor}; drop the folder that holds both (a pipeline's folder).`);
         continue;
       }
     }
@@ -72,6 +76,7 @@ export function modelFolders(dropped: DroppedFiles): { folders: { path: string; 
 export class ModelLibrary {
   /** Models trained in the page so far, kept ones included: the next is `page <kind> <n + 1>`. */
   private trained = 0;
+  private keptNow = 0;
 
   constructor(
     private readonly state: AppState,
@@ -112,7 +117,9 @@ export class ModelLibrary {
 
   /** A model made in the page or dropped onto it: kept in the browser (where it keeps models) and added. */
   async keep(label: string, files: RunFileMap, extractor: RunFileMap | null = null): Promise<PageModel> {
-    const kept: KeptModel = { id: `kept:${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, label, kept: Date.now(), files, extractor };
+    const now = Date.now();
+    // Unique in this browser: the time, and a counter for models kept within the same millisecond.
+    const kept: KeptModel = { id: `kept:${now}-${++this.keptNow}`, label, kept: now, files, extractor };
     const model = await this.add({ id: kept.id, label, source: 'kept', where: `${label}/` }, files, extractor);
     await this.store?.put(kept);
     return model;

@@ -93,12 +93,13 @@ async function start(): Promise<void> {
   let insideShown = false;
   const train = new TrainTab(worker, state, threads, info, library, () => insideShown);
   if (adapter !== null) train.offerWebGpu(adapterName(adapter));
-  new TryTab(state);
+  const tryTab = new TryTab(state);
   const inside = new InsideTab(state);
   const look = new LookTab(state);
   new ModelsTab(state, library);
   setUpTabs((tab, shown) => {
     if (tab === 'look' && shown) void look.show();
+    if (tab === 'try' && shown) tryTab.shown();
     if (tab === 'inside' && shown !== insideShown) {
       insideShown = shown;
       inside.setVisible(shown);

@@ -254,7 +254,6 @@ export class TrainTab {
   /** A finished run: kept in the browser (its files, as fmnist train's folder holds them), its figures shown, its model added. */
   private async keep(files: Map<string, Uint8Array>): Promise<void> {
     const title = this.title;
-    byId('results-card').hidden = false;
     const run = runFromFiles('', title, files);
     if (run !== null) void renderRun(byId('results'), run, this.state.test);
     try {
@@ -270,6 +269,7 @@ export class TrainTab {
     } catch (error) {
       byId('downloads').textContent = `The model could not be kept: ${error instanceof Error ? error.message : String(error)}`;
     }
+    byId('results-card').hidden = false;
   }
 
   handle(message: FromWorker): void {

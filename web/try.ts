@@ -70,6 +70,11 @@ export class TryTab {
     });
   }
 
+  /** The tab is shown: the bars are drawn at its width. */
+  shown(): void {
+    void this.bars.redraw();
+  }
+
   private clear(): void {
     this.context.fillStyle = 'white';
     this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
