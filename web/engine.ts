@@ -14,13 +14,16 @@ import type { WasmKernels } from '../src/kernels/wasm/backend.ts';
 import { loadBrowserWasmKernels } from '../src/kernels/wasm/browser.ts';
 import { loadBrowserWebGpuKernels } from '../src/kernels/webgpu/browser.ts';
 import { engineClassifier, type EngineClassifier, type InsideLayer } from '../src/inference/model-classifier.ts';
-import { modelFromWeights, parseModelDescription, type ModelDescription } from '../src/models/model-format.ts';
+import { modelFromWeights, type ModelDescription } from '../src/models/model-format.ts';
 import { RUN_FILES, type ModelKind, type RunMetrics } from '../src/runs/run-files.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import { percent } from './dom.ts';
-import type { ModelFiles, PageEngine, RunFileMap } from './protocol.ts';
+import { modelFilesOf } from './model-files.ts';
+import type { PageEngine, RunFileMap } from './protocol.ts';
 import type { RunView } from './state.ts';
 import { WASM_URLS } from './wasm.ts';
+
+export { modelFilesOf } from './model-files.ts';
 
 /** Where a model came from: kept in the browser (trained in the page, or dropped onto it), the server's run folder, or made in this visit and not kept (a stopped run's best epoch). */
 export type ModelSource = 'kept' | 'server' | 'page';
@@ -63,14 +66,6 @@ export async function pageMemory(): Promise<{ liveBytes: number; memoryBytes: nu
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-
-/** model.json's description and model.safetensors' bytes of a run's files; `where` names the folder in messages. */
-export function modelFilesOf(files: RunFileMap, where: string): ModelFiles {
-  const json = files.get(RUN_FILES.model);
-  const weights = files.get(RUN_FILES.weights);
-  if (json === undefined || weights === undefined) throw new Error(`${where} lacks ${json === undefined ? RUN_FILES.model : RUN_FILES.weights}; a model folder holds both.`);
-  return { description: parseModelDescription(text(json), `${where}${RUN_FILES.model}`), weights };
-}
 
 /** A model from its run's files, on `engine`; `extractor` is the CNN whose features an MLP on features takes. */
 export async function pageModel(
