@@ -12,6 +12,7 @@ import { firstLayerFilters, layerOutputs, weightHistograms, type WeightHistogram
 import type { InsideLayer } from '../src/inference/model-classifier.ts';
 import { jsKernels } from '../src/kernels/js.ts';
 import { modelFromWeights } from '../src/models/model-format.ts';
+import { RUN_FILES } from '../src/runs/run-files.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { byId, element } from './dom.ts';
 import { modelFilesOf, pageKernels, type PageModel } from './engine.ts';
@@ -284,7 +285,7 @@ export class InsideTab {
     let weights = this.weights.get(model.id);
     if (weights === undefined) {
       const { description, weights: bytes } = modelFilesOf(model.files, `${model.label}/`);
-      const sequential = modelFromWeights(description, bytes, jsKernels, { dir: model.label, weightsPath: `${model.label}/model.safetensors` });
+      const sequential = modelFromWeights(description, bytes, jsKernels, { dir: model.label, weightsPath: `${model.label}/${RUN_FILES.weights}` });
       weights = { model: sequential, values: sequential.values as Float32Array };
       this.weights.set(model.id, weights);
     }
