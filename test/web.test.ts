@@ -15,6 +15,7 @@ import { startAppServer, type AppServer } from '../src/app/server.ts';
 import { loadTestSet, loadTrainingSet } from '../src/data/load.ts';
 import { CLASS_NAMES, DATA_FILES } from '../src/data/manifest.ts';
 import { loadClassifiers } from '../src/inference/classifier.ts';
+import { predictFiles } from '../src/inference/predict.ts';
 import { jsKernels } from '../src/kernels/index.ts';
 import { loadWasmKernels } from '../src/kernels/wasm/node.ts';
 import { cnnArchitecture } from '../src/models/cnn.ts';
@@ -415,6 +416,7 @@ test('while a CNN trains: the learning rate changed mid-run shows on the curves 
   const id = (await page.getAttribute('#results-card', 'data-model')) ?? '';
   await page.click('#tab-models');
   const history = JSON.parse((await modelFile(page, id, 'history.json')).toString('utf8')) as EpochRecord[];
+  const { test } = JSON.parse((await modelFile(page, id, 'metrics.json')).toString('utf8')) as { test: { confusionMatrix: number[][] } };
   const changes = history.flatMap((record) => record.learningRateChanges ?? []);
   assert.equal(changes.length, 1);
   assert.equal(changes[0].peakLearningRate, 0.0002);
@@ -424,11 +426,9 @@ test('while a CNN trains: the learning rate changed mid-run shows on the curves 
   await page.selectOption('#run-select', id);
   await page.waitForFunction(() => [...document.querySelectorAll('#look text')].some((text) => text.textContent === 'lr 0.0002'), null, { timeout: 10_000 });
   // A confusion cell clicked shows its test images: the cell of the most images the model got wrong.
-  const { test } = JSON.parse((await modelFile(page, id, 'metrics.json')).toString('utf8')) as { test: { confusionMatrix: number[][] } };
   const cells = test.confusionMatrix.flatMap((row, truth) => row.map((count, predicted) => ({ truth, predicted, count }))).filter((c) => c.truth !== c.predicted);
   const cell = cells.reduce((best, c) => (c.count > best.count ? c : best));
   assert.ok(cell.count > 0);
-  await page.click('#tab-look');
   const box = (await page.locator('#look g.mark-rect').first().locator('path').nth(cell.truth * 10 + cell.predicted).boundingBox())!;
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForSelector(`#look [data-cell="${cell.truth},${cell.predicted}"]`, { timeout: 10_000 });
@@ -539,11 +539,19 @@ test('a model folder written by fmnist train, dropped onto the page, classifies 
   await page.waitForFunction((model) => document.querySelector(`#predictions li[data-model="${model}"]`) !== null, id, { timeout: 30_000 });
   const pixels = Uint8Array.from(((await page.getAttribute('#preview', 'data-pixels')) ?? '').split(',').map(Number));
   const inPage = JSON.parse((await page.getAttribute(`#predictions li[data-model="${id}"]`, 'data-probabilities')) ?? '[]') as number[];
+  // What `fmnist predict --model DIR --backend wasm --threads 1 --no-preprocess --top 10 image.npy` runs (its command's action, in this process).
   const image = join(tempDir(), 'image.npy');
   saveNpy(image, { dtype: 'uint8', shape: [1, 28, 28], data: pixels });
-  const cli = runCli(['predict', '--model', modelDir, '--backend', 'wasm', '--threads', '1', '--no-preprocess', '--top', '10', '--json', image]);
-  assert.equal(cli.status, 0, cli.stderr);
-  const [{ top }] = (JSON.parse(cli.stdout) as { images: { models: { top: { class: string; probability: number }[] }[] }[] }).images[0].models;
+  const kernels = await loadWasmKernels({ threads: 1 });
+  let predicted;
+  try {
+    predicted = await predictFiles(await loadClassifiers(modelDir, kernels), [image], { preprocess: false, top: 10 });
+  } finally {
+    kernels.close();
+  }
+  assert.ok('images' in predicted[0]);
+  const [{ top }] = predicted[0].images[0].models;
+  assert.equal(top.length, 10);
   for (const { class: name, probability } of top) {
     const c = CLASS_NAMES.indexOf(name as (typeof CLASS_NAMES)[number]);
     assert.ok(Math.abs(inPage[c] - probability) < 1e-6, `${name}: page ${inPage[c]}, fmnist predict ${probability}`);
