@@ -147,8 +147,9 @@ export async function browserBench(emit: (record: object) => void): Promise<void
  * CNN on three times the batches of `bench -- browser` so that its epoch holds several snapshots.
  * Prints each case's median images/s, the redraws made while watching, and the slowdown
  * (1 - watched / unwatched, each round's pair and their median); the goal is under 0.05.
+ * `--quick` checks that it runs (a tenth of the images, one round, one thread): no measure.
  */
-export async function insideBench(emit: (record: object) => void): Promise<void> {
+export async function insideBench(emit: (record: object) => void, { quick = false } = {}): Promise<void> {
   if (!existsSync(CHROMIUM)) {
     console.error(`bench inside: ${CHROMIUM} is missing (apt-get install chromium); skipped`);
     return;
@@ -160,7 +161,10 @@ export async function insideBench(emit: (record: object) => void): Promise<void>
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
-  const jobs = JOBS.map((job) => (job.name === 'cnn' ? { ...job, spec: { ...job.spec, config: { ...job.spec.config, trainLimit: 64 * 43 * 3 } } as JobSpec } : job));
+  // --quick (a check that the benchmark runs, not a measure): a tenth of the images, one round, one thread.
+  const trainLimit = (name: string) => (quick ? (name === 'cnn' ? 640 : 4800) : name === 'cnn' ? 64 * 43 * 3 : null);
+  const jobs = JOBS.map((job) => ({ ...job, spec: { ...job.spec, config: { ...job.spec.config, trainLimit: trainLimit(job.name) } } as JobSpec }));
+  const rounds = quick ? 1 : ROUNDS;
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(server.url);
@@ -169,13 +173,13 @@ export async function insideBench(emit: (record: object) => void): Promise<void>
     await page.click('#tab-try');
     await page.click('#random-button');
     const redraws = () => page.evaluate(() => Number(document.getElementById('panel-inside')!.dataset.redraws ?? 0));
-    const threadCounts = THREAD_COUNTS.filter((threads) => threads <= availableParallelism());
+    const threadCounts = quick ? [1] : THREAD_COUNTS.filter((threads) => threads <= availableParallelism());
     for (const threads of threadCounts) {
       for (const { name, spec } of jobs) {
         const hidden: number[] = [];
         const watched: number[] = [];
         const drawn: number[] = [];
-        for (let round = 0; round < ROUNDS; round++) {
+        for (let round = 0; round < rounds; round++) {
           hidden.push(await pageSpeed(page, spec, threads, false));
           const before = await redraws();
           watched.push(await pageSpeed(page, spec, threads, true));

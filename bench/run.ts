@@ -411,6 +411,6 @@ if (selected.has('webgpu')) await (await import('./webgpu.ts')).benchWebGpu(emit
 if (selected.has('infer')) await benchInfer(wasmByThreads, emit);
 if (selected.has('infer-layers')) await benchInferLayers(emit);
 if (wants('browser')) await browserBench(emit);
-if (selected.has('inside')) await insideBench(emit);
+if (selected.has('inside')) await insideBench(emit, { quick: selected.has('--quick') });
 
 for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();

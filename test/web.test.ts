@@ -473,6 +473,7 @@ test('a model downloaded as ONNX (exported in the page) gives the page\'s classe
   const id = (await keptId(page, 'page CNN 3')) ?? '';
   const onnx = await download(page, `#models-list [data-model="${id}"] button[data-file="onnx"]`);
   assert.equal(onnx.name, 'page-cnn-3.onnx');
+  await page.click(`#models-list [data-model="${id}"] details.use summary`);
   assert.equal(await page.textContent(`#models-list [data-model="${id}"] .predict-command`), 'fmnist predict --model ./page-cnn-3 shirt.png');
   assert.match((await page.textContent(`#models-list [data-model="${id}"] .onnx-snippet`)) ?? '', /InferenceSession\.create\('page-cnn-3\.onnx'\)[\s\S]*new ort\.Tensor\('float32', pixels, \[N, 1, 28, 28\]\)[\s\S]*session\.run\(\{ images \}\)/);
   await page.screenshot({ path: join(ARTIFACTS, 'web-laptop-models.png'), fullPage: true });

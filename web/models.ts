@@ -151,10 +151,15 @@ export class ModelsTab {
       parts.push(element('p', { class: 'note', text: `It takes the features of the CNN its model.json names (${cnn}): save that CNN's two files there, beside its folder.` }), element('div', { class: 'buttons' }, ...extractorFiles));
     }
     parts.push(
-      element('p', { class: 'note', text: `Saved into a folder ${folder}/, the files classify pictures on the command line:` }),
-      element('pre', { class: 'cli' }, element('code', { class: 'predict-command', text: predictCommand(model) })),
-      element('p', { class: 'note', text: `and the ONNX file in a web page with ONNX Runtime Web:` }),
-      element('pre', { class: 'cli' }, element('code', { class: 'onnx-snippet', text: onnxRuntimeSnippet(model) })),
+      element(
+        'details',
+        { class: 'use' },
+        element('summary', { text: 'How to use the files' }),
+        element('p', { class: 'note', text: `Saved into a folder ${folder}/, the files classify pictures on the command line:` }),
+        element('pre', { class: 'cli' }, element('code', { class: 'predict-command', text: predictCommand(model) })),
+        element('p', { class: 'note', text: `and the ONNX file in a web page with ONNX Runtime Web:` }),
+        element('pre', { class: 'cli' }, element('code', { class: 'onnx-snippet', text: onnxRuntimeSnippet(model) })),
+      ),
     );
     return element('section', { class: 'model-card', 'data-model': model.id }, ...parts);
   }
