@@ -3,7 +3,6 @@
  * onnx-graph.ts (see there for the graph and the layouts), with the run's config.json in its
  * metadata.
  */
-import onnxProto from 'onnx-proto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -13,8 +12,6 @@ import { VERSION } from '../version.ts';
 import { onnxFromModel, type ExportedModel, type OnnxModel } from './onnx-graph.ts';
 
 export { convWeightToOihw, denseRowsToChannelsFirst, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT, onnxFromModel, type ExportedModel, type OnnxModel } from './onnx-graph.ts';
-
-const { onnx } = onnxProto;
 
 /** The model saved in `dir` with its weights, on the plain TypeScript kernels, and its run's config.json where there is one (a model copied without it has none). */
 function loadForExport(dir: string): ExportedModel {
