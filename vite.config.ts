@@ -3,10 +3,14 @@
  * and the WebAssembly kernels of dist/wasm/ into the static site dist/web/. Relative addresses
  * (base './') let the site work from any folder of any static server.
  */
+import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 import { ISOLATION_HEADERS } from './src/app/api.ts';
+
+/** The package's version, which the page writes into the ONNX files it exports (web/version.ts). */
+const VERSION = (JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const NODE_MODULES = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
 
@@ -31,6 +35,7 @@ export default defineConfig({
   base: './',
   publicDir: false,
   plugins: [noNodeModules()],
+  define: { __FMNIST_VERSION__: JSON.stringify(VERSION) },
   worker: { format: 'es', plugins: () => [noNodeModules()] },
   build: {
     outDir: '../dist/web',

@@ -64,8 +64,13 @@ async function nodeSpeed(spec: JobSpec, threads: number, loaded: Parameters<type
   }
 }
 
-/** Fills the Train form as a person would, trains, and reads the epoch's speed the page shows. */
-async function pageSpeed(page: Page, spec: JobSpec, threads: number): Promise<number> {
+/**
+ * Fills the Train form as a person would, trains, and reads the epoch's speed the page shows.
+ * `watch`: the Inside tab is shown while it trains, so the worker sends the weights every few
+ * hundred steps and the page redraws the layers, filters and histograms from them.
+ */
+async function pageSpeed(page: Page, spec: JobSpec, threads: number, watch = false): Promise<number> {
+  await page.click('#tab-train');
   await page.check(`input[name="kind"][value="${spec.kind}"]`);
   const config = spec.config;
   const fields: Record<string, string> = {
@@ -90,7 +95,8 @@ async function pageSpeed(page: Page, spec: JobSpec, threads: number): Promise<nu
   await page.selectOption('#threads', String(threads));
   await page.evaluate(() => delete document.getElementById('speed')!.dataset.imagesPerSecond);
   await page.click('#train-button');
-  await page.waitForSelector('#results-card:not([hidden])', { timeout: 600_000 });
+  if (watch) await page.click('#tab-inside');
+  await page.waitForFunction(() => !document.getElementById('results-card')!.hidden, null, { timeout: 600_000, polling: 500 });
   return Number(await page.getAttribute('#speed', 'data-images-per-second'));
 }
 
@@ -125,6 +131,66 @@ export async function browserBench(emit: (record: object) => void): Promise<void
       emit({ bench: 'browser', model: name, runtime: 'node', threads, imagesPerSecond: Math.round(median(node)), each: rounded(node) });
       const ratios = inPage.map((value, i) => Number((value / node[i]).toFixed(2)));
       emit({ bench: 'browser-ratio', model: name, threads, pageOverNode: median(ratios), each: ratios });
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+/**
+ * What looking inside costs the training (`npm run bench -- inside`): one epoch in the page with
+ * the Inside tab hidden (no weights sent) and with it shown on the run being trained (the weights
+ * sent every few hundred steps, at most once a second and at least every five, and the page
+ * redrawing each layer's output for a test image, the filters and the histograms from them), in
+ * turns for ROUNDS rounds, on 1 and 2 threads. The MLP on every training image, and the reference
+ * CNN on three times the batches of `bench -- browser` so that its epoch holds several snapshots.
+ * Prints each case's median images/s, the redraws made while watching, and the slowdown
+ * (1 - watched / unwatched, each round's pair and their median); the goal is under 0.05.
+ * `--quick` checks that it runs (a tenth of the images, one round, one thread): no measure.
+ */
+export async function insideBench(emit: (record: object) => void, { quick = false } = {}): Promise<void> {
+  if (!existsSync(CHROMIUM)) {
+    console.error(`bench inside: ${CHROMIUM} is missing (apt-get install chromium); skipped`);
+    return;
+  }
+  await ensureWebBuild((message) => console.error(`bench inside: ${message}`));
+  const location = await locateData({ download: false });
+  const server = await startAppServer({ port: 0, data: { dataDir: location.dir } });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  // --quick (a check that the benchmark runs, not a measure): a tenth of the images, one round, one thread.
+  const trainLimit = (name: string) => (quick ? (name === 'cnn' ? 640 : 4800) : name === 'cnn' ? 64 * 43 * 3 : null);
+  const jobs = JOBS.map((job) => ({ ...job, spec: { ...job.spec, config: { ...job.spec.config, trainLimit: trainLimit(job.name) } } as JobSpec }));
+  const rounds = quick ? 1 : ROUNDS;
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(server.url);
+    await page.waitForFunction(() => crossOriginIsolated && !(document.getElementById('train-button') as HTMLButtonElement).disabled, null, { timeout: 120_000 });
+    // The image whose layers are drawn.
+    await page.click('#tab-try');
+    await page.click('#random-button');
+    const redraws = () => page.evaluate(() => Number(document.getElementById('panel-inside')!.dataset.redraws ?? 0));
+    const threadCounts = quick ? [1] : THREAD_COUNTS.filter((threads) => threads <= availableParallelism());
+    for (const threads of threadCounts) {
+      for (const { name, spec } of jobs) {
+        const hidden: number[] = [];
+        const watched: number[] = [];
+        const drawn: number[] = [];
+        for (let round = 0; round < rounds; round++) {
+          hidden.push(await pageSpeed(page, spec, threads, false));
+          const before = await redraws();
+          watched.push(await pageSpeed(page, spec, threads, true));
+          drawn.push((await redraws()) - before);
+        }
+        const rounded = (values: number[]) => values.map((value) => Math.round(value));
+        emit({ bench: 'inside', model: name, threads, watching: false, imagesPerSecond: Math.round(median(hidden)), each: rounded(hidden) });
+        emit({ bench: 'inside', model: name, threads, watching: true, imagesPerSecond: Math.round(median(watched)), each: rounded(watched), redraws: drawn });
+        const slowdowns = watched.map((value, i) => Number((1 - value / hidden[i]).toFixed(3)));
+        emit({ bench: 'inside-slowdown', model: name, threads, slowdown: Number((1 - median(watched) / median(hidden)).toFixed(3)), each: slowdowns });
+      }
     }
   } finally {
     await browser.close();

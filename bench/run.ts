@@ -10,7 +10,8 @@
 // `npm run bench -- infer` (neither) compares our inference with ONNX Runtime's,
 // `-- infer-layers` (neither) splits the CNN's inference by layer in both (bench/infer.ts),
 // `npm run bench -- browser` (neither) trains in the web app in headless Chromium beside Node's
-// wasm backend (bench/browser.ts), `npm run bench -- webgpu [--pipeline]` (neither) the WebGPU
+// wasm backend (bench/browser.ts), `npm run bench -- inside` (neither) what the web app's live
+// view of the weights costs its training (bench/browser.ts), `npm run bench -- webgpu [--pipeline]` (neither) the WebGPU
 // backend against native and PyTorch on CUDA (bench/webgpu.ts; scripts/gpu-bench.sh on a GPU machine).
 // Timings are medians of repeated runs after warm-up; run on an otherwise idle machine.
 import { spawnSync } from 'node:child_process';
@@ -35,7 +36,7 @@ import { cnnArchitecture } from '../src/models/cnn.ts';
 import { DEFAULT_CNN_CONFIG } from '../src/runs/configs.ts';
 import { fit } from '../src/training/fit.ts';
 import { Adam } from '../src/training/optimizers.ts';
-import { browserBench } from './browser.ts';
+import { browserBench, insideBench } from './browser.ts';
 import { benchInfer, benchInferLayers } from './infer.ts';
 import { fixedBatchStep, median, timedKernels } from './training-step.ts';
 
@@ -417,5 +418,6 @@ if (selected.has('webgpu')) await (await import('./webgpu.ts')).benchWebGpu(emit
 if (selected.has('infer')) await benchInfer(wasmByThreads, emit);
 if (selected.has('infer-layers')) await benchInferLayers(emit);
 if (wants('browser')) await browserBench(emit);
+if (selected.has('inside')) await insideBench(emit, { quick: selected.has('--quick') });
 
 for (const kernels of wasmByThreads.values()) (kernels as { close?: () => void }).close?.();

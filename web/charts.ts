@@ -5,10 +5,10 @@
  */
 import embed, { type Result } from 'vega-embed';
 import type { TopLevelSpec } from 'vega-lite';
-import { CHART_FONT } from '../src/reports/charts.ts';
+import { CHART_FONT, learningRateMarkerLayers, type LearningRateMarker } from '../src/reports/charts.ts';
 
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const CONFIG = {
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+export const CONFIG = {
   font: `${CHART_FONT}, Verdana, sans-serif`,
   view: { stroke: null },
   axis: { labelFontSize: 11, titleFontSize: 12 },
@@ -43,7 +43,7 @@ export interface CurvePoint {
 
 /**
  * Training (the running mean over the epoch so far) and validation (after each epoch) loss or
- * accuracy, as points arrive.
+ * accuracy, as points arrive, with a marker where the learning rate was changed.
  */
 function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec {
   const y = {
@@ -60,6 +60,7 @@ function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec 
     { field: 'epoch', type: 'quantitative' as const, format: '.2f' },
     { field: 'value', type: 'quantitative' as const, format: what === 'loss' ? '.4f' : '.2%' },
   ];
+  const curve = { x, y, color, tooltip };
   return {
     $schema: SCHEMA,
     title: what === 'loss' ? 'Loss' : 'Accuracy',
@@ -67,13 +68,12 @@ function liveCurveSpec(what: 'loss' | 'accuracy', epochs: number): TopLevelSpec 
     height: 200,
     autosize: { type: 'fit-x', contains: 'padding' },
     config: CONFIG,
-    data: { name: 'points' },
-    encoding: { x, y, color, tooltip },
     layer: [
-      { transform: [{ filter: "datum.set === 'training'" }], mark: { type: 'line', strokeWidth: 1.5 } },
-      { transform: [{ filter: "datum.set === 'validation'" }], mark: { type: 'line', point: { size: 40 } } },
+      { data: { name: 'points' }, transform: [{ filter: "datum.set === 'training'" }], mark: { type: 'line', strokeWidth: 1.5 }, encoding: curve },
+      { data: { name: 'points' }, transform: [{ filter: "datum.set === 'validation'" }], mark: { type: 'line', point: { size: 40 } }, encoding: curve },
+      ...learningRateMarkerLayers({ name: 'changes' }),
     ],
-  };
+  } as TopLevelSpec;
 }
 
 /** A live curve: points are added as training goes; `reset` starts it again (a new run, or a resumed one with its history). */
@@ -91,18 +91,25 @@ export class LiveCurve {
     return embedChart(this.element, liveCurveSpec(this.what, epochs), `${this.what} per epoch, training and validation`);
   }
 
-  reset(epochs: number, points: CurvePoint[] = []): void {
+  reset(epochs: number, points: CurvePoint[] = [], markers: LearningRateMarker[] = []): void {
     const previous = this.result;
     this.result = previous.then((result) => {
       result.finalize();
       return this.draw(epochs);
     });
     this.add(points);
+    this.mark(markers);
   }
 
   add(points: CurvePoint[]): void {
     if (points.length === 0) return;
     void this.result.then((result) => result.view.insert('points', points).runAsync());
+  }
+
+  /** Marks learning-rate changes. */
+  mark(markers: LearningRateMarker[]): void {
+    if (markers.length === 0) return;
+    void this.result.then((result) => result.view.insert('changes', markers).runAsync());
   }
 }
 
@@ -137,16 +144,39 @@ export interface ProbabilityRow {
   probability: number;
 }
 
+/**
+ * The probability bars, as wide as their box. The chart is embedded once its box has a width
+ * (the Try tab may be hidden when the first answers come) and again when the width changes.
+ */
 export class ProbabilityBars {
-  private readonly result: Promise<Result>;
+  private result: Promise<Result> | null = null;
+  private width = 0;
+  private rows: ProbabilityRow[] = [];
 
-  constructor(element: HTMLElement, classNames: readonly string[]) {
-    this.result = embedChart(element, probabilitySpec(classNames), 'probability of each class under each loaded model');
-  }
+  constructor(
+    private readonly element: HTMLElement,
+    private readonly classNames: readonly string[],
+  ) {}
 
   show(rows: ProbabilityRow[]): Promise<void> {
+    this.rows = rows;
+    const width = this.element.clientWidth;
+    if (width === 0) return Promise.resolve();
+    if (this.result === null || width !== this.width) {
+      const previous = this.result;
+      this.width = width;
+      this.result = (previous ?? Promise.resolve(null)).then((old) => {
+        old?.finalize();
+        return embedChart(this.element, probabilitySpec(this.classNames), 'probability of each class under each loaded model');
+      });
+    }
     return this.result.then(async (result) => {
-      await result.view.data('probabilities', rows).runAsync();
+      await result.view.data('probabilities', this.rows).runAsync();
     });
+  }
+
+  /** Draws the last rows again (the box is shown, or its width changed). */
+  redraw(): Promise<void> {
+    return this.show(this.rows);
   }
 }

@@ -1,7 +1,9 @@
 /**
- * A run's figures as report.html shows them (its own Vega-Lite specifications, with tooltips):
- * the loss and accuracy per epoch, the test confusion matrix in counts and shares, the
- * classification report, the sample predictions and the most confident mistakes.
+ * A run's figures as report.html shows them (its own Vega-Lite specifications and its choice
+ * of images, src/reports/selection.ts, with tooltips): the loss and accuracy per epoch (with
+ * the learning rate's changes marked), the test confusion matrix in counts and shares, the
+ * classification report, the sample predictions and the most confident mistakes. A click on a
+ * cell of a confusion matrix shows the test images that fell into it.
  */
 import { NUM_CLASSES, PIXELS } from '../src/data/idx.ts';
 import { CLASS_NAMES } from '../src/data/manifest.ts';
@@ -9,12 +11,13 @@ import type { LabelledImages } from '../src/data/verify.ts';
 import type { ClassificationReport } from '../src/evaluation/metrics.ts';
 import { argmax } from '../src/evaluation/predict.ts';
 import { confusionSpec, curveSpec } from '../src/reports/charts.ts';
+import { cellIndices, confidentMistakes, SAMPLES_PER_CLASS, sampleIndices } from '../src/reports/selection.ts';
 import { embedChart, forPage } from './charts.ts';
 import { byId, drawImage, element, percent } from './dom.ts';
 import type { AppState, RunView } from './state.ts';
 
-const SAMPLES_PER_CLASS = 4;
-const MISTAKES_SHOWN = 20;
+/** A confusion cell's images shown at most: a diagonal cell holds up to a thousand. */
+const CELL_SHOWN = 60;
 
 function facts(run: RunView): HTMLElement {
   return element('dl', { class: 'facts' }, ...run.facts.map(([label, value]) => element('div', {}, element('dt', { text: label }), element('dd', { text: value }))));
@@ -45,17 +48,6 @@ function reportTable(report: ClassificationReport): HTMLElement {
   );
 }
 
-/** The first SAMPLES_PER_CLASS test images of each class, one class per column (as the report lays them out). */
-function sampleIndices(labels: Uint8Array): number[] {
-  const perClass: number[][] = Array.from({ length: NUM_CLASSES }, () => []);
-  for (let i = 0; i < labels.length && perClass.some((list) => list.length < SAMPLES_PER_CLASS); i++) {
-    if (perClass[labels[i]].length < SAMPLES_PER_CLASS) perClass[labels[i]].push(i);
-  }
-  const indices: number[] = [];
-  for (let row = 0; row < SAMPLES_PER_CLASS; row++) for (const list of perClass) if (row < list.length) indices.push(list[row]);
-  return indices;
-}
-
 function gallery(title: string, caption: string, indices: number[], images: LabelledImages, probabilities: Float32Array): HTMLElement {
   const tiles = indices.map((i) => {
     const predicted = argmax(probabilities, i * NUM_CLASSES, NUM_CLASSES);
@@ -82,34 +74,56 @@ export async function renderRun(container: HTMLElement, run: RunView, images: La
   const chart = () => figures.appendChild(element('div', { class: 'chart' }));
   // Square, as wide as the box allows beside the class names (about 135 px), 180 to 400 px.
   const confusionSide = Math.max(180, Math.min(400, container.clientWidth - 135));
-  await Promise.all([
+  const cell = element('div', { class: 'cell-images', 'aria-live': 'polite' });
+  const [, , ...confusion] = await Promise.all([
     embedChart(chart(), forPage(curveSpec(run.history, run.bestEpoch, 'loss', `${run.title}: loss per epoch`)), 'loss per epoch'),
     embedChart(chart(), forPage(curveSpec(run.history, run.bestEpoch, 'accuracy', `${run.title}: accuracy per epoch`)), 'accuracy per epoch'),
-    embedChart(chart(), forPage(confusionSpec(run.test.confusionMatrix, CLASS_NAMES, false, 'Test confusion matrix (images)'), confusionSide), 'test confusion matrix in images'),
+    embedChart(chart(), forPage(confusionSpec(run.test.confusionMatrix, CLASS_NAMES, false, 'Test confusion matrix (images)'), confusionSide), 'test confusion matrix in images; click a cell for its images'),
     embedChart(
       chart(),
       forPage(confusionSpec(run.test.confusionMatrix, CLASS_NAMES, true, 'Test confusion matrix (share of each true class)'), confusionSide),
-      'test confusion matrix as shares of each true class',
+      'test confusion matrix as shares of each true class; click a cell for its images',
     ),
   ]);
-  container.append(reportTable(run.test.report));
+  for (const result of confusion) {
+    result.view.addEventListener('click', (_event, item) => {
+      // Each cell's rectangle and its number carry the row: `true` and `predicted` as "<index> <name>".
+      const datum = (item as { datum?: { true?: unknown; predicted?: unknown } } | null | undefined)?.datum;
+      if (typeof datum?.true !== 'string' || typeof datum.predicted !== 'string') return;
+      showCell(cell, run, images, Number.parseInt(datum.true, 10), Number.parseInt(datum.predicted, 10));
+    });
+  }
+  container.append(element('p', { class: 'note', text: 'Click a cell of either matrix to see the test images in it.' }), cell, reportTable(run.test.report));
   if (run.probabilities === null) {
     container.append(element('p', { class: 'note', text: 'This run saved no test probabilities, so there are no galleries.' }));
   } else if (images === null) {
     container.append(element('p', { class: 'note', text: 'The galleries appear once the data is loaded (the test images).' }));
   } else {
     const probabilities = run.probabilities;
-    const predicted = (i: number) => argmax(probabilities, i * NUM_CLASSES, NUM_CLASSES);
-    const confidence = (i: number) => probabilities[i * NUM_CLASSES + predicted(i)];
-    const mistakes = Array.from({ length: images.count }, (_, i) => i)
-      .filter((i) => predicted(i) !== images.labels[i])
-      .sort((a, b) => confidence(b) - confidence(a) || a - b)
-      .slice(0, MISTAKES_SHOWN);
+    const mistakes = confidentMistakes(probabilities, images.labels);
     container.append(
       gallery('Sample test predictions', `The first ${SAMPLES_PER_CLASS} test images of each class: predicted class and its probability, true class below; mistakes in red.`, sampleIndices(images.labels), images, probabilities),
       gallery('Most confident mistakes', `The ${mistakes.length} wrong predictions made with the highest probability.`, mistakes, images, probabilities),
     );
   }
+}
+
+/** The test images of one confusion cell (true class `truth`, predicted `predicted`), the most confident first, into `container`. */
+function showCell(container: HTMLElement, run: RunView, images: LabelledImages | null, truth: number, predicted: number): void {
+  const count = run.test.confusionMatrix[truth][predicted];
+  const title = `True ${CLASS_NAMES[truth]}, predicted ${CLASS_NAMES[predicted]}: ${count.toLocaleString('en-US')} test image${count === 1 ? '' : 's'}`;
+  if (run.probabilities === null || images === null) {
+    const why = run.probabilities === null ? 'this run saved no test probabilities' : 'the test images are not loaded yet';
+    container.replaceChildren(element('h3', { text: title }), element('p', { class: 'note', text: `The images cannot be shown: ${why}.` }));
+    return;
+  }
+  const indices = cellIndices(run.probabilities, images.labels, truth, predicted);
+  const shown = indices.slice(0, CELL_SHOWN);
+  const caption = indices.length > shown.length ? `The ${shown.length} predicted with the highest probability, of ${indices.length}.` : 'Most confident first.';
+  const section = gallery(title, caption, shown, images, run.probabilities);
+  section.dataset.cell = `${truth},${predicted}`;
+  container.replaceChildren(section);
+  section.scrollIntoView({ block: 'nearest' });
 }
 
 /** The Look tab: pick a run, see its figures. */

@@ -1,38 +1,50 @@
 /**
  * The web app: Train (in a worker, on WebGPU where the browser gives an adapter, else on the
- * WebAssembly kernels; a switch chooses), Try (drawings, photos and test
- * images through every loaded model) and Look (a run's figures). Served by `fmnist app`, it
- * fetches the data and the run folder's models from the server; from a plain static host it
- * asks for the four data files and trains on one thread.
+ * WebAssembly kernels; a switch chooses), Try (drawings, photos, the camera and test images
+ * through every loaded model), Inside (each layer's output, the filters and the weights, live
+ * while training), Look (a run's figures) and Models (kept in the browser, dropped, downloaded
+ * as files or ONNX). Served by `fmnist app`, it fetches the data and the run folder's models
+ * from the server; from a plain static host it asks for the four data files and trains on one
+ * thread.
  */
-import type { AppInfo, ServedModel } from '../src/app/api.ts';
-import type { TestMetrics } from '../src/evaluation/metrics.ts';
-import { decodeNpy } from '../src/io/npy-format.ts';
+import type { AppInfo } from '../src/app/api.ts';
 import { browserThreads } from '../src/kernels/wasm/browser.ts';
 import { adapterName } from '../src/kernels/webgpu/backend.ts';
 import { browserAdapter } from '../src/kernels/webgpu/browser.ts';
-import type { EpochRecord } from '../src/training/fit.ts';
-import { byId, percent } from './dom.ts';
-import { servedModel } from './engine.ts';
+import { byId } from './dom.ts';
+import { pageMemory } from './engine.ts';
+import { InsideTab } from './inside.ts';
+import { ModelLibrary } from './library.ts';
 import { LookTab } from './look.ts';
+import { ModelsTab } from './models.ts';
 import type { FromWorker } from './protocol.ts';
-import { AppState, type RunView } from './state.ts';
+import { AppState } from './state.ts';
+import { ModelStore } from './store.ts';
 import { TrainTab } from './train.ts';
 import { TryTab } from './try.ts';
 
-const TABS = ['train', 'try', 'look'] as const;
+const TABS = ['train', 'try', 'inside', 'look', 'models'] as const;
 
 /** Tabs as the ARIA pattern has them: one panel shown, arrow keys move between tabs. */
-function setUpTabs(onShow: (tab: (typeof TABS)[number]) => void): void {
+function setUpTabs(onShow: (tab: (typeof TABS)[number], shown: boolean) => void): void {
   const buttons = TABS.map((tab) => byId<HTMLButtonElement>(`tab-${tab}`));
   const show = (index: number) => {
     TABS.forEach((tab, i) => {
       buttons[i].setAttribute('aria-selected', String(i === index));
       buttons[i].tabIndex = i === index ? 0 : -1;
       byId(`panel-${tab}`).hidden = i !== index;
+      onShow(tab, i === index);
     });
-    onShow(TABS[index]);
   };
+  // A link to a tab (`<a data-tab="models">`) shows it.
+  document.addEventListener('click', (event) => {
+    const link = (event.target as HTMLElement).closest?.('a[data-tab]');
+    const index = link ? TABS.indexOf(link.getAttribute('data-tab') as (typeof TABS)[number]) : -1;
+    if (index < 0) return;
+    event.preventDefault();
+    show(index);
+    buttons[index].focus();
+  });
   buttons.forEach((button, i) => {
     button.addEventListener('click', () => show(i));
     button.addEventListener('keydown', (event) => {
@@ -61,37 +73,6 @@ function describeThreads(threads: { isolated: boolean; cores: number; max: numbe
     : `${where}Not cross-origin isolated (the server sends no COOP/COEP headers), so the WebAssembly memory cannot be shared with workers: training runs on one thread.`;
 }
 
-/** A served model's run (history.json, metrics.json, test_probabilities.npy) for Look, where the folder has them. */
-async function servedRun(served: ServedModel): Promise<RunView | null> {
-  if (!served.files.includes('history.json') || !served.files.includes('metrics.json')) return null;
-  const base = new URL(served.path, location.href);
-  const json = async <T>(file: string) => (await (await fetch(new URL(file, base))).json()) as T;
-  const history = await json<EpochRecord[]>('history.json');
-  const metrics = await json<{ test: TestMetrics; validation: { accuracy: number }; bestEpoch: number; epochsRun: number; stoppedEarly: boolean; trainingSeconds: number; parameterCount: number; backend: string }>('metrics.json');
-  let probabilities: Float32Array | null = null;
-  if (served.files.includes('test_probabilities.npy')) {
-    const url = new URL('test_probabilities.npy', base);
-    const array = decodeNpy(new Uint8Array(await (await fetch(url)).arrayBuffer()), url.pathname);
-    probabilities = array.dtype === 'float32' ? array.data : null;
-  }
-  return {
-    id: `server:${served.name}`,
-    title: `${served.name} (server)`,
-    history,
-    bestEpoch: metrics.bestEpoch,
-    test: metrics.test,
-    probabilities,
-    facts: [
-      ['test accuracy', percent(metrics.test.accuracy)],
-      ['validation accuracy', `${percent(metrics.validation.accuracy)} (epoch ${metrics.bestEpoch})`],
-      ['epochs run', `${metrics.epochsRun}${metrics.stoppedEarly ? ' (stopped early)' : ''}`],
-      ['training time', `${metrics.trainingSeconds.toFixed(1)} s`],
-      ['parameters', metrics.parameterCount.toLocaleString('en-US')],
-      ['backend', metrics.backend],
-    ],
-  };
-}
-
 async function start(): Promise<void> {
   const status = byId('status');
   const threads = browserThreads();
@@ -107,13 +88,24 @@ async function start(): Promise<void> {
   document.documentElement.dataset.threads = String(threads.max);
 
   const state = new AppState();
+  const library = new ModelLibrary(state, await ModelStore.open());
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'fmnist training' });
-  const train = new TrainTab(worker, state, threads, info);
+  let insideShown = false;
+  const train = new TrainTab(worker, state, threads, info, library, () => insideShown);
   if (adapter !== null) train.offerWebGpu(adapterName(adapter));
-  new TryTab(state);
+  const tryTab = new TryTab(state);
+  const inside = new InsideTab(state);
   const look = new LookTab(state);
-  setUpTabs((tab) => {
-    if (tab === 'look') void look.show();
+  new ModelsTab(state, library);
+  setUpTabs((tab, shown) => {
+    if (tab === 'look' && shown) void look.show();
+    if (tab === 'try' && shown) tryTab.shown();
+    if (tab === 'inside' && shown !== insideShown) {
+      insideShown = shown;
+      inside.setVisible(shown);
+      // The worker sends the weights as it trains only while they are drawn.
+      train.watch(shown);
+    }
   });
   worker.onmessage = (event: MessageEvent<FromWorker>) => train.handle(event.data);
   worker.onerror = (event) => {
@@ -121,15 +113,19 @@ async function start(): Promise<void> {
   };
   train.loadServerData();
 
+  const problem = (message: string) => {
+    byId('models-status').textContent = message;
+  };
   for (const served of info?.models ?? []) {
     try {
-      state.addModel(await servedModel(served, new URL(location.href), state.engine));
-      const run = await servedRun(served);
-      if (run !== null) state.addRun(run);
+      await library.addServed(served, new URL(location.href));
     } catch (error) {
-      byId('models-status').textContent = `The server's model ${served.name} could not be loaded: ${error instanceof Error ? error.message : String(error)}`;
+      problem(`The server's model ${served.name} could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+  await library.loadKept(problem);
+  // For the tests and the benchmark: what the page holds in memory (its WebAssembly tensors) and its models, read-only.
+  Object.assign(window, { fmnistPage: { memory: pageMemory, models: () => state.models } });
   document.documentElement.dataset.ready = 'true';
 }
 

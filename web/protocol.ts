@@ -6,8 +6,9 @@ import type { DataFileKey } from '../src/data/manifest.ts';
 import type { FileCheck, LabelledImages } from '../src/data/verify.ts';
 import type { TestMetrics } from '../src/evaluation/metrics.ts';
 import type { ModelDescription } from '../src/models/model-format.ts';
+import type { Architecture } from '../src/models/sequential.ts';
 import type { CnnConfig, MlpConfig } from '../src/runs/configs.ts';
-import type { EpochRecord } from '../src/training/fit.ts';
+import type { EpochRecord, LearningRateChange } from '../src/training/fit.ts';
 
 /** Where the four files come from: the app's server (absolute addresses) or files a person picked. */
 export type DataSource =
@@ -26,16 +27,35 @@ export interface ModelFiles {
   weights: Uint8Array;
 }
 
+/** A run's files by name (run-files.ts's names), as a run folder holds them. */
+export type RunFileMap = Map<string, Uint8Array>;
+
 export type ToWorker =
   | { type: 'load-data'; source: DataSource; allowModified: boolean }
-  /** Train `job` on `threads` threads; `resume` continues from the last finished epoch of the job stopped before. */
-  | { type: 'train'; job: PageJob; threads: number; resume: boolean }
-  | { type: 'stop' };
+  /**
+   * Train `job` on `threads` threads; `resume` continues from the last finished epoch of the job
+   * stopped before. `watch`: send the weights now and then (see `weights`).
+   */
+  | { type: 'train'; job: PageJob; threads: number; resume: boolean; watch: boolean }
+  | { type: 'stop' }
+  /** The peak learning rate from the next step on. */
+  | { type: 'set-learning-rate'; learningRate: number }
+  /** Send the weights while training (or stop sending them). */
+  | { type: 'watch'; watch: boolean };
 
 export type FromWorker =
   | { type: 'data'; checks: FileCheck[]; trainingCount: number; test: LabelledImages }
   | { type: 'data-error'; message: string }
-  | { type: 'started'; kernels: string; trainCount: number; validationCount: number; epochsDone: number; history: EpochRecord[] }
+  | {
+      type: 'started';
+      kernels: string;
+      trainCount: number;
+      validationCount: number;
+      epochsDone: number;
+      history: EpochRecord[];
+      /** The model's layers, so that the page can rebuild it from the weights it is sent. */
+      architecture: Architecture;
+    }
   | {
       type: 'progress';
       epoch: number;
@@ -51,8 +71,12 @@ export type FromWorker =
       etaSeconds: number | null;
     }
   | { type: 'epoch'; record: EpochRecord; improved: boolean; imagesPerSecond: number | null }
+  /** A learning-rate change, applied from the step it names. */
+  | { type: 'learning-rate'; change: LearningRateChange & { epoch: number } }
+  /** The weights as they are after `step` steps (every few hundred steps while watched): [parameters], the model's layout. */
+  | { type: 'weights'; epoch: number; step: number; values: Float32Array }
   /** Stopped on request: the epochs finished so far are kept, and the best weights among them where there are any. */
-  | { type: 'stopped'; epochsDone: number; model: ModelFiles | null; history: EpochRecord[]; bestEpoch: number }
+  | { type: 'stopped'; epochsDone: number; files: RunFileMap | null; history: EpochRecord[]; bestEpoch: number }
   | {
       type: 'done';
       history: EpochRecord[];
@@ -62,7 +86,8 @@ export type FromWorker =
       test: TestMetrics;
       /** [10000, 10]: the softmax of each test image. */
       probabilities: Float32Array;
-      model: ModelFiles;
+      /** The run's files, as `fmnist train` writes them into its folder (config.json included). */
+      files: RunFileMap;
       seconds: number;
     }
   | { type: 'error'; message: string };

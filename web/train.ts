@@ -1,56 +1,25 @@
 /**
  * The Train tab: the data (from the server, or four files picked from disk), the model and its
- * settings, and the run in the worker with live curves, speed and time left; stop and resume;
- * at the end the test figures, and the model joins the ones Try runs.
+ * settings (the form is the CLI's option table, web/form.ts), and the run in the worker with
+ * live curves, speed and time left; the learning rate changeable while it trains (marked on the
+ * curves); stop and resume; at the end the test figures, and the model is kept in the browser
+ * and joins the page's models.
  */
 import type { AppInfo } from '../src/app/api.ts';
 import { DATA_FILES, type DataFileKey } from '../src/data/manifest.ts';
-import { DEFAULT_CNN_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from '../src/runs/configs.ts';
+import { learningRateMarkers } from '../src/reports/charts.ts';
+import { TRAINING_OPTIONS } from '../src/runs/options.ts';
 import type { EpochRecord } from '../src/training/fit.ts';
 import { LiveCurve, type CurvePoint } from './charts.ts';
 import { byId, element, percent } from './dom.ts';
-import { pageModel } from './engine.ts';
+import { runFromFiles } from './engine.ts';
+import { TrainingForm, trainCommand } from './form.ts';
+import type { ModelLibrary } from './library.ts';
 import { renderRun } from './look.ts';
-import type { FromWorker, ModelFiles, PageEngine, PageJob, ToWorker } from './protocol.ts';
-import type { AppState, RunView } from './state.ts';
-
-/**
- * The form starts from `fmnist train`'s defaults, with fewer epochs (and images for the CNN) so
- * that a first run takes a minute or two.
- */
-const PAGE_DEFAULTS: { mlp: MlpConfig; cnn: CnnConfig } = {
-  mlp: { ...DEFAULT_MLP_CONFIG, epochs: 10 },
-  cnn: { ...DEFAULT_CNN_CONFIG, epochs: 3, trainLimit: 6000 },
-};
+import type { FromWorker, PageEngine, PageJob, ToWorker } from './protocol.ts';
+import type { AppState } from './state.ts';
 
 const KIND_TITLES = { mlp: 'MLP', cnn: 'CNN' } as const;
-
-/** `fmnist train` with the flags that give the same run (flags at their defaults left out). */
-export function cliCommand(job: PageJob): string {
-  const defaults: Record<string, unknown> = job.kind === 'mlp' ? DEFAULT_MLP_CONFIG : DEFAULT_CNN_CONFIG;
-  const config: Record<string, unknown> = { ...job.config };
-  const flags = job.config.backend === 'webgpu' ? ['--backend webgpu', `--seed ${job.config.seed}`] : ['--backend wasm', `--threads ${job.config.threads}`, `--seed ${job.config.seed}`];
-  const named: [string, string][] = [
-    ['epochs', '--epochs'],
-    ['learningRate', '--lr'],
-    ['batchSize', '--batch-size'],
-    ['trainLimit', '--train-limit'],
-    ['validationFraction', '--validation-fraction'],
-    ['hidden', '--hidden'],
-    ['dropout', '--dropout'],
-    ['channels', '--channels'],
-    ['features', '--features'],
-    ['convDropout', '--conv-dropout'],
-    ['featureDropout', '--feature-dropout'],
-    ['augmentShift', '--augment-shift'],
-  ];
-  for (const [field, flag] of named) {
-    const value = config[field];
-    if (value === undefined || value === null || String(value) === String(defaults[field])) continue;
-    flags.push(`${flag} ${Array.isArray(value) ? value.join(',') : value}`);
-  }
-  return `fmnist train ${job.kind} ${flags.join(' ')}`;
-}
 
 const clock = (seconds: number) => {
   const whole = Math.round(seconds);
@@ -72,13 +41,18 @@ export class TrainTab {
   private readonly epochs = byId('epochs-table').querySelector('tbody') as HTMLTableSectionElement;
   private readonly loss = new LiveCurve(byId('loss-chart'), 'loss');
   private readonly accuracy = new LiveCurve(byId('accuracy-chart'), 'accuracy');
+  private readonly fields = new TrainingForm(byId('fields-first'), byId('fields-rest'));
+  private readonly liveRate = byId<HTMLInputElement>('live-lr');
+  private readonly liveRateButton = byId<HTMLButtonElement>('live-lr-button');
+  private readonly liveRateStatus = byId('live-lr-status');
   private dataLoaded = false;
   private training = false;
   /** The job last started, which Resume continues. */
   private job: PageJob | null = null;
   /** Whether that job was stopped (and so can be resumed). */
   private resumable = false;
-  private runs = 0;
+  /** The run's title (`page MLP 3`), given when it starts. */
+  private title = '';
   private kernels = '';
 
   constructor(
@@ -86,6 +60,9 @@ export class TrainTab {
     private readonly state: AppState,
     private readonly threads: { isolated: boolean; cores: number; max: number },
     private readonly info: AppInfo | null,
+    private readonly library: ModelLibrary,
+    /** Whether the weights are wanted as training goes (the Inside tab is shown). */
+    private readonly watching: () => boolean,
   ) {
     const select = this.input<HTMLSelectElement>('threads');
     for (let t = 1; t <= threads.max; t++) select.append(element('option', { value: String(t), text: String(t) }));
@@ -95,13 +72,38 @@ export class TrainTab {
     for (const radio of this.form.querySelectorAll<HTMLInputElement>('input[name="kind"]')) radio.addEventListener('change', () => this.setKind(radio.value as PageJob['kind']));
     this.setKind('mlp');
     this.form.addEventListener('input', () => this.showCommand());
+    this.form.addEventListener('change', () => this.showCommand());
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.start(false);
     });
     this.stopButton.addEventListener('click', () => this.send({ type: 'stop' }));
     this.resumeButton.addEventListener('click', () => this.start(true));
+    this.liveRateButton.addEventListener('click', () => this.changeLearningRate());
+    this.liveRate.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') this.changeLearningRate();
+    });
     byId<HTMLInputElement>('data-files').addEventListener('change', (event) => this.pickFiles((event.target as HTMLInputElement).files));
+  }
+
+  /** Tells the worker whether to send the weights as it trains (the Inside tab shown or not). */
+  watch(watch: boolean): void {
+    this.send({ type: 'watch', watch });
+  }
+
+  /** Asks for the learning rate in the field from the next step on; the option's own check (--lr) says what is wrong with it. */
+  private changeLearningRate(): void {
+    if (!this.training) return;
+    const type = TRAINING_OPTIONS.learningRate.type;
+    const value = type.parse(this.liveRate.value);
+    if (value === undefined || !type.check(value)) {
+      this.liveRateStatus.textContent = `Give ${type.describe}.`;
+      this.liveRate.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    this.liveRate.setAttribute('aria-invalid', 'false');
+    this.liveRateStatus.textContent = `Asked for ${value}: it applies from the next step.`;
+    this.send({ type: 'set-learning-rate', learningRate: value });
   }
 
   /** Offers WebGPU beside WebAssembly, named by its adapter, and chooses it (the page starts on it where the browser has one). */
@@ -134,69 +136,29 @@ export class TrainTab {
     return (this.form.querySelector<HTMLInputElement>('input[name="kind"]:checked')?.value ?? 'mlp') as PageJob['kind'];
   }
 
-  /** Shows the chosen model's fields, filled with its defaults; the other model's are disabled (and so not validated). */
+  /** Builds the chosen model's fields from the option table, filled with the page's defaults. */
   private setKind(kind: PageJob['kind']): void {
-    const config: Record<string, unknown> = { ...PAGE_DEFAULTS[kind] };
-    for (const field of this.form.querySelectorAll<HTMLElement>('.mlp-only, .cnn-only')) {
-      const shown = field.classList.contains(`${kind}-only`);
-      field.hidden = !shown;
-      for (const control of field.querySelectorAll('input')) control.disabled = !shown;
-    }
-    for (const name of ['learningRate', 'epochs', 'batchSize', 'trainLimit', 'validationFraction', 'seed', 'hidden', 'dropout', 'channels', 'features', 'convDropout', 'featureDropout', 'augmentShift']) {
-      const value = config[name];
-      if (value === undefined) continue;
-      this.input(name).value = value === null ? '' : Array.isArray(value) ? value.join(',') : String(value);
-    }
+    this.fields.show(kind);
     this.showCommand();
   }
 
   /** The job the form describes, or a sentence saying what to correct. */
   private readJob(): PageJob | string {
-    if (!this.form.checkValidity()) {
-      const invalid = this.form.querySelector<HTMLInputElement>(':invalid:not(fieldset)');
-      const label = invalid ? this.form.querySelector(`label[for="${invalid.id}"]`)?.textContent : null;
-      return `Check the field ${label ? `"${label}"` : 'marked in red'}: ${invalid?.validationMessage ?? 'its value is not valid'}`;
-    }
-    const number = (name: string) => Number(this.input(name).value);
-    const limit = this.input('trainLimit').value.trim();
-    const common = {
-      learningRate: number('learningRate'),
-      epochs: number('epochs'),
-      batchSize: number('batchSize'),
-      trainLimit: limit === '' ? null : Number(limit),
-      validationFraction: number('validationFraction'),
-      seed: number('seed'),
-      backend: this.state.engine,
-      threads: number('threads'),
-    };
-    if (!(common.learningRate > 0)) return 'The learning rate must be greater than 0.';
-    const kind = this.kind();
-    if (kind === 'mlp') return { kind, config: { ...PAGE_DEFAULTS.mlp, ...common, hidden: number('hidden'), dropout: number('dropout') } };
-    const channels = this.input('channels').value.split(',').map((part) => Number(part.trim()));
-    if (channels.length !== 5 || !channels.every((c) => Number.isInteger(c) && c >= 1)) return 'Give five whole numbers of at least 1 for the channels, separated by commas.';
-    return {
-      kind,
-      config: {
-        ...PAGE_DEFAULTS.cnn,
-        ...common,
-        channels,
-        features: number('features'),
-        convDropout: number('convDropout'),
-        featureDropout: number('featureDropout'),
-        augmentShift: number('augmentShift'),
-      },
-    };
+    const job = this.fields.read(this.state.engine, Number(this.input('threads').value));
+    return 'message' in job ? job.message : job;
   }
 
   private showCommand(): void {
     const job = this.readJob();
-    byId('cli-command').textContent = typeof job === 'string' ? '(complete the settings)' : cliCommand(job);
+    byId('cli-command').textContent = typeof job === 'string' ? '(complete the settings)' : trainCommand(job);
   }
 
   private updateButtons(): void {
     this.trainButton.disabled = !this.dataLoaded || this.training;
     this.stopButton.disabled = !this.training;
     this.resumeButton.disabled = this.training || this.job === null || !this.resumable;
+    this.liveRate.disabled = !this.training;
+    this.liveRateButton.disabled = !this.training;
     this.showEngine();
   }
 
@@ -249,11 +211,14 @@ export class TrainTab {
     this.updateButtons();
     this.progressText.textContent = resume ? 'Resuming…' : 'Starting…';
     if (!resume) {
+      this.title = `page ${KIND_TITLES[job.kind]} ${this.library.nextRunNumber()}`;
       byId('results-card').hidden = true;
       this.epochs.replaceChildren();
       this.speed.textContent = '';
+      this.liveRate.value = String(this.job.config.learningRate);
+      this.liveRateStatus.textContent = '';
     }
-    this.send({ type: 'train', job: this.job, threads, resume });
+    this.send({ type: 'train', job: this.job, threads, resume, watch: this.watching() });
   }
 
   /** Curve points of finished epochs: each epoch's training and validation figure at its end. */
@@ -286,18 +251,25 @@ export class TrainTab {
     this.updateButtons();
   }
 
-  /** A model the worker made joins the page's models (Try) under a name of its own. */
-  private async addModel(files: ModelFiles, label: string): Promise<void> {
-    const model = await pageModel(`page:${this.runs}`, label, files, null, 'this page/', this.state.engine);
-    this.state.addModel(model);
-  }
-
-  private downloads(files: ModelFiles): void {
-    const link = (name: string, blob: Blob) => element('a', { href: URL.createObjectURL(blob), download: name, text: `download ${name}` });
-    byId('downloads').replaceChildren(
-      link('model.json', new Blob([JSON.stringify(files.description, null, 2)], { type: 'application/json' })),
-      link('model.safetensors', new Blob([files.weights as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' })),
-    );
+  /** A finished run: kept in the browser (its files, as fmnist train's folder holds them), its figures shown, its model added. */
+  private async keep(files: Map<string, Uint8Array>): Promise<void> {
+    const title = this.title;
+    const run = runFromFiles('', title, files);
+    if (run !== null) void renderRun(byId('results'), run, this.state.test);
+    try {
+      // A stopped run's partial model gives way to the finished one.
+      await this.state.removeModel(`page:${title}`);
+      const model = await this.library.keep(title, files);
+      byId('downloads').replaceChildren(
+        `${title} is ${this.library.keeps ? 'kept in this browser' : 'loaded (this browser keeps no models: its storage is refused)'}: Try, Inside and Look have it, and `,
+        element('a', { href: '#models', 'data-tab': 'models', text: 'Models' }),
+        ` offers its files and ONNX.`,
+      );
+      byId('results-card').dataset.model = model.id;
+    } catch (error) {
+      byId('downloads').textContent = `The model could not be kept: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    byId('results-card').hidden = false;
   }
 
   handle(message: FromWorker): void {
@@ -325,9 +297,26 @@ export class TrainTab {
         }.`;
         this.epochs.replaceChildren();
         for (const record of message.history) this.addEpochRow(record, null);
-        this.loss.reset(job.config.epochs, TrainTab.epochPoints(message.history, 'loss'));
-        this.accuracy.reset(job.config.epochs, TrainTab.epochPoints(message.history, 'accuracy'));
+        const markers = learningRateMarkers(message.history);
+        this.loss.reset(job.config.epochs, TrainTab.epochPoints(message.history, 'loss'), markers);
+        this.accuracy.reset(job.config.epochs, TrainTab.epochPoints(message.history, 'accuracy'), markers);
         this.progress.value = message.epochsDone / job.config.epochs;
+        const last = markers.at(-1);
+        if (last) this.liveRate.value = last.label.replace(/^lr /, '');
+        this.state.setLive({ title: this.title, architecture: message.architecture, values: null, epoch: message.epochsDone, step: 0, training: true });
+        break;
+      }
+      case 'learning-rate': {
+        const { change } = message;
+        const marker = { epoch: change.at, label: `lr ${change.peakLearningRate}` };
+        this.loss.mark([marker]);
+        this.accuracy.mark([marker]);
+        this.liveRateStatus.textContent = `Learning rate ${change.peakLearningRate} from epoch ${change.epoch}, batch ${change.batch} on (marked on the curves).`;
+        break;
+      }
+      case 'weights': {
+        const live = this.state.live;
+        if (live !== null) this.state.setLive({ ...live, values: message.values, epoch: message.epoch, step: message.step });
         break;
       }
       case 'progress': {
@@ -359,44 +348,24 @@ export class TrainTab {
           message.epochsDone === 0
             ? 'Stopped before the first epoch ended; Resume starts it again.'
             : `Stopped; the ${message.epochsDone} finished epoch${message.epochsDone === 1 ? '' : 's'} are kept, and Resume continues from there (as fmnist train --resume does).`;
-        if (message.model) {
-          this.runs++;
-          void this.addModel(message.model, `page ${KIND_TITLES[this.job!.kind]} ${this.runs} (stopped, epoch ${message.bestEpoch})`);
+        if (this.state.live) this.state.setLive({ ...this.state.live, training: false });
+        if (message.files) {
+          // The best finished epoch so far, for this visit: the finished run is the one kept.
+          void this.library.addUnkept(`page:${this.title}`, `${this.title} (stopped, epoch ${message.bestEpoch})`, message.files);
         }
         break;
       }
       case 'done': {
         this.finished();
-        this.runs++;
-        const job = this.job!;
-        const best = message.history[message.bestEpoch - 1];
+        if (this.state.live) this.state.setLive({ ...this.state.live, training: false });
         this.progress.value = 1;
         this.progressText.textContent = `Done in ${clock(message.seconds)}: test accuracy ${percent(message.test.accuracy)} with the weights of epoch ${message.bestEpoch}${message.stoppedEarly ? ' (stopped early)' : ''}.`;
-        const run: RunView = {
-          id: `page:${this.runs}`,
-          title: `page ${KIND_TITLES[job.kind]} ${this.runs}`,
-          history: message.history,
-          bestEpoch: message.bestEpoch,
-          test: message.test,
-          probabilities: message.probabilities,
-          facts: [
-            ['test accuracy', percent(message.test.accuracy)],
-            ['validation accuracy', `${percent(best.valAccuracy)} (epoch ${message.bestEpoch})`],
-            ['epochs run', `${message.history.length}${message.stoppedEarly ? ' (stopped early)' : ''}`],
-            ['training time', `${message.history.reduce((sum, r) => sum + r.seconds, 0).toFixed(1)} s`],
-            ['parameters', count(message.parameterCount)],
-            ['backend', this.kernels],
-          ],
-        };
-        this.state.addRun(run);
-        byId('results-card').hidden = false;
-        this.downloads(message.model);
-        void renderRun(byId('results'), run, this.state.test);
-        void this.addModel(message.model, run.title);
+        void this.keep(message.files);
         break;
       }
       case 'error':
         this.finished();
+        if (this.state.live) this.state.setLive({ ...this.state.live, training: false });
         this.progressText.textContent = `Training stopped with an error: ${message.message}`;
         break;
     }

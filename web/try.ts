@@ -1,6 +1,8 @@
 /**
- * The Try tab: a drawing, a photo or a test image, brought to Fashion-MNIST's form as `fmnist
- * predict` brings a picture, and each loaded model's probabilities as bars, updated as you draw.
+ * The Try tab: a drawing, a photo, the camera's picture or a test image, brought to
+ * Fashion-MNIST's form as `fmnist predict` brings a picture (src/inference/preprocess.ts), and
+ * each loaded model's probabilities as bars, updated as you draw or as the camera's picture
+ * changes. The image goes to the Inside tab too.
  */
 import { PIXELS } from '../src/data/idx.ts';
 import { CLASS_NAMES } from '../src/data/manifest.ts';
@@ -15,6 +17,10 @@ import type { AppState } from './state.ts';
 const STROKE = 18;
 /** Photos are drawn at most this large before preprocessing: enough for 28x28, quick to scan. */
 const PHOTO_SIDE = 560;
+/** The camera's centre square is taken at this size (enough for 28x28) ... */
+const CAMERA_SIDE = 224;
+/** ... and classified again this long after the last answer came. */
+const CAMERA_MILLISECONDS = 150;
 
 export class TryTab {
   private readonly canvas = byId<HTMLCanvasElement>('draw');
@@ -31,6 +37,12 @@ export class TryTab {
   private scheduled = false;
   /** Which test image "Random test image" shows next: a seeded sequence, the same on every visit. */
   private readonly rng = Rng.fromSeed(2024);
+  /** What the image is, for the Inside tab's sentence. */
+  private what = 'Your drawing';
+  private readonly video = byId<HTMLVideoElement>('camera');
+  private readonly cameraButton = byId<HTMLButtonElement>('camera-button');
+  /** The camera while it is on: its stream and the frame it classifies. */
+  private camera: { stream: MediaStream; frame: HTMLCanvasElement } | null = null;
 
   constructor(private readonly state: AppState) {
     const context = this.canvas.getContext('2d', { willReadFrequently: true });
@@ -39,7 +51,9 @@ export class TryTab {
     this.bars = new ProbabilityBars(byId('bars'), CLASS_NAMES);
     this.clear();
     this.listenForDrawing();
+    this.cameraButton.addEventListener('click', () => void (this.camera ? this.stopCamera() : this.startCamera()));
     byId('clear-button').addEventListener('click', () => {
+      this.stopCamera();
       this.clear();
       this.pixels = null;
       this.truth = null;
@@ -56,6 +70,11 @@ export class TryTab {
     });
   }
 
+  /** The tab is shown: the bars are drawn at its width. */
+  shown(): void {
+    void this.bars.redraw();
+  }
+
   private clear(): void {
     this.context.fillStyle = 'white';
     this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
@@ -70,6 +89,7 @@ export class TryTab {
     };
     this.canvas.addEventListener('pointerdown', (event) => {
       this.canvas.setPointerCapture(event.pointerId);
+      this.what = 'Your drawing';
       if (this.truth !== null) {
         // Drawing over a test image starts a new drawing.
         this.clear();
@@ -118,7 +138,63 @@ export class TryTab {
     });
   }
 
+  /** The camera's picture (getUserMedia) in place of the drawing area, its centre square classified again and again. */
+  private async startCamera(): Promise<void> {
+    let stream: MediaStream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    } catch (error) {
+      this.note.textContent = `The camera could not be opened (${error instanceof Error ? error.message : String(error)}); allow it for this page, or draw or upload instead.`;
+      return;
+    }
+    const frame = element('canvas');
+    frame.width = CAMERA_SIDE;
+    frame.height = CAMERA_SIDE;
+    this.camera = { stream, frame };
+    this.video.srcObject = stream;
+    this.video.hidden = false;
+    this.canvas.hidden = true;
+    this.cameraButton.setAttribute('aria-pressed', 'true');
+    this.cameraButton.textContent = 'Stop the camera';
+    await this.video.play();
+    this.truth = null;
+    this.what = 'The camera\'s picture';
+    const next = async () => {
+      if (this.camera?.stream !== stream) return;
+      if (this.video.videoWidth > 0) {
+        this.fromCamera(this.camera.frame);
+        await this.update();
+      }
+      setTimeout(() => void next(), CAMERA_MILLISECONDS);
+    };
+    void next();
+  }
+
+  private stopCamera(): void {
+    if (this.camera === null) return;
+    for (const track of this.camera.stream.getTracks()) track.stop();
+    this.camera = null;
+    this.video.srcObject = null;
+    this.video.hidden = true;
+    this.canvas.hidden = false;
+    this.cameraButton.setAttribute('aria-pressed', 'false');
+    this.cameraButton.textContent = 'Camera';
+  }
+
+  /** The centre square of the camera's frame (what the page shows of it), brought to Fashion-MNIST's form as an upload is. */
+  private fromCamera(frame: HTMLCanvasElement): void {
+    const { videoWidth: width, videoHeight: height } = this.video;
+    const side = Math.min(width, height);
+    const context = frame.getContext('2d', { willReadFrequently: true })!;
+    context.drawImage(this.video, (width - side) / 2, (height - side) / 2, side, side, 0, 0, CAMERA_SIDE, CAMERA_SIDE);
+    const result = toFashionMnist(context.getImageData(0, 0, CAMERA_SIDE, CAMERA_SIDE));
+    this.pixels = result.pixels;
+    this.note.textContent = `What the models see: the centre of the camera's picture, 28x28, garment light on dark${result.inverted ? ' (its light background inverted)' : ''}.`;
+  }
+
   private async upload(file: File): Promise<void> {
+    this.stopCamera();
+    this.what = `Your photo ${file.name}`;
     let bitmap: ImageBitmap;
     try {
       bitmap = await createImageBitmap(file);
@@ -140,6 +216,7 @@ export class TryTab {
   private randomTestImage(): void {
     const test = this.state.test;
     if (test === null) return;
+    this.stopCamera();
     const index = this.rng.int(test.count);
     this.pixels = test.pixels.slice(index * PIXELS, (index + 1) * PIXELS);
     this.truth = test.labels[index];
@@ -150,6 +227,7 @@ export class TryTab {
     this.context.imageSmoothingEnabled = false;
     this.context.drawImage(small, 0, 0, this.canvas.width, this.canvas.height);
     this.note.textContent = `Test image #${index}, a ${CLASS_NAMES[this.truth]}: the models see it as it is.`;
+    this.what = `Test image #${index} (a ${CLASS_NAMES[this.truth]})`;
     void this.update();
   }
 
@@ -166,12 +244,14 @@ export class TryTab {
     const list = byId('predictions');
     if (this.pixels === null) {
       drawImage(this.preview, new Uint8Array(PIXELS), false);
+      this.state.setImage(null);
       list.replaceChildren();
       void this.bars.show([]);
       return;
     }
     drawImage(this.preview, this.pixels, false);
     this.preview.dataset.pixels = this.pixels.join(',');
+    this.state.setImage({ pixels: this.pixels, what: this.what });
     const rows: ProbabilityRow[] = [];
     const sentences: HTMLElement[] = [];
     const pixels = this.pixels;

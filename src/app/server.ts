@@ -14,6 +14,7 @@ import { DATA_FILES, type DataFileKey } from '../data/manifest.ts';
 import { UserError } from '../errors.ts';
 import { modelFolders } from '../inference/classifier.ts';
 import { readModelDescription } from '../models/model-file.ts';
+import { MODEL_FILES, MODEL_RUN_FILES, RUN_FILES } from '../runs/run-files.ts';
 import { VERSION } from '../version.ts';
 import { ISOLATION_HEADERS, type AppInfo, type ServedDataFile, type ServedModel } from './api.ts';
 
@@ -35,9 +36,10 @@ const CONTENT_TYPES: Record<string, string> = {
   '.webmanifest': 'application/manifest+json',
 };
 
-/** The files of a model's folder the page may read; nothing else of the folder is served. */
-const MODEL_FILES = ['model.json', 'model.safetensors', 'history.json', 'metrics.json', 'config.json', 'test_probabilities.npy'];
-const EXTRACTOR_FILES = ['model.json', 'model.safetensors'];
+/** The files of a model's folder the page may read (the run folder's own list); nothing else of the folder is served. */
+const SERVED_FILES: readonly string[] = MODEL_RUN_FILES;
+/** Of the CNN an MLP on features takes its input from, the model alone. */
+const EXTRACTOR_FILES: readonly string[] = MODEL_FILES;
 
 export interface AppServerOptions {
   /** The built page; default dist/web. */
@@ -66,7 +68,7 @@ export interface AppServer {
 function servedModels(dir: string, log?: (message: string) => void): { model: ServedModel; dir: string; extractorDir?: string }[] {
   const served = [];
   for (const folder of modelFolders(dir)) {
-    if (!existsSync(join(folder.dir, 'model.json'))) {
+    if (!existsSync(join(folder.dir, RUN_FILES.model))) {
       log?.(`app: ${folder.dir} holds no model yet; leaving it out`);
       continue;
     }
@@ -76,7 +78,7 @@ function servedModels(dir: string, log?: (message: string) => void): { model: Se
       name: folder.name,
       kind: description.kind,
       path: `api/models/${name}/`,
-      files: MODEL_FILES.filter((file) => existsSync(join(folder.dir, file))),
+      files: SERVED_FILES.filter((file) => existsSync(join(folder.dir, file))),
     };
     let extractorDir: string | undefined;
     if (description.input.type === 'cnn-features') {
@@ -158,12 +160,12 @@ export async function startAppServer(options: AppServerOptions = {}): Promise<Ap
     const path = dataByName.get(request.params.name);
     return path === undefined ? notFound(reply, request.params.name) : sendFile(reply, path, 'application/octet-stream');
   });
-  const modelFile = (folder: string | undefined, file: string, allowed: string[], reply: FastifyReply) => {
+  const modelFile = (folder: string | undefined, file: string, allowed: readonly string[], reply: FastifyReply) => {
     if (folder === undefined || !allowed.includes(file) || !existsSync(join(folder, file))) return notFound(reply, file);
     return sendFile(reply, join(folder, file), CONTENT_TYPES[extname(file)] ?? 'application/octet-stream');
   };
   app.get<{ Params: { model: string; file: string } }>('/api/models/:model/:file', async (request, reply) =>
-    modelFile(modelsByName.get(request.params.model)?.dir, request.params.file, MODEL_FILES, reply),
+    modelFile(modelsByName.get(request.params.model)?.dir, request.params.file, SERVED_FILES, reply),
   );
   app.get<{ Params: { model: string; file: string } }>('/api/models/:model/extractor/:file', async (request, reply) =>
     modelFile(modelsByName.get(request.params.model)?.extractorDir, request.params.file, EXTRACTOR_FILES, reply),

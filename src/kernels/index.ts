@@ -1,13 +1,13 @@
 import { UsageError } from '../errors.ts';
 import { jsKernels } from './js.ts';
 import { DEFAULT_ADDON_PATH, loadNativeKernels, nativeBuildPresent } from './native/node.ts';
-import type { BackendName, Kernels } from './types.ts';
+import { BACKEND_NAMES, type BackendName, type Kernels } from './types.ts';
 import { loadWasmKernels, wasmBuildPresent } from './wasm/node.ts';
 
 export type { BackendName, HostKernels, KernelArgs, Kernels, Tensor } from './types.ts';
 export { jsKernels } from './js.ts';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm', 'native', 'webgpu'];
+export { BACKEND_NAMES } from './types.ts';
 
 export interface KernelOptions {
   /** Threads for the backends that use several (wasm, native); default: every core. */

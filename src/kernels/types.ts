@@ -8,6 +8,9 @@ import type { ArgType, KERNELS, NATIVE_RAW, WASM_RAW } from './spec.ts';
 /** Names of the kernel backends: `js`, the plain TypeScript reference; `wasm`, WebAssembly SIMD; `native`, C (a Node-API addon); `webgpu`, WGSL compute shaders on a GPU. */
 export type BackendName = 'js' | 'wasm' | 'native' | 'webgpu';
 
+/** Every backend's name, for flags and forms (declared here, beside the type, so that the browser can import it without the Node loaders of index.ts). */
+export const BACKEND_NAMES: readonly BackendName[] = ['js', 'wasm', 'native', 'webgpu'];
+
 /**
  * A backend's array of floats, in the memory its kernels run in: on the CPU backends a
  * Float32Array, on webgpu a range of a GPU buffer. Kernels read and write tensors; the host

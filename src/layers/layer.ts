@@ -32,6 +32,11 @@ export interface ForwardContext {
   training: boolean;
   /** Source of randomness for training-time layers (dropout). */
   rng: Rng;
+  /**
+   * Evaluation that writes every layer's output (for looking inside the network): no layer is
+   * run together with the ReLU after it, which a prepared model otherwise does.
+   */
+  everyOutput?: boolean;
 }
 
 /** Serializable description of a layer; `buildLayer` turns it back into a layer. */

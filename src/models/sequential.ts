@@ -168,7 +168,7 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i < this.layers.length; i++) {
-      const fused = context.training ? this.fusedRelu[i] : this.inferenceRelu(i, this.layers.length - 1);
+      const fused = context.training ? this.fusedRelu[i] : context.everyOutput ? null : this.inferenceRelu(i, this.layers.length - 1);
       if (fused) {
         // The ReLU's output straight from the layer's input; activations[i + 1] is not written.
         fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
@@ -188,7 +188,7 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i <= lastLayer; i++) {
-      const fused = context.training ? null : this.inferenceRelu(i, lastLayer);
+      const fused = context.training || context.everyOutput ? null : this.inferenceRelu(i, lastLayer);
       if (fused) {
         fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
         i++;
@@ -197,6 +197,17 @@ export class Sequential {
       }
     }
     return this.activations[lastLayer + 1];
+  }
+
+  /**
+   * Layer `index`'s output of the last forward pass ([batch, ...its output shape] at its start),
+   * for looking inside the network. In training a normalisation run with its ReLU leaves its own
+   * output unwritten, and so does a prepared convolution in evaluation; a pass whose context has
+   * `everyOutput` writes every layer's.
+   */
+  layerOutput(index: number): Tensor {
+    if (index < 0 || index >= this.layers.length || this.activations.length === 0) throw new Error(`layer ${index} has no output yet (the model has ${this.layers.length} layers)`);
+    return this.activations[index + 1];
   }
 
   /** The buffer the loss writes d(loss)/d(output) into before `backward`. */

@@ -23,6 +23,7 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 /** Training and validation loss (or accuracy) per epoch, with the best epoch marked. */
 export function curveSpec(history: EpochRecord[], bestEpoch: number, what: 'loss' | 'accuracy', title: string): TopLevelSpec {
+  const changes = learningRateMarkers(history);
   const values = history.flatMap((record) =>
     what === 'loss'
       ? [
@@ -61,8 +62,32 @@ export function curveSpec(history: EpochRecord[], bestEpoch: number, what: 'loss
         mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
         encoding: { x: { field: 'epoch', type: 'quantitative' } },
       },
+      ...(changes.length > 0 ? learningRateMarkerLayers({ values: changes }) : []),
     ],
-  };
+  } as TopLevelSpec;
+}
+
+/** A change of the learning rate made while a run trained (the web app's), where it took effect on a curve whose x is `epoch`. */
+export interface LearningRateMarker {
+  /** Epochs since the start, fractional: 1.5 is halfway through the second. */
+  epoch: number;
+  label: string;
+}
+
+/** The changes of the learning rate a run's history records (fit's learningRateChanges), as markers. */
+export function learningRateMarkers(history: readonly EpochRecord[]): LearningRateMarker[] {
+  return history.flatMap((record) => (record.learningRateChanges ?? []).map((change) => ({ epoch: change.at, label: `lr ${change.peakLearningRate}` })));
+}
+
+const MARKER_COLOUR = '#8a4b00';
+
+/** Learning-rate markers as two layers of a chart whose x is `epoch` (a dashed rule and its label), drawn from the values given or a named data set (a live chart's). */
+export function learningRateMarkerLayers(data: { name: string } | { values: LearningRateMarker[] }): object[] {
+  const x = { field: 'epoch', type: 'quantitative' as const };
+  return [
+    { data, mark: { type: 'rule', color: MARKER_COLOUR, strokeDash: [2, 2], strokeWidth: 1.5 }, encoding: { x, tooltip: [{ field: 'label', type: 'nominal' as const, title: 'from here on' }] } },
+    { data, mark: { type: 'text', color: MARKER_COLOUR, align: 'left', baseline: 'top', dx: 3, y: 2, fontSize: 10 }, encoding: { x, text: { field: 'label', type: 'nominal' as const } } },
+  ];
 }
 
 /**

@@ -19,6 +19,7 @@ import type { FinalEvaluation, TrialSummary } from '../search/summary.ts';
 import { barSpec, confusionSpec, curveSpec, hyperparameterSpec, scatterSpec, trialCurvesSpec } from './charts.ts';
 import { reportHtml, type Figure, type ModelSection, type SearchSection, type SummarySection } from './html.ts';
 import { gallerySvg, imageUri, type GalleryItem } from './images.ts';
+import { confidentMistakes, SAMPLES_PER_CLASS, sampleIndices } from './selection.ts';
 import { CHART_FONT, svgToPng, vegaLiteToSvg } from './render.ts';
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -53,8 +54,6 @@ interface ModelRun {
 }
 
 const TITLES: Record<ModelKind, string> = { mlp: 'MLP on pixels', cnn: 'CNN', 'cnn-features-mlp': 'MLP on CNN features' };
-const SAMPLES_PER_CLASS = 4;
-const MISTAKES_SHOWN = 20;
 /** Points drawn in the PCA scatter: every test image would make a 1 MB chart of overlapping dots. */
 const PCA_POINTS = 3000;
 
@@ -125,17 +124,6 @@ function imageOf(images: LabelledImages, index: number): Uint8Array {
   return images.pixels.subarray(index * PIXELS, (index + 1) * PIXELS);
 }
 
-/** The first SAMPLES_PER_CLASS test images of each class, laid out one class per column. */
-function sampleIndices(labels: Uint8Array): number[] {
-  const perClass: number[][] = Array.from({ length: NUM_CLASSES }, () => []);
-  for (let i = 0; i < labels.length && perClass.some((list) => list.length < SAMPLES_PER_CLASS); i++) {
-    if (perClass[labels[i]].length < SAMPLES_PER_CLASS) perClass[labels[i]].push(i);
-  }
-  const indices: number[] = [];
-  for (let row = 0; row < SAMPLES_PER_CLASS; row++) for (const list of perClass) if (row < list.length) indices.push(list[row]);
-  return indices;
-}
-
 /** What every model's section draws on: the test images, the chart files, kernels if needed. */
 interface SectionContext {
   images: LabelledImages;
@@ -172,11 +160,7 @@ async function modelSection(run: ModelRun, { images, charts, options, kernels, f
     mistake: predicted[i] !== images.labels[i],
   });
   const samples = sampleIndices(images.labels).map((i) => item(i, `true: ${classNames[images.labels[i]]}`));
-  const mistakes = Array.from({ length: images.count }, (_, i) => i)
-    .filter((i) => predicted[i] !== images.labels[i])
-    .sort((a, b) => probabilityOf(b) - probabilityOf(a) || a - b)
-    .slice(0, MISTAKES_SHOWN)
-    .map((i) => item(i, `true: ${classNames[images.labels[i]]} (#${i})`));
+  const mistakes = confidentMistakes(probabilities, images.labels).map((i) => item(i, `true: ${classNames[images.labels[i]]} (#${i})`));
   const galleries = [
     {
       figure: charts.write(`${slug}-samples`, gallerySvg(samples, { columns: NUM_CLASSES, title: `${run.title}: sample test predictions`, font: CHART_FONT }), 'Sample test predictions', `The first ${SAMPLES_PER_CLASS} test images of each class: predicted class and its probability, true class below; mistakes in red.`),

@@ -1,28 +1,34 @@
 /**
  * The training job: how every model of the project is trained, whoever asks (`fmnist train`,
  * the pipeline, a search trial, the web app's worker). A job is its spec (the model kind and
- * configuration); its random streams are forked once from the configuration's seed; its data
- * and recipe (the architecture, the examples with the augmentation the configuration asks for,
- * the model's input transform) follow from those, and `trainJob` trains it. A search trial of a
- * configuration therefore trains exactly as `fmnist train` does for the same epochs.
+ * configuration). Its start is `startJob`: the random streams forked once from the
+ * configuration's seed, the data, and the recipe (the architecture, the examples with the
+ * augmentation the configuration asks for, the model's input transform, test-time flipping).
+ * `trainJob` trains it. Its end is `finishJob`: what model.json says of the model, the test
+ * evaluation (flipped where the recipe flips), and the figures of metrics.json. A search trial
+ * of a configuration therefore trains exactly as `fmnist train` does for the same epochs, and
+ * the web app's run gives the files and figures of `fmnist train` for the same settings.
  *
  * This file reads no files, so the browser runs it as it is; job.ts adds the data of the MLP on
  * a pipeline's saved features, read from its folder.
  */
 import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
+import { CLASS_NAMES } from '../data/manifest.ts';
+import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
 import { prepareData, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
-import { testFlipShape } from '../evaluation/predict.ts';
+import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnArchitecture } from '../models/cnn.ts';
-import type { InputTransform } from '../models/model-format.ts';
+import { encodeModel, type InputTransform, type ModelDescription, type ModelDetails } from '../models/model-format.ts';
 import { mlpArchitecture } from '../models/mlp.ts';
 import { Sequential, type Architecture } from '../models/sequential.ts';
-import type { RunStreams } from '../random/streams.ts';
-import { fit, type Checkpointer, type FitResult, type ProgressEvent } from '../training/fit.ts';
+import { forkStreams, type RunStreams } from '../random/streams.ts';
+import { fit, type Checkpointer, type EpochRecord, type FitResult, type ProgressEvent, type TrainingControl } from '../training/fit.ts';
 import { createOptimizer } from '../training/optimizers.ts';
 import type { CnnConfig, MlpConfig } from './configs.ts';
+import { jsonFileText, RUN_FILES, testProbabilitiesFile, type ModelKind, type RunConfigFile, type RunMetrics } from './run-files.ts';
 
 /** A pipeline's saved CNN features, and the CNN that computes them from images. */
 export interface FeatureSource {
@@ -116,6 +122,111 @@ export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recip
   return { architecture, featureLayer, ...pixels, train, input, testTimeFlip: config.testFlip };
 }
 
+/** A job as it starts: its spec, the streams forked from its seed, its data and its recipe. */
+export interface StartedJob {
+  spec: JobSpec;
+  streams: RunStreams;
+  data: JobData;
+  plan: Recipe;
+}
+
+/**
+ * The start of every job: the streams forked from the configuration's seed, the data (given, or
+ * made from the streams: a pixel model's split), the recipe. `fmnist train`, a search trial and
+ * the web app's worker all start here.
+ */
+export function startJob(spec: JobSpec, data: JobData | ((streams: RunStreams) => JobData)): StartedJob {
+  const streams = forkStreams(spec.config.seed);
+  const jobData = typeof data === 'function' ? data(streams) : data;
+  return { spec, streams, data: jobData, plan: recipe(spec, jobData, streams) };
+}
+
+/** config.json of a job: everything needed to repeat it (`version`: this package's; `software`: what ran it). */
+export function jobConfigFile(spec: JobSpec, data: JobData, version: string, software: NonNullable<RunConfigFile['software']>): RunConfigFile {
+  if (spec.kind === 'cnn-features-mlp') {
+    return { model: spec.kind, config: spec.config, features: spec.features.dir, extractor: spec.features.extractorDir, version };
+  }
+  if (data.type !== 'images') throw new Error(`a ${spec.kind} job trains on images`);
+  const { images } = data;
+  return {
+    model: spec.kind,
+    config: spec.config,
+    version,
+    data: { dir: images.location.dir, origin: images.location.origin, files: images.checks.map(({ file, sha256, status }) => ({ file, sha256, status })) },
+    software,
+  };
+}
+
+/** What the job's model.json says beside its architecture and weights: its kind, input transform, classes, feature layer and test-time flipping. */
+export function modelDetails(spec: JobSpec, plan: Recipe): ModelDetails & { kind: ModelKind } {
+  return { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip };
+}
+
+/** The job's model as its two files' contents (model.json's description, model.safetensors' bytes). */
+export function jobModelFiles(job: Pick<StartedJob, 'spec' | 'plan'>, model: Sequential): Promise<{ description: ModelDescription; weights: Uint8Array }> {
+  return encodeModel(model, modelDetails(job.spec, job.plan));
+}
+
+/** A finished job's results: the model's details, its test evaluation and the figures of metrics.json. */
+export interface FinishedJob {
+  details: ModelDetails & { kind: ModelKind };
+  history: EpochRecord[];
+  /** The test set's figures, evaluated as the model is used (with test-time flipping where it flips). */
+  test: TestMetrics;
+  /** [test images, 10]: each test image's probabilities (test_probabilities.npy). */
+  probabilities: Float32Array;
+  metrics: RunMetrics;
+}
+
+/**
+ * The end of every job that trained all its epochs: the model (holding the best epoch's
+ * weights) evaluated on the test set as it will be used (flipped where its recipe flips), and
+ * the figures metrics.json keeps. The model is the caller's to dispose of.
+ */
+export async function finishJob(job: StartedJob, trained: { model: Sequential; fit: FitResult }, kernels: Kernels): Promise<FinishedJob> {
+  const { spec, plan } = job;
+  const { model, fit: result } = trained;
+  const testExamples = plan.test();
+  const testLoss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
+  let evaluation;
+  try {
+    evaluation = await evaluate(kernels, model, testLoss, testExamples, undefined, testFlipShape(plan.testTimeFlip));
+  } finally {
+    testLoss.dispose();
+  }
+  const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
+  const best = result.history[result.bestEpoch - 1];
+  const metrics: RunMetrics = {
+    kind: spec.kind,
+    test,
+    validation: { accuracy: best.valAccuracy, loss: best.valLoss },
+    bestEpoch: result.bestEpoch,
+    epochsRun: result.history.length,
+    stoppedEarly: result.stoppedEarly,
+    trainingSeconds: result.history.reduce((sum, record) => sum + record.seconds, 0),
+    parameterCount: model.parameterCount,
+    backend: kernels.description,
+  };
+  return { details: modelDetails(spec, plan), history: result.history, test, probabilities: evaluation.probabilities, metrics };
+}
+
+/**
+ * A finished job's files as a run folder holds them, by name: the model (model.json,
+ * model.safetensors), history.json, metrics.json and test_probabilities.npy. The web app keeps
+ * and offers these; `fmnist train` writes the same through its RunFolder.
+ */
+export async function finishedJobFiles(finished: FinishedJob, model: Sequential): Promise<Map<string, Uint8Array>> {
+  const { description, weights } = await encodeModel(model, finished.details);
+  const text = (value: unknown) => new TextEncoder().encode(jsonFileText(value));
+  return new Map([
+    [RUN_FILES.model, text(description)],
+    [RUN_FILES.weights, weights],
+    [RUN_FILES.history, text(finished.history)],
+    [RUN_FILES.metrics, text(finished.metrics)],
+    [RUN_FILES.testProbabilities, testProbabilitiesFile(finished.probabilities, finished.probabilities.length / NUM_CLASSES)],
+  ]);
+}
+
 export interface TrainJobOptions {
   kernels: Kernels;
   /** Saves after every epoch; a checkpoint found there is continued from. */
@@ -126,6 +237,10 @@ export interface TrainJobOptions {
   log?: (message: string) => void;
   /** Stops the training between two batches (see fit). */
   signal?: AbortSignal;
+  /** Changes made while training runs: the learning rate (see fit). */
+  control?: TrainingControl;
+  /** Hears of the model as soon as it is built and initialised (the web app watches its weights as it trains). */
+  onModel?: (model: Sequential) => void;
 }
 
 /**
@@ -141,6 +256,7 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
   const model = new Sequential(kernels, plan.architecture);
   model.initialize(streams.init);
   options.log?.(`${spec.kind}: ${model.parameterCount} parameters; kernels: ${kernels.description}`);
+  options.onModel?.(model);
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES, config.labelSmoothing);
   const optimizer = createOptimizer(kernels, config, model.parameterCount);
   try {
@@ -165,6 +281,7 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
       signal: options.signal,
       emaDecay: config.emaDecay,
       validationFlip: testFlipShape(plan.testTimeFlip),
+      control: options.control,
     });
     return { model, fit: result };
   } catch (error) {

@@ -2,9 +2,10 @@
  * The training options, declared once: each configuration field's flag, value type and help.
  * The CLI derives its flags (with their defaults from configs.ts) and the search derives the
  * parameters a space may vary from these tables; the type of each table makes sure that every
- * configuration field has exactly one option.
+ * configuration field has exactly one option. The web app builds its training form, the form's
+ * checks and the command it shows from them too, so this file imports nothing that needs Node.
  */
-import { BACKEND_NAMES } from '../kernels/index.ts';
+import { BACKEND_NAMES } from '../kernels/types.ts';
 import { SCHEDULE_NAMES } from '../training/schedules.ts';
 import type { CnnConfig, MlpConfig, TrainingConfig } from './configs.ts';
 
@@ -18,12 +19,37 @@ export interface ValueType<T> {
   check(value: unknown): value is T;
   /** The allowed values, where there is a fixed list. */
   readonly choices?: readonly string[];
+  /** A number's range, for a form's field: its bounds (each included unless said) and whether it is whole. */
+  readonly range?: NumberRange;
+  /** The value as its flag writes it (default: String(value)). */
+  format?(value: T): string;
+  /** Null is a value too: the flag's absence (a form's empty field). */
+  readonly nullable?: boolean;
 }
 
-function numberType(describe: string, valid: (value: number) => boolean, integer: boolean): ValueType<number> {
-  const check = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isSafeInteger(value)) && valid(value);
+/** The numbers a number type allows: from `min` to `max`, each bound included unless `above`/`below` say otherwise. */
+export interface NumberRange {
+  integer: boolean;
+  min?: number;
+  max?: number;
+  /** `min` itself is not allowed (a learning rate above 0). */
+  above?: boolean;
+  /** `max` itself is not allowed (a rate below 1). */
+  below?: boolean;
+}
+
+function inRange(value: number, range: NumberRange): boolean {
+  const { min, max } = range;
+  if (min !== undefined && (range.above ? value <= min : value < min)) return false;
+  return max === undefined || (range.below ? value < max : value <= max);
+}
+
+function numberType(describe: string, range: NumberRange): ValueType<number> {
+  const { integer } = range;
+  const check = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isSafeInteger(value)) && inRange(value, range);
   return {
     describe,
+    range,
     check,
     parse(text) {
       if (integer ? !/^\s*\d+\s*$/.test(text) : text.trim() === '') return undefined;
@@ -33,20 +59,20 @@ function numberType(describe: string, valid: (value: number) => boolean, integer
   };
 }
 
-export const positiveInteger = numberType('a whole number of at least 1', (v) => v >= 1, true);
-export const nonNegativeInteger = numberType('a whole number of at least 0', (v) => v >= 0, true);
-export const positiveNumber = numberType('a number greater than 0', (v) => v > 0, false);
-export const nonNegativeNumber = numberType('a number of at least 0', (v) => v >= 0, false);
+export const positiveInteger = numberType('a whole number of at least 1', { integer: true, min: 1 });
+export const nonNegativeInteger = numberType('a whole number of at least 0', { integer: true, min: 0 });
+export const positiveNumber = numberType('a number greater than 0', { integer: false, min: 0, above: true });
+export const nonNegativeNumber = numberType('a number of at least 0', { integer: false, min: 0 });
 /** A whole number from `min` to `max`, both included (a port, a count with a ceiling). */
 export function integerBetween(min: number, max: number): ValueType<number> {
-  return numberType(`a whole number from ${min} to ${max}`, (v) => v >= min && v <= max, true);
+  return numberType(`a whole number from ${min} to ${max}`, { integer: true, min, max });
 }
 /** A probability-like rate in [0, 1). */
-export const rate = numberType('a number from 0 up to (not including) 1', (v) => v >= 0 && v < 1, false);
+export const rate = numberType('a number from 0 up to (not including) 1', { integer: false, min: 0, max: 1, below: true });
 /** A fraction strictly between 0 and 1. */
-export const openFraction = numberType('a number strictly between 0 and 1', (v) => v > 0 && v < 1, false);
+export const openFraction = numberType('a number strictly between 0 and 1', { integer: false, min: 0, max: 1, above: true, below: true });
 /** A seed: a whole number 0 .. 2^32 - 1. */
-export const seed = numberType('a whole number from 0 to 4294967295', (v) => v >= 0 && v <= 0xffffffff, true);
+export const seed = numberType('a whole number from 0 to 4294967295', { integer: true, min: 0, max: 0xffffffff });
 
 export function oneOf<T extends string>(values: readonly T[]): ValueType<T> {
   const check = (value: unknown): value is T => typeof value === 'string' && (values as readonly string[]).includes(value);
@@ -62,11 +88,12 @@ export const flag: ValueType<boolean> = {
 
 /** A value or null; the flag's absence gives null. */
 function optional<T>(type: ValueType<T>): ValueType<T | null> {
-  return { ...type, check: (value): value is T | null => value === null || type.check(value) };
+  return { ...type, nullable: true, check: (value): value is T | null => value === null || type.check(value) };
 }
 
 const channelList: ValueType<number[]> = {
   describe: 'five whole numbers of at least 1, separated by commas',
+  format: (channels) => channels.join(','),
   check: (value): value is number[] => Array.isArray(value) && value.length === 5 && value.every((c) => positiveInteger.check(c)),
   parse(text) {
     const channels = text.split(',').map((part) => Number(part.trim()));
@@ -86,6 +113,34 @@ export interface OptionSpec<T> {
 
 /** One option per field of a configuration. */
 export type OptionTable<C> = { [K in keyof C]-?: OptionSpec<C[K]> };
+
+/** The flag itself, without its value's placeholder: `--lr`. */
+export function flagName(spec: Pick<OptionSpec<unknown>, 'flag'>): string {
+  return spec.flag.split(' ')[0];
+}
+
+/**
+ * The flags that give `config` to a command whose defaults are `defaults`: each field that
+ * differs (and those of `always`), in the table's order, as the CLI reads them (cli/parse.ts):
+ * `--lr 0.003`, a switch as `--batch-norm` or, where it is on by default, `--no-batch-norm`. A
+ * nullable field left null is left out (its absence is null).
+ */
+export function commandFlags<C>(table: OptionTable<C>, config: C, defaults: Readonly<C>, always: readonly (keyof C)[] = []): string[] {
+  const flags: string[] = [];
+  for (const key of Object.keys(table) as (keyof C)[]) {
+    const spec = table[key];
+    const value = config[key];
+    const same = JSON.stringify(value) === JSON.stringify(defaults[key]);
+    if ((same && !always.includes(key)) || value === null || value === undefined) continue;
+    if (typeof value === 'boolean') {
+      if (value) flags.push(flagName(spec));
+      else if (defaults[key] === true) flags.push(flagName(spec).replace(/^--/, '--no-'));
+      continue;
+    }
+    flags.push(`${flagName(spec)} ${spec.type.format ? spec.type.format(value) : String(value)}`);
+  }
+  return flags;
+}
 
 /** The options of every training command. */
 export const TRAINING_OPTIONS: OptionTable<TrainingConfig> = {

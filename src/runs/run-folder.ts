@@ -12,6 +12,7 @@
  *   split.npy        uint8 [60000]: what each image of the training file was to the run
  *                    (0 unused, 1 training, 2 validation)
  * A pipeline's folder holds pipeline.json, summary.json, features/ and one training run per model.
+ * The names, and the encodings the page shares, are declared in run-files.ts (no file access).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -19,8 +20,7 @@ import type { FeaturePart } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
 import { indicesFromRoles, splitRoles, type SplitIndices } from '../data/split.ts';
 import { UserError } from '../errors.ts';
-import type { TestMetrics } from '../evaluation/metrics.ts';
-import { makeFolder, writeJsonAtomic } from '../io/atomic.ts';
+import { makeFolder, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { loadNpy, saveNpy } from '../io/npy.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { loadModel, readModelDescription, saveModel, type InputTransform, type ModelDescription } from '../models/model-file.ts';
@@ -28,48 +28,11 @@ import type { Sequential } from '../models/sequential.ts';
 import { fileCheckpointer } from '../training/checkpoint.ts';
 import type { Checkpointer, EpochRecord } from '../training/fit.ts';
 import type { CnnConfig, MlpConfig } from './configs.ts';
+import { jsonFileText, RUN_FILES, testProbabilitiesFile, type ModelKind, type RunConfigFile, type RunMetrics } from './run-files.ts';
 
-/** The kinds of model a run trains. */
-export type ModelKind = 'mlp' | 'cnn' | 'cnn-features-mlp';
+export { MODEL_KINDS, RUN_FILES, type ModelKind, type RunConfigFile, type RunMetrics } from './run-files.ts';
 
-export const MODEL_KINDS: readonly ModelKind[] = ['mlp', 'cnn', 'cnn-features-mlp'];
-
-/** config.json: everything needed to repeat the run. */
-export interface RunConfigFile<C = MlpConfig | CnnConfig> {
-  model: ModelKind;
-  config: C;
-  version: string;
-  /** Pixel models: the data folder and each file's checksum and status. */
-  data?: { dir: string; origin: string; files: { file: string; sha256: string; status: string }[] };
-  /** The MLP on features: the features folder and the CNN that made them. */
-  features?: string;
-  extractor?: string;
-  software?: { node: string };
-}
-
-/** metrics.json: the figures of a finished run. */
-export interface RunMetrics {
-  kind: ModelKind;
-  test: TestMetrics;
-  /** At the epoch whose weights were kept. */
-  validation: { accuracy: number; loss: number };
-  bestEpoch: number;
-  epochsRun: number;
-  stoppedEarly: boolean;
-  /** Sum of the epochs' seconds: the same whether or not the run was interrupted. */
-  trainingSeconds: number;
-  parameterCount: number;
-  backend: string;
-}
-
-const FILES = {
-  config: 'config.json',
-  history: 'history.json',
-  metrics: 'metrics.json',
-  checkpoint: 'checkpoint',
-  testProbabilities: 'test_probabilities.npy',
-  split: 'split.npy',
-} as const;
+const FILES = RUN_FILES;
 
 type Check = (value: Record<string, unknown>) => boolean;
 
@@ -111,7 +74,7 @@ export class RunFolder {
   /** Writes config.json unless the run has one already (a resumed run keeps its own). */
   writeConfig(content: RunConfigFile): void {
     makeFolder(this.dir);
-    if (!existsSync(this.path(FILES.config))) writeJsonAtomic(this.path(FILES.config), content);
+    if (!existsSync(this.path(FILES.config))) writeFileAtomic(this.path(FILES.config), jsonFileText(content));
   }
 
   readHistory(): EpochRecord[] {
@@ -120,7 +83,7 @@ export class RunFolder {
   }
 
   writeHistory(history: EpochRecord[]): void {
-    writeJsonAtomic(this.path(FILES.history), history);
+    writeFileAtomic(this.path(FILES.history), jsonFileText(history));
   }
 
   readMetrics(): RunMetrics {
@@ -140,7 +103,7 @@ export class RunFolder {
   }
 
   writeMetrics(metrics: RunMetrics): void {
-    writeJsonAtomic(this.path(FILES.metrics), metrics);
+    writeFileAtomic(this.path(FILES.metrics), jsonFileText(metrics));
   }
 
   /** Saves after every epoch into checkpoint/, and hands back what is there to continue from; `log` hears of a fallback to the older checkpoint. */
@@ -168,7 +131,7 @@ export class RunFolder {
   }
 
   writeTestProbabilities(probabilities: Float32Array, count: number): void {
-    saveNpy(this.path(FILES.testProbabilities), { dtype: 'float32', shape: [count, NUM_CLASSES], data: probabilities });
+    writeFileAtomic(this.path(FILES.testProbabilities), testProbabilitiesFile(probabilities, count));
   }
 
   /** The saved test probabilities [count, 10], or null when the folder has none. */

@@ -2,22 +2,18 @@
  * Training runs: one model trained as a job (see job.ts) into a run folder, then evaluated on
  * the test set. `fmnist train` and each step of the pipeline call these.
  */
-import { CLASS_NAMES } from '../data/manifest.ts';
 import { loadData, type DataOptions } from '../data/prepare.ts';
-import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
+import type { TestMetrics } from '../evaluation/metrics.ts';
 import { lockFolder } from '../io/lock.ts';
-import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import { loadKernels, type Kernels } from '../kernels/index.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
-import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { describeWidths } from '../models/mlp.ts';
 import type { Sequential } from '../models/sequential.ts';
-import { forkStreams } from '../random/streams.ts';
 import type { EpochRecord, ProgressEvent } from '../training/fit.ts';
 import { VERSION } from '../version.ts';
 import { DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from './configs.ts';
-import { jobData, recipe, trainJob, type FeatureSource, type JobData, type JobSpec, type Recipe } from './job.ts';
-import { openTrainingRun, type ModelKind, type RunConfigFile, type RunFolder } from './run-folder.ts';
+import { finishJob, jobConfigFile, jobData, startJob, trainJob, type FeatureSource, type JobData, type JobSpec, type Recipe } from './job.ts';
+import { openTrainingRun, type ModelKind, type RunFolder } from './run-folder.ts';
 
 export interface RunOptions extends DataOptions {
   /** Folder the run writes; created if needed. */
@@ -64,21 +60,6 @@ export async function trainFeaturesMlp(overrides: Partial<MlpConfig>, options: R
   return (await runTraining({ kind: 'cnn-features-mlp', config: { ...DEFAULT_FEATURES_MLP_CONFIG, ...overrides }, features: options.features }, options)).result;
 }
 
-/** config.json of a run: everything needed to repeat it. */
-function configFile(spec: JobSpec, data: JobData): RunConfigFile {
-  if (spec.kind === 'cnn-features-mlp') {
-    return { model: spec.kind, config: spec.config, features: spec.features.dir, extractor: spec.features.extractorDir, version: VERSION };
-  }
-  const { images } = data as Extract<JobData, { type: 'images' }>;
-  return {
-    model: spec.kind,
-    config: spec.config,
-    version: VERSION,
-    data: { dir: images.location.dir, origin: images.location.origin, files: images.checks.map(({ file, sha256, status }) => ({ file, sha256, status })) },
-    software: { node: process.version },
-  };
-}
-
 function describeJob(spec: JobSpec, plan: Recipe, data: JobData): string[] {
   if (spec.kind === 'mlp' && data.type === 'images') {
     return [`split: ${data.images.train.count} training, ${data.images.validation.count} validation images`, `model: MLP ${describeWidths(plan.architecture)}`];
@@ -108,43 +89,29 @@ async function trainInFolder(given: JobSpec, options: RunOptions): Promise<{ res
   const { folder, config } = openTrainingRun(options.outDir, given.config, options.resume ?? false);
   const spec = { ...given, config } as JobSpec;
   const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
-  const streams = forkStreams(config.seed);
   const loaded = spec.kind === 'cnn-features-mlp' ? undefined : await loadData(options);
-  const data = jobData(spec, streams, { loaded, allowModifiedData: options.allowModifiedData });
-  const plan = recipe(spec, data, streams);
+  const job = startJob(spec, (streams) => jobData(spec, streams, { loaded, allowModifiedData: options.allowModifiedData }));
+  const { data, plan } = job;
   for (const line of describeJob(spec, plan, data)) options.log?.(line);
-  folder.writeConfig(configFile(spec, data));
+  folder.writeConfig(jobConfigFile(spec, data, VERSION, { node: process.version }));
   if (data.type === 'images') folder.writeSplit(data.images.indices, data.images.fileCount);
 
-  const { model, fit } = await trainJob(spec, plan, streams, { kernels, checkpoint: folder.checkpointer(options.log), onProgress: options.onProgress, log: options.log, signal: options.signal });
-  const trainingSeconds = fit.history.reduce((sum, record) => sum + record.seconds, 0);
-  folder.writeHistory(fit.history);
-  await folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
-
-  const testExamples = plan.test();
-  const testLoss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
-  const evaluation = await evaluate(kernels, model, testLoss, testExamples, undefined, testFlipShape(plan.testTimeFlip));
-  testLoss.dispose();
+  const trained = await trainJob(spec, plan, job.streams, { kernels, checkpoint: folder.checkpointer(options.log), onProgress: options.onProgress, log: options.log, signal: options.signal });
+  const { model } = trained;
+  // The end every job shares (job-core.ts): the model's details, the test evaluation (flipped
+  // where the model flips), the figures; the test images are read only now.
+  const finished = await finishJob(job, trained, kernels);
+  folder.writeHistory(finished.history);
+  await folder.saveModel(model, finished.details);
   model.dispose();
-  const test = testMetrics(testExamples.labels, evaluation.predictions, evaluation.accuracy, evaluation.loss);
   // The report's sample predictions and most confident mistakes are drawn from these.
-  folder.writeTestProbabilities(evaluation.probabilities, testExamples.count);
-  const best = fit.history[fit.bestEpoch - 1];
-  folder.writeMetrics({
-    kind: spec.kind,
-    test,
-    validation: { accuracy: best.valAccuracy, loss: best.valLoss },
-    bestEpoch: fit.bestEpoch,
-    epochsRun: fit.history.length,
-    stoppedEarly: fit.stoppedEarly,
-    trainingSeconds,
-    parameterCount: model.parameterCount,
-    backend: kernels.description,
-  });
+  folder.writeTestProbabilities(finished.probabilities, finished.probabilities.length / NUM_CLASSES);
+  folder.writeMetrics(finished.metrics);
   folder.removeCheckpoint();
+  const { test, trainingSeconds, bestEpoch, parameterCount } = finished.metrics;
   return {
     model,
     folder,
-    result: { kind: spec.kind, history: fit.history, bestEpoch: fit.bestEpoch, test, parameterCount: model.parameterCount, trainingSeconds, outDir: options.outDir },
+    result: { kind: spec.kind, history: finished.history, bestEpoch, test, parameterCount, trainingSeconds, outDir: options.outDir },
   };
 }

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { CLASS_NAMES } from '../data/manifest.ts';
 import { loadData, type DataOptions, type LoadedData } from '../data/prepare.ts';
 import { TrainingDiverged, UserError } from '../errors.ts';
 import type { Kernels } from '../kernels/index.ts';
@@ -8,7 +7,7 @@ import { forkStreams } from '../random/streams.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
 import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
 import { MODEL_JSON, MODEL_WEIGHTS, type ModelDescription } from '../models/model-file.ts';
-import { jobData, recipe, trainJob, type JobData, type JobSpec } from '../runs/job.ts';
+import { jobData, modelDetails, startJob, trainJob, type JobData, type JobSpec } from '../runs/job.ts';
 import { RunFolder } from '../runs/run-folder.ts';
 import type { Checkpointer, EpochRecord } from '../training/fit.ts';
 import type { SearchModel } from './space.ts';
@@ -128,14 +127,13 @@ export class TrialRunner {
    */
   async run(job: TrialJob, checkpoint: Checkpointer): Promise<{ result: RungResult; finished: boolean }> {
     const spec = trialSpec(job);
-    const data = await this.data(spec);
-    const streams = forkStreams(spec.config.seed);
-    const plan = recipe(spec, data, streams);
+    const started = startJob(spec, await this.data(spec));
     const folder = new RunFolder(job.dir);
-    const started = performance.now();
+    const startedAt = performance.now();
     try {
-      const { model, fit } = await trainJob(spec, plan, streams, { kernels: this.kernels, checkpoint, stopAfterEpoch: job.stopAfterEpoch });
-      if (!fit.paused) await folder.saveModel(model, { kind: spec.kind, input: plan.input, classNames: CLASS_NAMES, featureLayer: plan.featureLayer, testTimeFlip: plan.testTimeFlip });
+      const { model, fit } = await trainJob(spec, started.plan, started.streams, { kernels: this.kernels, checkpoint, stopAfterEpoch: job.stopAfterEpoch });
+      // A search never sees the test images: the end of its job is the model alone, as fmnist train saves it.
+      if (!fit.paused) await folder.saveModel(model, modelDetails(spec, started.plan));
       model.dispose();
       const best = fit.history[fit.bestEpoch - 1];
       const result: RungResult = {
@@ -145,7 +143,7 @@ export class TrialRunner {
         valAccuracy: fit.bestAccuracy,
         valLoss: best.valLoss,
         bestEpoch: fit.bestEpoch,
-        seconds: (performance.now() - started) / 1000,
+        seconds: (performance.now() - startedAt) / 1000,
         history: fit.history,
         failure: null,
       };
@@ -160,7 +158,7 @@ export class TrialRunner {
         valAccuracy: null,
         valLoss: null,
         bestEpoch: null,
-        seconds: (performance.now() - started) / 1000,
+        seconds: (performance.now() - startedAt) / 1000,
         history: [],
         failure: error.message,
       };

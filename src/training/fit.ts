@@ -20,6 +20,30 @@ export interface EpochRecord {
   learningRate: number;
   /** Wall-clock seconds of the epoch, validation included. */
   seconds: number;
+  /** Changes of the peak learning rate made while the epoch trained (see TrainingControl); absent where there were none. */
+  learningRateChanges?: LearningRateChange[];
+}
+
+/** A change of the peak learning rate (the value the schedule scales, `--lr`) while training runs. */
+export interface LearningRateChange {
+  /** The epoch's batch (1-based) whose step was the first to use it. */
+  batch: number;
+  /** Where that is on the curves: epochs since the start, fractional (1.5: halfway through the second). */
+  at: number;
+  peakLearningRate: number;
+}
+
+/**
+ * What may change while training runs (the web app's learning-rate field): fit reads it before
+ * every step. A change is applied from the next step on and kept in the epoch's record, so that
+ * history.json says what the run did; a resumed run continues with the last change its finished
+ * epochs recorded.
+ */
+export interface TrainingControl {
+  /** The peak learning rate wanted from the next step on; undefined keeps the current one. */
+  learningRate?: number;
+  /** Hears of each change as it is applied, with the epoch it falls in. */
+  onChange?: (change: LearningRateChange & { epoch: number }) => void;
 }
 
 export type ProgressEvent =
@@ -67,6 +91,17 @@ export interface FitOptions {
   emaDecay?: number;
   /** Validate each image and its mirror image, the examples being images of this shape, averaging the probabilities (see evaluate). */
   validationFlip?: readonly number[] | null;
+  /** Changes made while training runs; see TrainingControl. */
+  control?: TrainingControl;
+}
+
+/** The peak learning rate in effect after `history`: the last change its epochs recorded, else `initial`. */
+function peakAfter(history: readonly EpochRecord[], initial: number): number {
+  for (let e = history.length - 1; e >= 0; e--) {
+    const changes = history[e].learningRateChanges;
+    if (changes && changes.length > 0) return changes[changes.length - 1].peakLearningRate;
+  }
+  return initial;
 }
 
 /** Training gives the event loop a turn this often, so that a signal (Ctrl-C) is heard within it. */
@@ -182,6 +217,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     }
 
     const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
+    let peak = peakAfter(history, options.learningRate);
     const readEveryBatch = kernels.device === 'cpu';
     let lastTurn = performance.now();
     for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
@@ -210,6 +246,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         options.onProgress?.({ type: 'batch', epoch, batch: Math.ceil(seen / batchSize), batches, loss: figures.lossSum / seen, accuracy: figures.correct / seen });
       };
       let learningRate = options.learningRate;
+      const changes: LearningRateChange[] = [];
       for (let b = 0; b < batches; b++) {
         if (performance.now() - lastTurn > YIELD_MILLISECONDS) {
           await nextTurn();
@@ -228,7 +265,14 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         model.zeroGrad();
         loss.backward(model.outputGradient, batchLabels, batch);
         model.backward(batch);
-        learningRate = learningRateAt(options.schedule, options.learningRate, epoch - 1 + b / batches, epochs);
+        const wanted = options.control?.learningRate;
+        if (wanted !== undefined && wanted !== peak) {
+          peak = wanted;
+          const change = { batch: b + 1, at: epoch - 1 + b / batches, peakLearningRate: peak };
+          changes.push(change);
+          options.control?.onChange?.({ ...change, epoch });
+        }
+        learningRate = learningRateAt(options.schedule, peak, epoch - 1 + b / batches, epochs);
         optimizer.step(model.parameters, learningRate);
         if (average) {
           average.steps++;
@@ -255,6 +299,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         valAccuracy: validationResult.accuracy,
         learningRate,
         seconds: (performance.now() - started) / 1000,
+        ...(changes.length > 0 ? { learningRateChanges: changes } : {}),
       };
       history.push(record);
       const improved = record.valAccuracy > bestAccuracy;
