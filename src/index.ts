@@ -17,6 +17,15 @@ export type { RunOptions, ModelRunResult } from './runs/train.ts';
 /** The main job (`fmnist pipeline`): MLP, CNN, features, MLP on features, each evaluated on the test set. */
 export { runPipeline } from './runs/pipeline.ts';
 export type { PipelineSummary } from './runs/pipeline.ts';
+/**
+ * The main job in pieces, for a notebook or a script that shows each step where it happens
+ * (notebooks/fashion-mnist.ipynb): `split`, the images a run trains and validates on, drawn
+ * before it trains; `saveFeatures`, a trained CNN's features as .npy for `trainFeaturesMlp`;
+ * `writeSummary`, a pipeline's summary.json for `buildReport`; `learningCurves` and
+ * `imageGrid`, the report's pictures one at a time. `runPipeline` and `buildReport` are made of
+ * the same pieces.
+ */
+export { pieces } from './pieces.ts';
 /** Evaluates a saved model of any kind on the test set (`fmnist evaluate`). */
 export { evaluateSavedModel } from './runs/evaluate.ts';
 /** Builds report.html and charts/ for a run, pipeline or search folder (`fmnist report`). */
@@ -66,7 +75,7 @@ export { loadKernels } from './kernels/index.ts';
 export type { Kernels, BackendName, Tensor } from './kernels/index.ts';
 /** A stack of layers over one flat parameter buffer, and the architectures of the project's models. */
 export { Sequential } from './models/sequential.ts';
-export type { Architecture, SequentialOptions } from './models/sequential.ts';
+export type { Architecture } from './models/sequential.ts';
 export { mlpArchitecture } from './models/mlp.ts';
 export { cnnArchitecture } from './models/cnn.ts';
 /** The training loop (mini-batches, validation, early stopping, checkpoints) and the optimisers. */

@@ -11,7 +11,7 @@
  */
 import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
-import { prepareData, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
+import { prepareData, splitIndices, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
 import { testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
@@ -19,7 +19,7 @@ import { cnnArchitecture } from '../models/cnn.ts';
 import type { InputTransform } from '../models/model-format.ts';
 import { mlpArchitecture } from '../models/mlp.ts';
 import { Sequential, type Architecture } from '../models/sequential.ts';
-import type { RunStreams } from '../random/streams.ts';
+import { forkStreams, type RunStreams } from '../random/streams.ts';
 import { fit, type Checkpointer, type FitResult, type ProgressEvent } from '../training/fit.ts';
 import { createOptimizer } from '../training/optimizers.ts';
 import type { CnnConfig, MlpConfig } from './configs.ts';
@@ -79,6 +79,17 @@ export function imageJobData(
 ): JobData {
   const split = source.indices ? { indices: source.indices } : streams;
   return { type: 'images', images: prepareData(source.loaded, settings, split, { allowModifiedData: source.allowModifiedData }) };
+}
+
+/**
+ * The split a pixel model's job with this seed draws from the training file's labels, before it
+ * trains: the indices of its training images (a stratified sample of them where `trainLimit`
+ * is set) and of its validation images, the same as the job's own split (imageJobData draws
+ * from the same two streams of the same seed).
+ */
+export function runSplit(labels: Uint8Array, settings: SplitSettings & { seed: number }): SplitIndices {
+  const streams = forkStreams(settings.seed);
+  return splitIndices(labels, settings.validationFraction, settings.trainLimit, streams.split, streams.sample);
 }
 
 /** The architecture, examples and input transform of a job. The CNN trains on augmented images where its configuration asks. */
