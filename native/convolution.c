@@ -172,30 +172,31 @@ static void window3(float v[9], const float *image, int y, int x, int height, in
 
 static int direct_applies(const Conv *s) { return s->channels == 1 && s->kernel == 3; }
 
-// Images [begin, end) of the forward pass: out[p][·] = Σ_tap window[tap] · weight[tap][·].
+// Rows [begin, end) of the forward pass, counted over all the images (so that one image splits
+// too): out[p][·] = Σ_tap window[tap] · weight[tap][·].
 static void direct_forward_part(void *context, int part, int parts) {
   ConvTask *t = context;
   const Conv *s = &t->s;
   int begin, end, filters = s->filters;
-  split_range(s->batch, part, parts, &begin, &end);
-  for (int b = begin; b < end; b++) {
+  split_range(s->batch * s->height, part, parts, &begin, &end);
+  for (int row = begin; row < end; row++) {
+    int b = row / s->height, y = row % s->height;
     const float *image = t->inp + (size_t)b * s->height * s->width;
-    for (int y = 0; y < s->height; y++)
-      for (int x = 0; x < s->width; x++) {
-        float v[9], *o = t->out + (((size_t)b * s->height + y) * s->width + x) * filters;
-        window3(v, image, y, x, s->height, s->width);
-        int f0 = 0;
-        for (; f0 + LANES <= filters; f0 += LANES) {
-          Vec acc = {0};
-          for (int tap = 0; tap < 9; tap++) acc += v[tap] * load_vec(t->weight + tap * filters + f0);
-          memcpy(o + f0, &acc, sizeof acc);
-        }
-        for (int f = f0; f < filters; f++) {
-          float acc = 0.0f;
-          for (int tap = 0; tap < 9; tap++) acc += v[tap] * t->weight[tap * filters + f];
-          o[f] = acc;
-        }
+    for (int x = 0; x < s->width; x++) {
+      float v[9], *o = t->out + (((size_t)b * s->height + y) * s->width + x) * filters;
+      window3(v, image, y, x, s->height, s->width);
+      int f0 = 0;
+      for (; f0 + LANES <= filters; f0 += LANES) {
+        Vec acc = {0};
+        for (int tap = 0; tap < 9; tap++) acc += v[tap] * load_vec(t->weight + tap * filters + f0);
+        memcpy(o + f0, &acc, sizeof acc);
       }
+      for (int f = f0; f < filters; f++) {
+        float acc = 0.0f;
+        for (int tap = 0; tap < 9; tap++) acc += v[tap] * t->weight[tap * filters + f];
+        o[f] = acc;
+      }
+    }
   }
 }
 
@@ -244,8 +245,16 @@ int32_t fm_conv2d(float *out, const float *inp, const float *weight, int32_t bat
                   int32_t out_channels, int32_t kernel_size) {
   ConvTask t = {.s = {batch, height, width, in_channels, out_channels, kernel_size}, .out = out, .inp = inp, .weight = weight};
   if (winograd_applies(&t.s)) return winograd_convolve(t.out, t.inp, t.weight, &t.s, 0);
-  parallel(direct_applies(&t.s) ? direct_forward_part : conv_forward_part, &t, conv_parts(&t.s));
+  if (direct_applies(&t.s)) parallel(direct_forward_part, &t, parts_for((double)batch * height * width * out_channels * 9, 32768));
+  else parallel(conv_forward_part, &t, conv_parts(&t.s));
   return !t.failed;
+}
+
+int32_t fm_conv2d_prepared(float *out, const float *inp, const float *prepared, int32_t batch, int32_t height, int32_t width, int32_t in_channels,
+                           int32_t out_channels, int32_t kernel_size) {
+  Conv s = {batch, height, width, in_channels, out_channels, kernel_size};
+  if (winograd_applies(&s)) return winograd_convolve_prepared(out, inp, prepared + (size_t)9 * in_channels * out_channels, &s);
+  return fm_conv2d(out, inp, prepared, batch, height, width, in_channels, out_channels, kernel_size);
 }
 
 int32_t fm_conv2d_backward_input(float *dinp, const float *dout, const float *weight, int32_t batch, int32_t height, int32_t width,

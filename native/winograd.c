@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "convolution.h"
+#include "kernels.h"
 #include "sgemm.h"
 #include "team.h"
 #include "winograd.h"
@@ -16,8 +17,8 @@
 //
 // It replaced F(2x2, 3x3): the reference CNN's training step (batch 64, 1 thread, AMD Zen 4)
 // takes 53 ms against 69. Laying each tile's 36 values out together mattered as much as the
-// smaller count of products (docs/performance.md, "Convolutions").
-#define WINOGRAD_MIN_CHANNELS 8
+// smaller count of products (docs/performance.md, "Convolutions"). WINOGRAD_MIN_CHANNELS comes
+// from the kernel table (kernels.h), which also says when conv2dPrepare writes the transform.
 
 // ---- The transforms (Lavin & Gray's points 0, ±1, ±2) ----
 //
@@ -208,21 +209,25 @@ static const float *pixel_or(const float *image, int y, int x, int height, int w
   return y >= 0 && y < height && x >= 0 && x < width ? image + ((size_t)y * width + x) * channels : outside;
 }
 
+// V [tiles, 36, channels] for tiles [begin, end) of the images from `first` on (tiles counted
+// across the images, row by row), tile by tile; V's first row is tile `begin`'s.
+static void winograd_input_tiles(float *v, const float *first, size_t begin, size_t end, int height, int width, int channels, const float *zeros) {
+  int tiles_y = (height + TILE - 1) / TILE, tiles_x = (width + TILE - 1) / TILE;
+  size_t per_tile = (size_t)POSITIONS * channels, per_image = (size_t)tiles_y * tiles_x;
+  for (size_t tile = begin; tile < end; tile++) {
+    const float *image = first + (tile / per_image) * height * width * channels;
+    int ty = (int)(tile % per_image) / tiles_x, tx = (int)(tile % per_image) % tiles_x;
+    const float *d[POSITIONS];
+    for (int y = 0; y < WINDOW; y++)
+      for (int x = 0; x < WINDOW; x++) d[WINDOW * y + x] = pixel_or(image, TILE * ty - 1 + y, TILE * tx - 1 + x, height, width, channels, zeros);
+    f4_input_tile(v + (tile - begin) * per_tile, channels, d, channels);
+  }
+}
+
 // V [tiles, 36, channels] for the tiles of `images` images from `first` on, tile by tile.
 static void winograd_inputs(float *v, const float *first, int images, int height, int width, int channels, const float *zeros) {
-  int tiles_y = (height + TILE - 1) / TILE, tiles_x = (width + TILE - 1) / TILE;
-  size_t per_tile = (size_t)POSITIONS * channels, tile = 0;
-  for (int i = 0; i < images; i++) {
-    const float *image = first + (size_t)i * height * width * channels;
-    for (int ty = 0; ty < tiles_y; ty++)
-      for (int tx = 0; tx < tiles_x; tx++, tile++) {
-        const float *d[POSITIONS];
-        for (int y = 0; y < WINDOW; y++)
-          for (int x = 0; x < WINDOW; x++)
-            d[WINDOW * y + x] = pixel_or(image, TILE * ty - 1 + y, TILE * tx - 1 + x, height, width, channels, zeros);
-        f4_input_tile(v + tile * per_tile, channels, d, channels);
-      }
-  }
+  size_t per_image = (size_t)((height + TILE - 1) / TILE) * ((width + TILE - 1) / TILE);
+  winograd_input_tiles(v, first, 0, (size_t)images * per_image, height, width, channels, zeros);
 }
 
 // The 16 pixels of tile (ty, tx) of an image [height, width, channels] into p[0..15] (row-major),
@@ -288,6 +293,60 @@ static void winograd_forward_part(void *context, int part, int parts) {
         }
     }
   }
+}
+
+// ---- Fewer images than threads (one image to classify): split by tiles, then by channels ----
+//
+// Split by images, one image would run on one thread. Here the parts first transform the input
+// tiles of all the images together, each part a range of tiles, into one V; then each part
+// multiplies and transforms back a range of the output channels, whole vectors of LANES, for
+// every tile. Every output is the same chain of operations as when split by images (sgemm's
+// elements do not depend on the product's shape), so the results are the same to the bit.
+typedef struct {
+  Winograd *t;
+  float *v, *m, *discard;
+  size_t tiles;
+} ByChannels;
+
+static void input_tiles_part(void *context, int part, int parts) {
+  ByChannels *c = context;
+  const Winograd *t = c->t;
+  int begin, end;
+  split_range((int)c->tiles, part, parts, &begin, &end);
+  winograd_input_tiles(c->v + (size_t)begin * POSITIONS * t->in, t->src, begin, end, t->height, t->width, t->in, t->zeros);
+}
+
+static void output_channels_part(void *context, int part, int parts) {
+  ByChannels *c = context;
+  const Winograd *t = c->t;
+  int vectors = (t->out + LANES - 1) / LANES, begin, end;
+  split_range(vectors, part, parts, &begin, &end);
+  int first = begin * LANES, count = (end * LANES < t->out ? end * LANES : t->out) - first;
+  if (count <= 0) return;
+  for (int xi = 0; xi < POSITIONS; xi++)
+    sgemm(0, 0, (int)c->tiles, count, t->in, c->v + xi * t->in, POSITIONS * t->in, t->u + (size_t)xi * t->in * t->out + first, t->out, 0,
+          c->m + xi * t->out + first, POSITIONS * t->out);
+  int tiles_y = (t->height + TILE - 1) / TILE, tiles_x = (t->width + TILE - 1) / TILE;
+  size_t image_out = (size_t)t->height * t->width * t->out, tile = 0;
+  for (int i = 0; i < t->batch; i++)
+    for (int ty = 0; ty < tiles_y; ty++)
+      for (int tx = 0; tx < tiles_x; tx++, tile++) {
+        float *o[TILE * TILE];
+        tile_pixels((const float **)o, t->dst + i * image_out, ty, tx, t->height, t->width, t->out, c->discard);
+        for (int p = 0; p < TILE * TILE; p++) o[p] += first;
+        f4_output_tile(o, c->m + tile * POSITIONS * t->out + first, t->out, count);
+      }
+}
+
+// The forward pass split by tiles and channels; 0 when out of memory.
+static int winograd_forward_by_channels(Winograd *t, int parts) {
+  size_t tiles = (size_t)t->batch * ((t->height + TILE - 1) / TILE) * ((t->width + TILE - 1) / TILE);
+  float *buffer = column_buffer(0, POSITIONS * tiles * (t->in + t->out) + t->out);
+  if (!buffer) return 0;
+  ByChannels c = {t, buffer, buffer + POSITIONS * tiles * t->in, buffer + POSITIONS * tiles * (t->in + t->out), tiles};
+  parallel(input_tiles_part, &c, parts < (int)tiles ? parts : (int)tiles);
+  parallel(output_channels_part, &c, parts);
+  return 1;
 }
 
 // Weight gradient, images [begin, end): dU[ξ] += V[ξ]ᵀ · dM[ξ] over a chunk's tiles, into this
@@ -383,6 +442,16 @@ static int winograd_buffers(size_t floats, size_t zeros) {
   return 1;
 }
 
+// dst = the convolution of src ([batch, height, width, in]) by the transformed filters U [36,
+// in, out]: split by images, or by tiles and channels where there are fewer images than threads.
+static int winograd_apply(float *dst, const float *src, const float *u, const Conv *s, int in, int out) {
+  Winograd t = {s->batch, s->height, s->width, in, out, dst, src, NULL, u, winograd_zeros, 0};
+  int parts = team_size();
+  if (s->batch < parts) return winograd_forward_by_channels(&t, parts);
+  parallel(winograd_forward_part, &t, conv_parts(s));
+  return !t.failed;
+}
+
 int winograd_convolve(float *dst, const float *src, const float *weight, const Conv *s, int flip) {
   int in = flip ? s->filters : s->channels, out = flip ? s->channels : s->filters;
   size_t plane = (size_t)in * out;
@@ -399,9 +468,24 @@ int winograd_convolve(float *dst, const float *src, const float *weight, const C
   }
   FilterTask filters = {winograd_filters, weight, in, out};
   parallel(transform_filters_part, &filters, parts_for(36.0 * plane, 16384));
-  Winograd t = {s->batch, s->height, s->width, in, out, dst, src, NULL, winograd_filters, winograd_zeros, 0};
-  parallel(winograd_forward_part, &t, conv_parts(s));
-  return !t.failed;
+  return winograd_apply(dst, src, winograd_filters, s, in, out);
+}
+
+// The weight, then (where winograd_applies) U = G g Gᵀ: computed once for a model that
+// classifies, where the forward pass would transform the filters again on every call (at one
+// image most of the work of the last layers).
+void fm_conv2d_prepare(float *prepared, const float *weight, int32_t in_channels, int32_t out_channels, int32_t kernel_size) {
+  size_t plane = (size_t)in_channels * out_channels;
+  memcpy(prepared, weight, sizeof(float) * kernel_size * kernel_size * plane);
+  Conv s = {1, 1, 1, in_channels, out_channels, kernel_size};
+  if (!winograd_applies(&s)) return;
+  FilterTask filters = {prepared + 9 * plane, weight, in_channels, out_channels};
+  parallel(transform_filters_part, &filters, parts_for(36.0 * plane, 16384));
+}
+
+int winograd_convolve_prepared(float *dst, const float *src, const float *u, const Conv *s) {
+  if (!winograd_buffers(0, s->channels)) return 0;
+  return winograd_apply(dst, src, u, s, s->channels, s->filters);
 }
 
 int winograd_weight_gradient(float *dweight, const float *inp, const float *dout, const Conv *s) {

@@ -15,6 +15,10 @@ int winograd_applies(const Conv *s);
 // the output gradient, dst the input gradient). Returns 0 when out of memory.
 int winograd_convolve(float *dst, const float *src, const float *weight, const Conv *s, int flip);
 
+// dst = the 3x3 convolution of src by the filters as fm_conv2d_prepare transformed them (u: U
+// [36, channels, filters]). Returns 0 when out of memory.
+int winograd_convolve_prepared(float *dst, const float *src, const float *u, const Conv *s);
+
 // dweight += the weight gradient by Winograd F(4x4, 3x3). Returns 0 when out of memory.
 int winograd_weight_gradient(float *dweight, const float *inp, const float *dout, const Conv *s);
 

@@ -33,8 +33,8 @@ function commands(command: Command, prefix: string): { name: string; command: Co
   });
 }
 
-export function cliReference(): string {
-  const program = buildProgram();
+export async function cliReference(): Promise<string> {
+  const program = await buildProgram();
   program.configureHelp({ helpWidth: 100 });
   const sections = commands(program, 'fmnist').map(({ name, command }) => {
     command.configureHelp({ helpWidth: 100 });
@@ -47,6 +47,6 @@ export function cliReference(): string {
 }
 
 if (process.argv[1]?.endsWith('cli-reference.ts')) {
-  writeFileSync('docs/cli.md', cliReference());
+  writeFileSync('docs/cli.md', await cliReference());
   console.log('cli-reference: wrote docs/cli.md');
 }

@@ -2,6 +2,8 @@
  * fashion-mnist-ts: Fashion-MNIST classification with neural networks written from scratch.
  * Everything the `fmnist` CLI does is a typed function here; the building blocks below them
  * (layers, models, optimisers, kernels) are exported for people who assemble their own.
+ *
+ * @packageDocumentation
  */
 
 // ---- Jobs: what the CLI commands run ----
@@ -75,7 +77,7 @@ export { loadKernels } from './kernels/index.ts';
 export type { Kernels, BackendName, Tensor } from './kernels/index.ts';
 /** A stack of layers over one flat parameter buffer, and the architectures of the project's models. */
 export { Sequential } from './models/sequential.ts';
-export type { Architecture } from './models/sequential.ts';
+export type { Architecture, SequentialOptions } from './models/sequential.ts';
 export { mlpArchitecture } from './models/mlp.ts';
 export { cnnArchitecture } from './models/cnn.ts';
 /** The training loop (mini-batches, validation, early stopping, checkpoints) and the optimisers. */

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import type { onnx } from 'onnx-proto';
+import onnxProto, { type onnx } from 'onnx-proto';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { NUM_CLASSES } from '../src/data/idx.ts';
 import { loadTestSet, type LabelledImages } from '../src/data/load.ts';
 import { CLASS_NAMES } from '../src/data/manifest.ts';
 import { argmax } from '../src/evaluation/predict.ts';
-import { decodeOnnx, exportOnnx, ONNX_OPSET } from '../src/export/onnx.ts';
+import { exportOnnx, ONNX_OPSET } from '../src/export/onnx.ts';
 import { compareClassifiers, loadOnnxClassifiers, onnxClassifier } from '../src/export/onnx-runtime.ts';
 import { ourClassifier } from '../src/inference/classifier.ts';
 import { loadKernels, type Kernels } from '../src/kernels/index.ts';
@@ -16,6 +16,9 @@ import { runPipeline } from '../src/runs/pipeline.ts';
 import { trainCnn } from '../src/runs/train.ts';
 import { isOneLineError, runCli } from './helpers/cli.ts';
 import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
+
+/** Reads back an ONNX model's bytes (for checks: its ops, opset, inputs and metadata). */
+const decodeOnnx = (bytes: Uint8Array): onnx.ModelProto => onnxProto.onnx.ModelProto.decode(bytes);
 
 // A tiny pipeline (seconds): the CNN with batch normalisation and dropout, so every layer type
 // the exporter converts is in a graph; features of 8 channels of 3x3 flattened, whose order

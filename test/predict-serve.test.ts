@@ -18,7 +18,7 @@ import { evaluateSavedModel } from '../src/runs/evaluate.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
 import { loadOnnxClassifiers } from '../src/export/onnx-runtime.ts';
 import { buildServer } from '../src/serve/server.ts';
-import { loadThreadClassifiers } from '../src/serve/thread-classifiers.ts';
+import { loadFolder, threadHost } from '../src/serve/hosts.ts';
 import { isOneLineError, runCli } from './helpers/cli.ts';
 import { encodeJpeg, encodePng, grayImage, photoLike } from './helpers/images.ts';
 import { REAL_DATA_DIR, tempDir } from './helpers/idx-files.ts';
@@ -342,16 +342,60 @@ function malformedRequests(): Case[] {
   infer('an FP32 value of 1e999 (JSON for Infinity)', JSON.stringify(withInput({ datatype: 'FP32', data: new Array(784).fill(0) })).replace(',0]', ',1e999]'), 400);
 
   // Content types the infer route does not take.
-  for (const type of ['text/plain', 'application/xml', 'image/png', 'image/gif', 'application/octet-stream', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+  for (const type of ['text/plain', 'application/xml', 'image/png', 'image/gif', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
     infer(`infer with ${type}`, valid, 415, type);
   }
   infer('infer with an oversized body', JSON.stringify({ inputs: [{ name: 'images', shape: [1, 28, 28], datatype: 'UINT8', data: new Array(200_000).fill(255) }] }), 413);
   infer('a body that ends before its content-length', valid, 400);
   (cases.at(-1)!.request.headers as Record<string, string>)['content-length'] = String(valid.length + 10);
 
+  // Binary tensor data (the JSON's length in Inference-Header-Content-Length, then the bytes):
+  // lengths that overrun the body, element counts that do not fit the shape, unknown datatypes.
+  const binary = (name: string, header: object | string, data: Buffer, headerLength?: string, status: Case['status'] = 400) => {
+    const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'inference-header-content-length': headerLength ?? String(json.length) };
+    cases.push({ name: `binary: ${name}`, status, request: { method: 'POST', url: '/v2/models/cnn/infer', headers, payload: Buffer.concat([json, data]) } });
+  };
+  const binaryInput = (change: Record<string, unknown>, size = 784) => ({ inputs: [{ name: 'images', shape: [1, 28, 28], datatype: 'UINT8', parameters: { binary_data_size: size }, ...change }] });
+  const pixels = Buffer.from(image(0));
+  const header = JSON.stringify(binaryInput({}));
+  binary('header length past the end of the body', header, pixels, String(header.length + 785));
+  binary('header length 10^12', header, pixels, '999999999999');
+  binary('header length negative', header, pixels, '-5');
+  binary('header length not a number', header, pixels, 'twelve');
+  binary('header length empty', header, pixels, '');
+  binary('header length 1.5', header, pixels, '1.5');
+  binary('header length cutting the JSON short', header, pixels, String(header.length - 3));
+  binary('header length taking pixels into the JSON', header, pixels, String(header.length + 3));
+  binary('header length 0', header, pixels, '0');
+  binary('header JSON broken', header.slice(0, -1) + ',', pixels);
+  binary('binary_data_size past the end', binaryInput({}, 785), pixels);
+  binary('binary_data_size shorter than the shape needs', binaryInput({}, 783), pixels.subarray(0, 783));
+  binary('binary_data_size longer than the shape needs', binaryInput({}, 785), Buffer.concat([pixels, Buffer.alloc(1)]));
+  binary('binary_data_size negative', binaryInput({}, -784), pixels);
+  binary('binary_data_size a string', binaryInput({}, '784' as unknown as number), pixels);
+  binary('binary_data_size a fraction', binaryInput({}, 783.5), pixels);
+  binary('bytes after the input\'s data', binaryInput({}), Buffer.concat([pixels, Buffer.alloc(10)]));
+  binary('binary data and JSON data both', binaryInput({ data: Array.from(image(0)) }), pixels);
+  binary('binary data without the header length', binaryInput({}), pixels, undefined);
+  delete (cases.at(-1)!.request.headers as Record<string, string>)['inference-header-content-length'];
+  binary('shape [2, 28, 28] with one image of bytes', binaryInput({ shape: [2, 28, 28] }), pixels);
+  binary('FP32 with a UINT8 image\'s bytes', binaryInput({ datatype: 'FP32' }), pixels);
+  binary('FP32 bytes not a multiple of 4', binaryInput({ datatype: 'FP32' }, 3137), Buffer.alloc(3137));
+  binary('FP32 NaN', binaryInput({ datatype: 'FP32' }, 3136), Buffer.from(new Float32Array(784).fill(Number.NaN).buffer));
+  binary('FP32 above 1', binaryInput({ datatype: 'FP32' }, 3136), Buffer.from(new Float32Array(784).fill(1.5).buffer));
+  for (const datatype of ['INT8', 'FP16', 'BYTES', 'BF16', 'uint8', '']) binary(`datatype ${datatype || 'empty'}`, binaryInput({ datatype }), pixels);
+  binary('more binary images than the limit', binaryInput({ shape: [41, 28, 28] }, 41 * 784), Buffer.alloc(41 * 784), undefined, 413);
+  binary('binary_data_output not a boolean', { ...binaryInput({}), outputs: [{ name: 'classes', parameters: { binary_data: 'yes' } }] }, pixels);
+  binary('classification of 11 classes', { ...binaryInput({}), outputs: [{ name: 'probabilities', parameters: { classification: 11 } }] }, pixels);
+  binary('classification of the classes output', { ...binaryInput({}), outputs: [{ name: 'classes', parameters: { classification: 2 } }] }, pixels);
+  for (const version of ['2', '0', 'latest']) {
+    cases.push({ name: `infer version ${version}`, status: 404, request: { method: 'POST', url: `/v2/models/cnn/versions/${version}/infer`, headers: { 'content-type': 'application/json' }, payload: valid } });
+  }
+
   // Unknown models and routes.
   for (const model of ['nope', 'CNN', 'mlp2', 'cnn-features', '%2e%2e', 'a'.repeat(90), 'm%00x']) infer(`unknown model ${model.slice(0, 20)}`, valid, 404, 'application/json', model);
-  for (const url of ['/v2/models/nope', '/v2/models/nope/ready', '/v3', '/v2/models/cnn/versions/1/infer', '/v2/models/cnn/infer/x', '/v1/models/cnn', '/']) {
+  for (const url of ['/v2/models/nope', '/v2/models/nope/ready', '/v3', '/v2/models/cnn/versions/1/infer', '/v2/models/cnn/versions/2', '/v2/models/cnn/versions/2/ready', '/v2/models/cnn/infer/x', '/v1/models/cnn', '/']) {
     cases.push({ name: `GET ${url}`, status: 404, request: { method: 'GET', url } });
   }
   cases.push({ name: 'GET on infer', status: 404, request: { method: 'GET', url: '/v2/models/cnn/infer' } });
@@ -449,19 +493,20 @@ describe('fmnist serve over loopback', () => {
 
   test('classifiers on a thread of their own answer exactly as on this one; a folder without a model is one sentence', async () => {
     // The same backend and thread count as `kernels` (the native team's size is the process's).
-    const threaded = await loadThreadClassifiers(pipeline, { backend: kernels.name, threads: kernels.name === 'js' ? undefined : availableParallelism() });
+    const host = await threadHost({ backend: kernels.name, threads: kernels.name === 'js' ? undefined : availableParallelism() });
     try {
-      assert.deepEqual(threaded.classifiers.map((classifier) => classifier.name), MODELS);
+      const threaded = await loadFolder(host, pipeline);
+      assert.deepEqual(threaded.map((classifier) => classifier.name), MODELS);
       const pixels = testSet.pixels.slice(0, N * 784);
-      for (const [m, classifier] of threaded.classifiers.entries()) {
+      for (const [m, classifier] of threaded.entries()) {
         const probabilities = await classifier.classify(pixels, N);
         assert.deepEqual(probabilities, await classifiers[m].classify(pixels, N), classifier.name);
         assert.deepEqual(Array.from({ length: N }, (_, i) => argmax(probabilities, i * 10)), evaluated.get(classifier.name));
       }
+      await assert.rejects(loadFolder(host, files), (error: Error) => error.name === 'UserError' && /holds no model/.test(error.message));
     } finally {
-      await threaded.close();
+      await host.close();
     }
-    await assert.rejects(loadThreadClassifiers(files, { backend: 'js' }), (error: Error) => error.name === 'UserError' && /holds no model/.test(error.message));
   });
 
   test('SIGTERM: no new connections, the request in flight is answered, exit code 0', async () => {

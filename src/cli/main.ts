@@ -5,37 +5,40 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PartialFailure, UserError } from '../errors.ts';
 import { VERSION } from '../version.ts';
-import { addExportCommand } from './commands/export.ts';
-import { addAppCommand } from './commands/app.ts';
-import { addInspectCommands } from './commands/inspect.ts';
-import { addPipelineCommand } from './commands/pipeline.ts';
-import { addPredictCommand } from './commands/predict.ts';
-import { addSearchCommand } from './commands/search.ts';
-import { addServeCommand } from './commands/serve.ts';
-import { addTrainCommands } from './commands/train.ts';
 
-export function buildProgram(): Command {
+/**
+ * Each command's module, imported only when that command runs: their dependencies (a server's,
+ * the databases', the report's charts, ONNX Runtime) took most of a second or more to load,
+ * and `fmnist predict` on one image should answer in a fraction of that.
+ */
+const COMMAND_MODULES: { names: string[]; load: () => Promise<(program: Command) => void> }[] = [
+  { names: ['train'], load: async () => (await import('./commands/train.ts')).addTrainCommands },
+  { names: ['pipeline'], load: async () => (await import('./commands/pipeline.ts')).addPipelineCommand },
+  { names: ['search'], load: async () => (await import('./commands/search.ts')).addSearchCommand },
+  { names: ['report', 'evaluate', 'data'], load: async () => (await import('./commands/inspect.ts')).addInspectCommands },
+  { names: ['predict'], load: async () => (await import('./commands/predict.ts')).addPredictCommand },
+  { names: ['serve'], load: async () => (await import('./commands/serve.ts')).addServeCommand },
+  { names: ['export'], load: async () => (await import('./commands/export.ts')).addExportCommand },
+  { names: ['app'], load: async () => (await import('./commands/app.ts')).addAppCommand },
+];
+
+/** The program with every command, or with only the module of `command` where it names one. */
+export async function buildProgram(command?: string): Promise<Command> {
   const program = new Command('fmnist')
     .description('Fashion-MNIST classification with neural networks written from scratch in TypeScript.')
     .version(VERSION)
     .exitOverride()
     // A subcommand's flags are its own: `fmnist search worker --workers 2` is the worker's --workers, not the search's.
     .enablePositionalOptions();
-  addTrainCommands(program);
-  addPipelineCommand(program);
-  addSearchCommand(program);
-  addInspectCommands(program);
-  addPredictCommand(program);
-  addServeCommand(program);
-  addExportCommand(program);
-  addAppCommand(program);
+  const named = COMMAND_MODULES.filter((module) => command !== undefined && module.names.includes(command));
+  for (const module of named.length > 0 ? named : COMMAND_MODULES) (await module.load())(program);
   return program;
 }
 
 /** Runs the CLI; returns the process exit code. User mistakes print one line, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await (await buildProgram(argv[0])).parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -7,7 +7,6 @@ import { Interrupted, UserError } from '../errors.ts';
 import { formatClassificationReport, formatConfusionMatrix, type TestMetrics } from '../evaluation/metrics.ts';
 import { FileWriteError } from '../io/atomic.ts';
 import { BACKEND_NAMES, type BackendName } from '../kernels/index.ts';
-import { buildReport } from '../reports/report.ts';
 import { positiveInteger } from '../runs/options.ts';
 import { parser } from './parse.ts';
 
@@ -93,6 +92,8 @@ export function printTestMetrics(test: TestMetrics): void {
 export async function writeReport(outDir: string, flags: DataFlags & Partial<BackendFlags> & { report: boolean }): Promise<void> {
   if (!flags.report) return;
   try {
+    // Imported here: the charts' libraries are slow to load, and most commands write no report.
+    const { buildReport } = await import('../reports/report.ts');
     const report = await buildReport(outDir, { data: locateOptions(flags), allowModifiedData: flags.allowModifiedData, backend: flags.backend, threads: flags.threads, log });
     console.log(`report: ${displayPath(report.path)} (charts as SVG and PNG in ${displayPath(join(outDir, 'charts'))})`);
   } catch (error) {

@@ -1,6 +1,7 @@
 import { identityOrder, type Examples } from '../data/dataset.ts';
 import { IMAGE_SHAPE } from '../data/idx.ts';
 import type { Kernels } from '../kernels/index.ts';
+import { Workspace } from '../kernels/workspace.ts';
 import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { Sequential } from '../models/sequential.ts';
 import { Rng } from '../random/rng.ts';
@@ -37,7 +38,8 @@ export function testFlipShape(testTimeFlip: boolean | undefined): readonly numbe
  *
  * The probabilities, each example's loss and its predicted class are written where the kernels
  * run and read once at the end. The loss is the mean of the examples' losses (each computed
- * from the logits; with `flip`, -log of the mean probability of the label).
+ * from the logits; with `flip`, -log of the mean probability of the label). The buffers come
+ * from `workspace` where given (a classifier's, kept from call to call), else are released at the end.
  */
 export async function evaluate(
   kernels: Kernels,
@@ -46,17 +48,19 @@ export async function evaluate(
   examples: Examples,
   batchSize = 128,
   flip: readonly number[] | null = null,
+  workspace?: Workspace,
 ): Promise<Evaluation> {
   const classes = model.outputSize;
   const count = examples.count;
   const order = identityOrder(count);
   const rows = Math.min(batchSize, count);
-  const input = kernels.allocate(rows * examples.featureSize);
-  const mirrored = flip ? kernels.allocate(rows * examples.featureSize) : null;
-  const own = flip ? kernels.allocate(rows * classes) : null;
-  const probabilities = kernels.allocate(count * classes);
-  const losses = kernels.allocate(count);
-  const predicted = kernels.allocate(count);
+  const space = workspace ?? new Workspace(kernels);
+  const input = space.take('input', rows * examples.featureSize);
+  const mirrored = flip ? space.take('mirrored', rows * examples.featureSize) : null;
+  const own = flip ? space.take('own', rows * classes) : null;
+  const probabilities = space.take('probabilities', count * classes);
+  const losses = space.take('losses', count);
+  const predicted = space.take('predicted', count);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
   try {
@@ -96,6 +100,6 @@ export async function evaluate(
     for (let i = 0; i < count; i++) if (predictions[i] === examples.labels[i]) correct++;
     return { loss: totalLoss / count, accuracy: correct / count, predictions, probabilities: hostProbabilities };
   } finally {
-    for (const tensor of [input, probabilities, losses, predicted, ...(mirrored && own ? [mirrored, own] : [])]) kernels.release(tensor);
+    if (!workspace) space.dispose();
   }
 }

@@ -301,8 +301,3 @@ export function exportOnnx(dir: string): OnnxModel {
   const bytes = new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   return { bytes, kind, classNames: description.classNames, ops: graph.nodes.map((n) => n.opType!) };
 }
-
-/** Reads back an ONNX model's bytes (for checks: its ops, opset, inputs and metadata). */
-export function decodeOnnx(bytes: Uint8Array): onnxProto.onnx.ModelProto {
-  return onnx.ModelProto.decode(bytes);
-}

@@ -12,6 +12,7 @@ import type { LabelledImages } from '../data/load.ts';
 import { UserError } from '../errors.ts';
 import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
+import { Workspace } from '../kernels/workspace.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnFeatureInput } from '../models/features.ts';
 import { foldBatchNorm } from '../models/fold.ts';
@@ -27,6 +28,8 @@ export interface ImageClassifier {
   readonly runtime: string;
   /** Softmax probabilities [count, classes] of `count` images, `pixels` [count, 28, 28] bytes. */
   classify(pixels: Uint8Array, count: number): Promise<Float32Array>;
+  /** Gives back what the model holds (its tensors, a runtime's session); it must not classify afterwards. */
+  close?(): Promise<void>;
 }
 
 /**
@@ -35,13 +38,27 @@ export interface ImageClassifier {
  * image's where the transform says so), standardised. `fold`
  * folds the CNN's batch normalisation into its layers (inference; see foldBatchNorm).
  */
-export async function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): Promise<(images: LabelledImages) => Promise<Examples>> {
+export async function modelInput(kernels: Kernels, dir: string, description: ModelDescription, { fold = false } = {}): Promise<ModelInput> {
   const input = description.input;
-  if (input.type === 'pixels') return async (images) => pixelExamples(images);
+  if (input.type === 'pixels') return { examples: async (images) => pixelExamples(images), dispose: () => {} };
   const saved = loadModel(resolve(dir, input.extractor), kernels).model;
   const extractor = fold ? await foldBatchNorm(saved, kernels) : { model: saved, layerIndex: (index: number) => index };
   if (extractor.model !== saved) saved.dispose();
-  return cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input);
+  if (fold) extractor.model.prepareInference();
+  const workspace = new Workspace(kernels);
+  return {
+    examples: cnnFeatureInput(kernels, extractor.model, extractor.layerIndex(input.featureLayer), input, workspace),
+    dispose() {
+      workspace.dispose();
+      extractor.model.dispose();
+    },
+  };
+}
+
+/** A model's input made from images (see modelInput), and the release of what it holds (a CNN that makes features). */
+export interface ModelInput {
+  examples: (images: LabelledImages) => Promise<Examples>;
+  dispose(): void;
 }
 
 /** The model saved in `dir` (model.json and model.safetensors), run by our engine on `kernels`. */
@@ -49,6 +66,9 @@ export async function ourClassifier(dir: string, kernels: Kernels, name = basena
   const { model: saved, description } = new RunFolder(dir).loadModel(kernels);
   const model = (await foldBatchNorm(saved, kernels)).model;
   if (model !== saved) saved.dispose();
+  // Only classifies from here: the filters transformed once, the buffers kept from call to call.
+  model.prepareInference();
+  const workspace = new Workspace(kernels);
   const input = await modelInput(kernels, dir, description, { fold: true });
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   return {
@@ -57,8 +77,14 @@ export async function ourClassifier(dir: string, kernels: Kernels, name = basena
     classNames: description.classNames,
     runtime: kernels.description,
     async classify(pixels, count) {
-      const examples = await input({ count, pixels, labels: new Uint8Array(count) });
-      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip))).probabilities;
+      const examples = await input.examples({ count, pixels, labels: new Uint8Array(count) });
+      return (await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip), workspace)).probabilities;
+    },
+    async close() {
+      model.dispose();
+      workspace.dispose();
+      input.dispose();
+      loss.dispose();
     },
   };
 }

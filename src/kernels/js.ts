@@ -1,4 +1,5 @@
 import type { HostKernels, KernelArgs, Kernels } from './types.ts';
+import { hasWinogradFilters } from './spec.ts';
 
 /** Chris Wellons's "lowbias32" integer hash: a bijection of 32-bit words with little bias. */
 function lowbias32(x: number): number {
@@ -240,6 +241,36 @@ export const referenceKernels: HostKernels = {
         }
       }
     }
+  },
+
+  conv2dPrepare({ prepared, weight, inChannels: C, outChannels: O, kernelSize: K }) {
+    const plane = C * O;
+    prepared.set(weight.subarray(0, K * K * plane));
+    if (!hasWinogradFilters(C, O, K)) return;
+    // U = G g Gᵀ for each filter g (3x3), through t = G g (6x3), each step rounded to float32.
+    const f = Math.fround;
+    const g6 = (x0: number, x1: number, x2: number) => [
+      f(0.25 * x0),
+      f(-f(1 / 6) * f(f(x0 + x1) + x2)),
+      f(-f(1 / 6) * f(f(x0 - x1) + x2)),
+      f(f(f(f(1 / 24) * x0) + f(f(1 / 12) * x1)) + f(f(1 / 6) * x2)),
+      f(f(f(f(1 / 24) * x0) - f(f(1 / 12) * x1)) + f(f(1 / 6) * x2)),
+      x2,
+    ];
+    const u = prepared.subarray(9 * plane);
+    for (let i = 0; i < plane; i++) {
+      const tap = (t: number) => weight[t * plane + i];
+      const columns = [0, 1, 2].map((x) => g6(tap(x), tap(3 + x), tap(6 + x)));
+      for (let r = 0; r < 6; r++) {
+        const row = g6(columns[0][r], columns[1][r], columns[2][r]);
+        for (let c = 0; c < 6; c++) u[(6 * r + c) * plane + i] = row[c];
+      }
+    }
+  },
+
+  conv2dPrepared({ out, inp, prepared, ...shape }) {
+    const { inChannels: C, outChannels: O, kernelSize: K } = shape;
+    referenceKernels.conv2d({ out, inp, weight: prepared.subarray(0, K * K * C * O), ...shape });
   },
 
   conv2dBackwardInput({ dinp, dout, weight, batch, height, width, inChannels: C, outChannels: O, kernelSize: K }) {

@@ -70,6 +70,17 @@ export interface KernelSpec {
   webgpu: 'direct' | 'custom';
 }
 
+/** Channels in and out from which a 3x3 convolution is worth doing by Winograd's transform (the native and WebAssembly backends do it from there). */
+export const WINOGRAD_MIN_CHANNELS = 8;
+
+/** Whether conv2dPrepare writes the Winograd filter transform after the weight. */
+export const hasWinogradFilters = (inChannels: number, outChannels: number, kernelSize: number): boolean =>
+  kernelSize === 3 && inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS;
+
+/** The length of conv2dPrepare's `prepared`: the weight, and the Winograd filter transform where there is one. */
+export const preparedConv2dFloats = (inChannels: number, outChannels: number, kernelSize: number): number =>
+  (kernelSize * kernelSize + (hasWinogradFilters(inChannels, outChannels, kernelSize) ? 36 : 0)) * inChannels * outChannels;
+
 const elementwise = (over: string, arrays: string[]): Split => ({ over, stride: Object.fromEntries(arrays.map((name) => [name, [1]])), align: 4 });
 /** A convolution's geometry: NHWC images [batch, height, width, channels], square kernels. */
 const CONV = 'batch: int, height: int, width: int, inChannels: int, outChannels: int, kernelSize: int';
@@ -153,6 +164,17 @@ export const KERNELS = {
    * out[b,y,x,o] = Σ_{dy,dx,c} inp[b, y+dy-p, x+dx-p, c] · weight[dy,dx,c,o].
    */
   conv2d: { args: `out: floats out, inp: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
+  /**
+   * prepared = the weight of a conv2d whose weights will not change (a model loaded to classify)
+   * in the form conv2dPrepared reads: the weight [kernelSize, kernelSize, inChannels,
+   * outChannels] as it is, then, where `hasWinogradFilters`, its Winograd F(4x4, 3x3) filter
+   * transform U[36, inChannels, outChannels], U[6i + j, c, o] = (G g Gᵀ)[i, j] for the 3x3 filter
+   * g = weight[·, ·, c, o], G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1].
+   * `preparedConv2dFloats` floats. The fast backends then skip the transform on every call.
+   */
+  conv2dPrepare: { args: 'prepared: floats out, weight: floats, inChannels: int, outChannels: int, kernelSize: int', wasm: 'reference', native: 'direct', webgpu: 'direct' },
+  /** out = conv2d(inp, weight) for the weight that conv2dPrepare prepared into `prepared`. */
+  conv2dPrepared: { args: `out: floats out, inp: floats, prepared: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** dinp = the input gradient of conv2d for output gradient dout (overwrites dinp). */
   conv2dBackwardInput: { args: `dinp: floats out, dout: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** dweight += the weight gradient of conv2d for input inp and output gradient dout. */

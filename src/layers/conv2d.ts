@@ -1,5 +1,6 @@
 import type { KernelArgs, Kernels, Tensor } from '../kernels/index.ts';
-import { formatShape, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
+import { preparedConv2dFloats } from '../kernels/spec.ts';
+import { formatShape, type ForwardContext, type Layer, type LayerSpec, type ParameterSpec, type Shape } from './layer.ts';
 
 /**
  * 2-D convolution, stride 1, "same" zero padding, over channels-last images.
@@ -15,6 +16,8 @@ export class Conv2D implements Layer {
   private bias!: Tensor;
   private dweight!: Tensor;
   private dbias!: Tensor;
+  /** The weight as conv2dPrepare leaves it, for a model that only classifies (see prepareInference). */
+  private prepared: Tensor | null = null;
 
   constructor(
     private readonly kernels: Kernels,
@@ -45,13 +48,29 @@ export class Conv2D implements Layer {
     [this.dweight, this.dbias] = grads;
   }
 
-  forward(out: Tensor, inp: Tensor, batch: number): void {
+  forward(out: Tensor, inp: Tensor, batch: number, context: ForwardContext): void {
     const { height, width, outChannels } = this.geometry;
-    this.kernels.conv2d({ out, inp, weight: this.weight, ...this.geometry, batch });
+    if (this.prepared && !context.training) this.kernels.conv2dPrepared({ out, inp, prepared: this.prepared, ...this.geometry, batch });
+    else this.kernels.conv2d({ out, inp, weight: this.weight, ...this.geometry, batch });
     this.kernels.addBias({ out, bias: this.bias, rows: batch * height * width, cols: outChannels });
   }
 
+  /** The fast backends' Winograd filter transform, computed once here instead of at every forward pass. */
+  prepareInference(): void {
+    const { inChannels, outChannels, kernelSize } = this.geometry;
+    this.dispose();
+    this.prepared = this.kernels.allocate(preparedConv2dFloats(inChannels, outChannels, kernelSize));
+    this.kernels.conv2dPrepare({ prepared: this.prepared, weight: this.weight, inChannels, outChannels, kernelSize });
+  }
+
+  dispose(): void {
+    if (this.prepared) this.kernels.release(this.prepared);
+    this.prepared = null;
+  }
+
   backward(dinp: Tensor | null, dout: Tensor, inp: Tensor, _out: Tensor, batch: number): void {
+    // Training changes the weight: what was prepared from it no longer holds.
+    this.dispose();
     const { height, width, outChannels } = this.geometry;
     const shape = { ...this.geometry, batch };
     this.kernels.conv2dBackwardWeight({ dweight: this.dweight, inp, dout, ...shape });

@@ -64,6 +64,12 @@ export interface Layer {
    * `inp` and `out` are the buffers of the last forward call.
    */
   backward(dinp: Tensor | null, dout: Tensor, inp: Tensor, out: Tensor, batch: number): void;
+  /**
+   * The parameters will not change any more (a model loaded to classify): compute once what
+   * every forward pass in evaluation mode would compute again from them. Training afterwards
+   * drops it.
+   */
+  prepareInference?(): void;
   /** Gives back the buffers the layer allocated itself (the model owns the parameters); the layer must not be used afterwards. */
   dispose?(): void;
 }

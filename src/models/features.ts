@@ -2,6 +2,7 @@ import { featureExamples, identityOrder, pixelExamples, type Examples } from '..
 import type { LabelledImages } from '../data/verify.ts';
 import { testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
+import { Workspace } from '../kernels/workspace.ts';
 import { Rng } from '../random/rng.ts';
 import type { InputTransform, ModelDescription } from './model-format.ts';
 import type { Sequential } from './sequential.ts';
@@ -14,6 +15,8 @@ export interface FeatureOptions {
    */
   flip?: readonly number[] | null;
   batchSize?: number;
+  /** Buffers kept from call to call (a classifier's); without it they are released at the end. */
+  workspace?: Workspace;
 }
 
 /**
@@ -32,13 +35,14 @@ export function pipelineFeatures(kernels: Kernels, model: Sequential, descriptio
 
 /** The output of layer `featureLayer` for every example, in evaluation mode: [count, features], read once at the end. */
 export async function extractFeatures(kernels: Kernels, model: Sequential, featureLayer: number, examples: Examples, options: FeatureOptions = {}): Promise<Float32Array> {
-  const { flip = null, batchSize = 128 } = options;
+  const { flip = null, batchSize = 128, workspace } = options;
   const size = model.layers[featureLayer].outputShape.reduce((a, b) => a * b, 1);
   const rows = Math.min(batchSize, examples.count);
-  const features = kernels.allocate(examples.count * size);
-  const input = kernels.allocate(rows * examples.featureSize);
-  const mirrored = flip ? kernels.allocate(rows * examples.featureSize) : null;
-  const own = flip ? kernels.allocate(rows * size) : null;
+  const space = workspace ?? new Workspace(kernels);
+  const features = space.take('features', examples.count * size);
+  const input = space.take('input', rows * examples.featureSize);
+  const mirrored = flip ? space.take('mirrored', rows * examples.featureSize) : null;
+  const own = flip ? space.take('own', rows * size) : null;
   const order = identityOrder(examples.count);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
@@ -58,7 +62,7 @@ export async function extractFeatures(kernels: Kernels, model: Sequential, featu
     }
     return await kernels.read(features);
   } finally {
-    for (const tensor of [features, input, ...(mirrored && own ? [mirrored, own] : [])]) kernels.release(tensor);
+    if (!workspace) space.dispose();
   }
 }
 
@@ -66,16 +70,18 @@ export async function extractFeatures(kernels: Kernels, model: Sequential, featu
  * The input of an MLP on CNN features, made from images as its `cnn-features` transform says:
  * the extractor's layer `featureLayer` (averaged with the mirror image's where the transform has
  * flipAverage), standardised with the transform's mean and std. `featureLayer` is given apart
- * from the transform's because a folded extractor numbers its layers differently.
+ * from the transform's because a folded extractor numbers its layers differently. Its buffers
+ * come from `workspace` where given (kept from call to call).
  */
 export function cnnFeatureInput(
   kernels: Kernels,
   extractor: Sequential,
   featureLayer: number,
   transform: Extract<InputTransform, { type: 'cnn-features' }>,
+  workspace?: Workspace,
 ): (images: LabelledImages) => Promise<Examples> {
   const mean = Float32Array.from(transform.mean);
   const std = Float32Array.from(transform.std);
   const flip = testFlipShape(transform.flipAverage);
-  return async (images) => featureExamples(await extractFeatures(kernels, extractor, featureLayer, pixelExamples(images), { flip }), transform.mean.length, images.labels, mean, std);
+  return async (images) => featureExamples(await extractFeatures(kernels, extractor, featureLayer, pixelExamples(images), { flip, workspace }), transform.mean.length, images.labels, mean, std);
 }

@@ -39,8 +39,11 @@ export async function foldBatchNorm(model: Sequential, kernels: Kernels): Promis
     const weight = folded.parameterIn(foldedValues, index, 'weight');
     const bias = folded.parameterIn(foldedValues, index, 'bias');
     const channels = bias.length;
-    const scale = Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + (norm.epsilon ?? 1e-5)));
-    for (let i = 0; i < weight.length; i++) weight[i] *= scale[i % channels];
+    const scale = Float64Array.from(gamma, (g, c) => g / Math.sqrt(variance[c] + (norm.epsilon ?? 1e-5)));
+    // Row by row (the channels last): no remainder per element, which cost most of a cold start.
+    for (let row = 0; row < weight.length; row += channels) {
+      for (let c = 0; c < channels; c++) weight[row + c] *= scale[c];
+    }
     for (let c = 0; c < channels; c++) bias[c] = bias[c] * scale[c] + beta[c] - mean[c] * scale[c];
   });
   folded.writeValues(foldedValues);

@@ -206,6 +206,11 @@ export class Sequential {
     }
   }
 
+  /** For a model that only classifies from now on: each layer computes once what its forward passes reuse (see Layer.prepareInference). */
+  prepareInference(): void {
+    for (const layer of this.layers) layer.prepareInference?.();
+  }
+
   /**
    * Gives every buffer of the model back to the kernels: parameters, gradients, activations and
    * the layers' own. The model must not be used afterwards.

@@ -35,7 +35,9 @@ export async function evaluateSavedModel(
   const { model, description } = folder.loadModel(kernels);
   const location = await locateData(options.data);
   const images = loadTestSet(location.dir, { allowModified: options.allowModifiedData }).data;
-  const examples = await (await modelInput(kernels, dir, description))(images);
+  const input = await modelInput(kernels, dir, description);
+  const examples = await input.examples(images);
+  input.dispose();
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES);
   const evaluation = await evaluate(kernels, model, loss, examples, undefined, testFlipShape(description.testTimeFlip));
   loss.dispose();

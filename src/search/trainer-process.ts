@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
+import { answerRequests, parentProcess, remoteError } from '../io/channel.ts';
 import { loadKernels, type BackendName } from '../kernels/index.ts';
 import type { DataOptions } from '../data/prepare.ts';
 import { singleFileCheckpointer } from '../training/checkpoint.ts';
@@ -17,35 +18,33 @@ export interface TrainerSetup {
   data: DataOptions;
 }
 
-export type ToTrainer = { type: 'setup'; setup: TrainerSetup } | { type: 'job'; job: TrialJob };
-export type FromTrainer =
-  /** The trial's checkpoint file now holds this many epochs. */
-  | { type: 'checkpoint'; epochs: number }
-  /** finished: the trial trained all its epochs and its model is saved in its folder. */
-  | { type: 'result'; result: RungResult; finished: boolean }
-  | { type: 'error'; message: string; userError: boolean };
+/** What a worker asks its trainer: start (load the kernels), then train jobs, one at a time. */
+export type TrainerRequest = { type: 'start'; setup: TrainerSetup } | { type: 'job'; job: TrialJob };
+/** A job's answer. finished: the trial trained all its epochs and its model is saved in its folder. */
+export type TrainerResult = { result: RungResult; finished: boolean } | null;
+/** While a job trains: its checkpoint file now holds this many epochs. */
+export interface TrainerCheckpoint {
+  epochs: number;
+}
 
 let runner: Promise<TrialRunner> | undefined;
 
-function send(message: FromTrainer): void {
-  process.send!(message);
-}
-
-process.on('message', (message: ToTrainer) => {
-  if (message.type === 'setup') {
-    // One thread per trainer: a worker starts one trainer per core.
-    runner = loadKernels(message.setup.backend, { threads: 1 }).then((kernels) => new TrialRunner(kernels, message.setup.data));
-    return;
-  }
-  (async () => {
-    if (!runner) throw new Error('job before setup');
+answerRequests<TrainerRequest, TrainerResult, TrainerCheckpoint>(
+  parentProcess(),
+  async (request, emit) => {
+    if (request.type === 'start') {
+      // One thread per trainer: a worker starts one trainer per core.
+      runner = loadKernels(request.setup.backend, { threads: 1 }).then((kernels) => new TrialRunner(kernels, request.setup.data));
+      await runner;
+      return { value: null };
+    }
+    if (!runner) throw new Error('job before start');
     // A small message, written at once even while the training that follows blocks the event loop.
-    const checkpoint = singleFileCheckpointer(join(message.job.dir, TRIAL_CHECKPOINT), (epochs) => send({ type: 'checkpoint', epochs }));
-    const { result, finished } = await (await runner).run(message.job, checkpoint);
-    send({ type: 'result', result, finished });
-  })().catch((error: unknown) => {
-    send({ type: 'error', message: error instanceof Error ? (error instanceof UserError ? error.message : (error.stack ?? error.message)) : String(error), userError: error instanceof UserError });
-  });
-});
+    const checkpoint = singleFileCheckpointer(join(request.job.dir, TRIAL_CHECKPOINT), (epochs) => emit({ epochs }));
+    return { value: await (await runner).run(request.job, checkpoint) };
+  },
+  // A bug's stack crosses too; a user's mistake is its sentence.
+  (error) => ({ ...remoteError(error), message: error instanceof Error && !(error instanceof UserError) ? (error.stack ?? error.message) : remoteError(error).message }),
+);
 
 process.on('disconnect', () => process.exit(0));

@@ -19,12 +19,13 @@ import { fileURLToPath } from 'node:url';
 import type { DataOptions } from '../data/prepare.ts';
 import { UserError } from '../errors.ts';
 import { makeFolder, writeFileAtomic } from '../io/atomic.ts';
+import { Channel, processEndpoint } from '../io/channel.ts';
 import type { CnnConfig, MlpConfig } from '../runs/configs.ts';
 import { decodeCheckpoint } from '../training/checkpoint.ts';
 import type { SearchSettings } from './search.ts';
 import { defaultConfig, trialConfig, type TrialParams } from './space.ts';
 import type { JobLease, Study } from './study.ts';
-import type { FromTrainer, ToTrainer, TrainerSetup } from './trainer-process.ts';
+import type { TrainerCheckpoint, TrainerRequest, TrainerResult, TrainerSetup } from './trainer-process.ts';
 import { readModelFiles, TRIAL_CHECKPOINT, type RungResult, type TrialJob } from './trial.ts';
 
 // trainer-process.js beside this file once built, .ts when running from source under tsx.
@@ -86,55 +87,38 @@ class JobTakenOver extends Error {}
 
 /** One trainer process, started on first use and again after it was stopped. */
 class Trainer {
+  private channel: Channel<TrainerRequest, TrainerResult, TrainerCheckpoint> | undefined;
   private child: ChildProcess | undefined;
-  private pending: { resolve: (message: { result: RungResult; finished: boolean }) => void; reject: (error: Error) => void; onCheckpoint: (epochs: number) => void } | undefined;
 
   constructor(private readonly setup: TrainerSetup) {}
 
-  private start(): ChildProcess {
+  private start(): Channel<TrainerRequest, TrainerResult, TrainerCheckpoint> {
     const child = fork(TRAINER, [], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.on('message', (message: FromTrainer) => {
-      const pending = this.pending;
-      if (!pending) return;
-      if (message.type === 'checkpoint') {
-        pending.onCheckpoint(message.epochs);
-        return;
-      }
-      this.pending = undefined;
-      if (message.type === 'result') pending.resolve(message);
-      else pending.reject(message.userError ? new UserError(message.message) : new Error(`search trainer failed: ${message.message}`));
+    const channel = new Channel<TrainerRequest, TrainerResult, TrainerCheckpoint>(processEndpoint(child, 'a search trainer process'), {
+      decodeError: (error) => (error.name === 'UserError' ? new UserError(error.message) : new Error(`search trainer failed: ${error.message}`)),
     });
-    child.on('exit', (code, signal) => {
-      // A process stopped on purpose may exit after its successor has started.
-      if (this.child !== child) return;
-      this.child = undefined;
-      const pending = this.pending;
-      this.pending = undefined;
-      pending?.reject(new Error(`a search trainer process stopped (${signal ?? `exit code ${code}`}) during a job`));
-    });
-    child.send({ type: 'setup', setup: this.setup } satisfies ToTrainer);
-    return child;
+    // A job sent before the kernels are loaded waits behind them; a failure to load fails it.
+    channel.request({ type: 'start', setup: this.setup }).catch(() => {});
+    this.child = child;
+    return channel;
   }
 
-  run(job: TrialJob, onCheckpoint: (epochs: number) => void): Promise<{ result: RungResult; finished: boolean }> {
-    const child = (this.child ??= this.start());
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject, onCheckpoint };
-      child.send({ type: 'job', job } satisfies ToTrainer);
-    });
+  async run(job: TrialJob, onCheckpoint: (epochs: number) => void): Promise<{ result: RungResult; finished: boolean }> {
+    const channel = (this.channel = this.channel && !this.channel.closed ? this.channel : this.start());
+    const answer = await channel.request({ type: 'job', job }, { onEvent: ({ epochs }) => onCheckpoint(epochs) });
+    return answer!;
   }
 
-  /** Stops the job in progress at once; the next job starts a fresh process. */
+  /** Stops the job in progress at once (it fails with `reason`); the next job starts a fresh process. */
   stop(reason: Error): void {
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.reject(reason);
-    this.child?.kill('SIGKILL');
+    void this.channel?.close(reason);
+    this.channel = undefined;
     this.child = undefined;
   }
 
   close(): void {
     if (this.child?.connected) this.child.disconnect();
+    this.channel = undefined;
     this.child = undefined;
   }
 }

@@ -19,6 +19,8 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Told after each pass: how many images, and how long the forward pass took (seconds). */
   onBatch?: (images: number, seconds: number) => void;
+  /** Told of each request a pass answered: its images, how long it waited for the pass and how long the pass took (seconds). */
+  onRequest?: (images: number, queueSeconds: number, computeSeconds: number) => void;
 }
 
 interface Waiting {
@@ -99,10 +101,12 @@ export class Batcher {
     try {
       const started = performance.now();
       const probabilities = await this.classifier.classify(pixels, images);
-      this.options.onBatch?.(images, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      this.options.onBatch?.(images, seconds);
       const classes = this.classifier.classNames.length;
       offset = 0;
       for (const request of batch) {
+        this.options.onRequest?.(request.count, (started - request.arrived) / 1000, seconds);
         request.resolve(probabilities.slice(offset * classes, (offset + request.count) * classes));
         offset += request.count;
       }

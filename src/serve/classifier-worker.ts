@@ -1,46 +1,69 @@
 /**
- * The forward-pass thread of the server (see thread-classifiers.ts): loads the kernels and the
- * models of a folder, then answers classify requests one at a time, in order.
+ * The forward-pass thread of the server (see hosts.ts's threadHost): loads the kernels, then
+ * loads, unloads and runs models as the main thread asks, one request at a time, in order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { UserError } from '../errors.ts';
-import { loadClassifiers, type ImageClassifier } from '../inference/classifier.ts';
-import { loadKernels, type BackendName } from '../kernels/index.ts';
+import { ourClassifier, type ImageClassifier } from '../inference/classifier.ts';
+import { answerRequests, parentThread, remoteError } from '../io/channel.ts';
+import { loadKernels, type BackendName, type Kernels } from '../kernels/index.ts';
 
 export interface ClassifierWorkerSetup {
-  dir: string;
   backend: BackendName | 'auto';
   threads?: number;
 }
 
-export type ToClassifierWorker = { id: number; model: string; pixels: Uint8Array; count: number };
+/** What the main thread asks: start (the kernels' description back), load a model folder under a name, unload one, classify images. */
+export type ClassifierRequest =
+  | { type: 'start' }
+  | { type: 'load'; name: string; dir: string }
+  | { type: 'unload'; name: string }
+  | { type: 'classify'; name: string; pixels: Uint8Array; count: number };
 
-export type FromClassifierWorker =
-  | { type: 'log'; message: string }
-  | { type: 'ready'; models: { name: string; kind: ImageClassifier['kind']; classNames: string[]; runtime: string }[] }
-  | { type: 'failed'; message: string; userError: boolean }
-  | { type: 'result'; id: number; probabilities: Float32Array }
-  | { type: 'error'; id: number; message: string };
+/** A loaded model as the main thread sees it. */
+export type ClassifierInfo = Pick<ImageClassifier, 'name' | 'kind' | 'classNames' | 'runtime'>;
 
-const port = parentPort!;
-const send = (message: FromClassifierWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 const setup = workerData as ClassifierWorkerSetup;
+const models = new Map<string, ImageClassifier>();
+let kernels: Promise<Kernels> | null = null;
+// One request at a time: a load must not overlap a forward pass on the same kernels.
+let queue: Promise<unknown> = Promise.resolve();
 
-try {
-  const kernels = await loadKernels(setup.backend, { threads: setup.threads, onFallback: (message) => send({ type: 'log', message }) });
-  const classifiers = new Map((await loadClassifiers(setup.dir, kernels)).map((classifier) => [classifier.name, classifier]));
-  port.on('message', async ({ id, model, pixels, count }: ToClassifierWorker) => {
-    try {
-      const probabilities = await classifiers.get(model)!.classify(pixels, count);
-      send({ type: 'result', id, probabilities }, [probabilities.buffer as ArrayBuffer]);
-    } catch (error) {
-      send({ type: 'error', id, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+const channel = answerRequests<ClassifierRequest, unknown>(
+  parentThread(parentPort!),
+  (request) => {
+    const turn = queue.then(() => handle(request));
+    queue = turn.catch(() => {});
+    return turn;
+  },
+  (error) => ({ ...remoteError(error), reason: (error as { during?: string }).during }),
+);
+
+async function handle(request: ClassifierRequest): Promise<{ value: unknown; transfer?: ArrayBuffer[] }> {
+  kernels ??= loadKernels(setup.backend, { threads: setup.threads, onFallback: channel.log });
+  const k = await kernels;
+  switch (request.type) {
+    case 'start':
+      return { value: k.description };
+    case 'load': {
+      await models.get(request.name)?.close?.();
+      const classifier = await ourClassifier(request.dir, k, request.name);
+      models.set(request.name, classifier);
+      const { name, kind, classNames, runtime } = classifier;
+      return { value: { name, kind, classNames: [...classNames], runtime } satisfies ClassifierInfo };
     }
-  });
-  send({
-    type: 'ready',
-    models: [...classifiers.values()].map(({ name, kind, classNames, runtime }) => ({ name, kind, classNames: [...classNames], runtime })),
-  });
-} catch (error) {
-  send({ type: 'failed', message: error instanceof Error ? error.message : String(error), userError: error instanceof UserError });
+    case 'unload':
+      await models.get(request.name)?.close?.();
+      models.delete(request.name);
+      return { value: null };
+    case 'classify': {
+      const classifier = models.get(request.name);
+      if (!classifier) throw new Error(`no model ${request.name} is loaded on the forward-pass thread`);
+      try {
+        const probabilities = await classifier.classify(request.pixels, request.count);
+        return { value: probabilities, transfer: [probabilities.buffer as ArrayBuffer] };
+      } catch (error) {
+        throw Object.assign(error as Error, { during: 'classify' });
+      }
+    }
+  }
 }

@@ -5,24 +5,20 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { fashionImage, ImageError, type ImageOptions } from '../inference/images.ts';
+import type { FashionImage } from '../inference/preprocess.ts';
+import { answerRequests, parentThread, remoteError } from '../io/channel.ts';
 
 export interface DecodeJob {
-  id: number;
   bytes: Uint8Array;
   options: ImageOptions;
 }
 
-export type DecodeResult =
-  | { id: number; pixels: Uint8Array; inverted: boolean }
-  | { id: number; error: { message: string; reason: ImageError['reason'] | 'internal' } };
-
-parentPort!.on('message', ({ id, bytes, options }: DecodeJob) => {
-  let result: DecodeResult;
-  try {
+answerRequests<DecodeJob, FashionImage>(
+  parentThread(parentPort!),
+  async ({ bytes, options }) => {
     const image = fashionImage(bytes, options);
-    result = { id, pixels: image.pixels, inverted: image.inverted };
-  } catch (error) {
-    result = error instanceof ImageError ? { id, error: { message: error.message, reason: error.reason } } : { id, error: { message: String(error), reason: 'internal' } };
-  }
-  parentPort!.postMessage(result, 'pixels' in result ? [result.pixels.buffer as ArrayBuffer] : []);
-});
+    return { value: image, transfer: [image.pixels.buffer as ArrayBuffer] };
+  },
+  // An image that cannot be read keeps its reason; anything else is a failure of the decoder.
+  (error) => (error instanceof ImageError ? { message: error.message, name: error.name, reason: error.reason } : { ...remoteError(error), reason: 'internal' }),
+);

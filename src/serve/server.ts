@@ -1,32 +1,37 @@
 /**
  * `fmnist serve` as a function: a Fastify app serving image classifiers over the Open Inference
- * Protocol (KServe v2, see protocol.ts), plus a route that classifies an image file (PNG, JPEG,
- * or a multipart upload) preprocessed as `fmnist predict` does, and Prometheus metrics.
+ * Protocol (KServe v2, see protocol.ts) with its binary tensor data, classification, model
+ * repository, statistics and model configuration extensions, plus a route that classifies an
+ * image file (PNG, JPEG, or a multipart upload) preprocessed as `fmnist predict` does, and
+ * Prometheus metrics.
  *
- * Generic over ImageClassifier: any runtime's classifiers can be served. Requests to a model go
- * through its Batcher, so concurrent requests share forward passes.
+ * Generic over ImageClassifier: any runtime's classifiers can be served. The models are a
+ * repository's (repository.ts): loaded and unloaded while the server runs. Requests to a model
+ * go through its Batcher, so concurrent requests share forward passes.
  *
- * Every refusal is a 4xx with a JSON body `{"error": "..."}`: 400 bad input, 404 unknown model
- * or route, 413 too large, 415 unsupported content type. A 500 means a bug, never a client's input.
+ * Every refusal is a 4xx with a JSON body `{"error": "..."}`: 400 bad input, 404 unknown model,
+ * version or route, 413 too large, 415 unsupported content type; 503 while a model is not
+ * ready. A 500 means a bug, never a client's input.
  */
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { topClasses, type ImageClassifier } from '../inference/classifier.ts';
 import { ImageError, MAX_IMAGE_PIXELS } from '../inference/images.ts';
 import { VERSION } from '../version.ts';
-import { Batcher } from './batcher.ts';
 import { ImageDecoder } from './decoder.ts';
 import { ServerMetrics } from './metrics.ts';
-import { ClientError, INFER_REQUEST_SCHEMA, inferResponse, modelMetadata, parseInferRequest, type InferRequest } from './protocol.ts';
+import { ClientError, EXTENSIONS, HEADER_LENGTH, inferResponse, modelConfig, modelMetadata, parseInferBody, responseOutputs } from './protocol.ts';
+import { MODEL_VERSION, ModelRepository } from './repository.ts';
 
 export interface ServerOptions {
-  /** The models served, each under its `name`. */
-  classifiers: readonly ImageClassifier[];
-  /** Most images in one forward pass. */
+  /** The models served: a repository (loaded and unloaded while serving), or classifiers already loaded. */
+  repository?: ModelRepository;
+  classifiers?: readonly ImageClassifier[];
+  /** Most images in one forward pass (classifiers only: a repository has its own batching). */
   maxBatch?: number;
-  /** Longest a request waits for others to share its forward pass, in milliseconds. */
+  /** Longest a request waits for others to share its forward pass, in milliseconds (classifiers only). */
   maxWaitMs?: number;
-  /** Largest request body in bytes (JSON, image, or multipart upload). */
+  /** Largest request body in bytes (JSON, binary tensors, image, or multipart upload). */
   bodyLimit?: number;
   /** Most images in one infer request. */
   maxImagesPerRequest?: number;
@@ -46,21 +51,22 @@ export const SERVER_DEFAULTS = {
   maxImagePixels: MAX_IMAGE_PIXELS,
 } as const;
 
-interface Served {
-  classifier: ImageClassifier;
-  batcher: Batcher;
-}
-
-type ModelRequest = FastifyRequest<{ Params: { name: string } }>;
+type ModelRequest = FastifyRequest<{ Params: { name: string; version?: string } }>;
 
 /** Classes listed by the classify route unless the query says `top=K`. */
 const DEFAULT_TOP = 3;
 
+/** The model's version in a route, checked: every model has version 1; another is a 404. */
+function checkVersion(request: ModelRequest): string | undefined {
+  const { name, version } = request.params;
+  if (version !== undefined && version !== MODEL_VERSION) throw new ClientError(404, `model "${name.slice(0, 100)}" has no version "${version.slice(0, 20)}"; it has version ${MODEL_VERSION}`);
+  return version;
+}
+
 export function buildServer(options: ServerOptions): FastifyInstance {
   const settings = { ...SERVER_DEFAULTS, ...options };
   const log = options.log ?? ((message: string) => process.stderr.write(`${message}\n`));
-  const names = options.classifiers.map((classifier) => classifier.name);
-  if (names.length === 0 || new Set(names).size !== names.length) throw new Error(`serve needs at least one model, each with its own name; got [${names.join(', ')}]`);
+  const repository = options.repository ?? ModelRepository.ofClassifiers(options.classifiers ?? [], { maxBatch: settings.maxBatch, maxWaitMs: settings.maxWaitMs });
 
   const app = Fastify({
     bodyLimit: settings.bodyLimit,
@@ -73,24 +79,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // Fastify reads text/plain bodies by default; nothing here takes text.
   app.removeContentTypeParser('text/plain');
   const metrics = new ServerMetrics();
-  const served = new Map<string, Served>(
-    options.classifiers.map((classifier) => [
-      classifier.name,
-      {
-        classifier,
-        batcher: new Batcher(classifier, {
-          maxBatch: settings.maxBatch,
-          maxWaitMs: settings.maxWaitMs,
-          onBatch: (images, seconds) => metrics.recordBatch(classifier.name, images, seconds),
-        }),
-      },
-    ]),
-  );
-  const model = (request: ModelRequest): Served => {
-    const found = served.get(request.params.name);
-    if (!found) throw new ClientError(404, `no model "${request.params.name.slice(0, 100)}"; this server serves: ${names.join(', ')}`);
-    return found;
-  };
+  repository.onBatch = (model, images, seconds) => metrics.recordBatch(model, images, seconds);
 
   app.addHook('onResponse', (request, reply, done) => {
     metrics.recordRequest(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
@@ -101,18 +90,87 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void reply.code(404).send({ error: `no route ${request.method} ${request.url.slice(0, 200)}` });
   });
 
-  app.get('/v2', async () => ({ name: 'fmnist', version: VERSION, extensions: [] }));
+  // Routes of a model, with and without its version: /v2/models/:name[/versions/:version]...
+  const modelRoutes = (suffix: string) => [`/v2/models/:name${suffix}`, `/v2/models/:name/versions/:version${suffix}`];
+  const ready = (request: ModelRequest) => {
+    checkVersion(request);
+    return repository.state(request.params.name) === 'READY';
+  };
+  /** The model of a request, ready: its classifier and statistics (404 unknown, 503 not ready). */
+  const readyModel = (request: ModelRequest) => {
+    checkVersion(request);
+    const served = repository.served(request.params.name);
+    if (!served) repository.acquire(request.params.name);
+    return served!;
+  };
+
+  app.get('/v2', async () => ({ name: 'fmnist', version: VERSION, extensions: [...EXTENSIONS] }));
   app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/health/ready', async () => ({ ready: true }));
-  app.get('/v2/models/:name', async (request: ModelRequest) => modelMetadata(model(request).classifier));
-  app.get('/v2/models/:name/ready', async (request: ModelRequest) => ({ name: model(request).classifier.name, ready: true }));
-  app.post('/v2/models/:name/infer', { schema: { body: INFER_REQUEST_SCHEMA } }, async (request: ModelRequest) => {
-    const { classifier, batcher } = model(request);
-    const body = request.body as InferRequest;
-    const images = parseInferRequest(body, settings.maxImagesPerRequest);
-    const probabilities = await batcher.submit(images.pixels, images.count);
-    return inferResponse(classifier, probabilities, images, body.id);
+  app.get('/v2/health/ready', async (_request, reply) => {
+    const isReady = repository.ready;
+    if (!isReady) void reply.code(503);
+    return { ready: isReady };
   });
+  for (const url of modelRoutes('')) app.get(url, async (request: ModelRequest) => modelMetadata(readyModel(request).classifier, [MODEL_VERSION]));
+  for (const url of modelRoutes('/ready')) {
+    app.get(url, async (request: ModelRequest, reply) => {
+      const isReady = ready(request);
+      if (!isReady) void reply.code(503);
+      return { name: request.params.name, ready: isReady };
+    });
+  }
+  for (const url of modelRoutes('/config')) app.get(url, async (request: ModelRequest) => modelConfig(readyModel(request).classifier, repository.batching));
+  app.get('/v2/models/stats', async () => ({ model_stats: repository.readyNames().map((name) => repository.served(name)!.statistics.toJson(name)) }));
+  for (const url of modelRoutes('/stats')) {
+    app.get(url, async (request: ModelRequest) => {
+      const served = readyModel(request);
+      return { model_stats: [served.statistics.toJson(served.name)] };
+    });
+  }
+
+  // Inference: JSON, or JSON followed by binary tensor data; parsed here, not by Fastify, so
+  // that both forms take one path (an unknown content type is a 415, as elsewhere).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(['application/json', 'application/octet-stream'], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    for (const url of modelRoutes('/infer')) {
+      scope.post(url, async (request: ModelRequest, reply) => {
+        const version = checkVersion(request);
+        const started = performance.now();
+        const { served, done } = repository.acquire(request.params.name);
+        let ok = false;
+        try {
+          const header = request.headers[HEADER_LENGTH];
+          const images = parseInferBody(request.body as Buffer, Array.isArray(header) ? header[0] : header, settings.maxImagesPerRequest);
+          const probabilities = await served.batcher.submit(images.pixels, images.count);
+          const response = inferResponse(served.name, version, responseOutputs(served.classifier, probabilities, images), images.id);
+          ok = true;
+          if (response.headerLength === null) return response.body;
+          void reply.header('Inference-Header-Content-Length', String(response.headerLength)).type('application/octet-stream');
+          return response.body;
+        } finally {
+          done();
+          served.statistics.request(ok, (performance.now() - started) / 1000);
+        }
+      });
+    }
+  });
+
+  // The model repository extension.
+  app.post('/v2/repository/index', async (request) => {
+    const body = request.body as { ready?: unknown } | undefined;
+    if (body !== undefined && body !== null && (typeof body !== 'object' || (body.ready !== undefined && typeof body.ready !== 'boolean'))) throw new ClientError(400, 'the index request takes {"ready": true or false}, or nothing');
+    const index = repository.index();
+    return body?.ready === true ? index.filter((model) => model.state === 'READY') : index;
+  });
+  app.post('/v2/repository/models/:name/load', async (request: ModelRequest) => {
+    await repository.load(request.params.name);
+    return {};
+  });
+  app.post('/v2/repository/models/:name/unload', async (request: ModelRequest) => {
+    await repository.unload(request.params.name);
+    return {};
+  });
+
   app.get('/metrics', async (_request, reply) => {
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -126,15 +184,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     scope.addContentTypeParser(['image/png', 'image/jpeg'], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     await scope.register(multipart, { limits: { fileSize: settings.bodyLimit, files: 1, fields: 8, parts: 8, headerPairs: 64 } });
     scope.post('/v1/models/:name/classify', async (request: ModelRequest) => {
-      const { classifier, batcher } = model(request);
       const query = request.query as Record<string, unknown>;
       const top = queryTop(query.top);
       const preprocess = queryPreprocess(query.preprocess);
-      const { bytes, declaredType } = await imageBody(request);
-      const image = await decodeForClassify(decoder, bytes, declaredType, { maxPixels: settings.maxImagePixels, preprocess });
-      const probabilities = await batcher.submit(image.pixels, 1);
-      const scores = topClasses(probabilities, 0, classifier.classNames, top);
-      return { model: classifier.name, class: scores[0].class, inverted: image.inverted, top: scores };
+      const { served, done } = repository.acquire(request.params.name);
+      try {
+        const { bytes, declaredType } = await imageBody(request);
+        const image = await decodeForClassify(decoder, bytes, declaredType, { maxPixels: settings.maxImagePixels, preprocess });
+        const probabilities = await served.batcher.submit(image.pixels, 1);
+        const scores = topClasses(probabilities, 0, served.classifier.classNames, top);
+        return { model: served.name, class: scores[0].class, inverted: image.inverted, top: scores };
+      } finally {
+        done();
+      }
     });
   });
   return app;
@@ -150,7 +212,7 @@ function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyR
     void reply.code(415).send({ error: `content type ${type} is not taken here: infer takes application/json; classify image/png, image/jpeg or multipart/form-data` });
   } else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     void reply.code(413).send({ error: `the body is over the limit of ${request.routeOptions.bodyLimit} bytes` });
-  } else if (status >= 400 && status < 500) {
+  } else if ((status >= 400 && status < 500) || error instanceof ClientError) {
     // Fastify's and the multipart plugin's "not acceptable" (a body that is not multipart) is an unsupported type here.
     void reply.code(status === 406 ? 415 : status).send({ error: error.message });
   } else {

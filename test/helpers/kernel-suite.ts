@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { jsKernels, type KernelArgs, type Kernels, type Tensor } from '../../src/kernels/index.ts';
-import { KERNELS, parseArgs, type KernelName } from '../../src/kernels/spec.ts';
+import { hasWinogradFilters, KERNELS, parseArgs, preparedConv2dFloats, type KernelName } from '../../src/kernels/spec.ts';
 import { maxRelativeError, randomArray, Rng } from './random.ts';
 
 /**
@@ -104,6 +104,9 @@ const CONV_SHAPES = [
   { batch: 2, height: 1, width: 1, inChannels: 17, outChannels: 8, kernelSize: 3 },
   { batch: 5, height: 14, width: 14, inChannels: 32, outChannels: 64, kernelSize: 3 },
   { batch: 3, height: 28, width: 27, inChannels: 9, outChannels: 33, kernelSize: 3 },
+  // One image: the native backend splits it by rows (one channel) or by tiles and output channels.
+  { batch: 1, height: 7, width: 7, inChannels: 24, outChannels: 40, kernelSize: 3 },
+  { batch: 1, height: 28, width: 28, inChannels: 1, outChannels: 32, kernelSize: 3 },
 ];
 // Sums of up to 9 x 64 products of values in [-1, 1]. Winograd's transforms add and subtract
 // before multiplying, which rounds more than a direct sum: F(4x4, 3x3) scales by up to 8 and
@@ -437,6 +440,52 @@ export function kernelSuite(kernels: Kernels): void {
         const out = new Float32Array(B * H * W * O).fill(7);
         await run(kernels, 'conv2d', { out, inp, weight, ...shape });
         assert.ok(maxRelativeError(out, convDefinition(inp, weight, B, H, W, C, O, K)) < CONV_TOLERANCE, JSON.stringify(shape));
+      }
+    });
+
+    test('conv2dPrepare writes the weight and its Winograd filter transform; conv2dPrepared convolves by its definition', async () => {
+      const rng = Rng.fromSeed(16);
+      // G of F(4x4, 3x3), from the spec's definition, in float64.
+      const G = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]];
+      for (const shape of CONV_SHAPES) {
+        const { batch: B, height: H, width: W, inChannels: C, outChannels: O, kernelSize: K } = shape;
+        const plane = C * O;
+        const weight = randomArray(rng, K * K * plane);
+        const prepared = new Float32Array(preparedConv2dFloats(C, O, K)).fill(5);
+        await run(kernels, 'conv2dPrepare', { prepared, weight, inChannels: C, outChannels: O, kernelSize: K });
+        assert.deepEqual(prepared.subarray(0, K * K * plane), weight, `the weight comes first ${JSON.stringify(shape)}`);
+        if (hasWinogradFilters(C, O, K)) {
+          const expected = new Float64Array(36 * plane);
+          for (let f = 0; f < plane; f++)
+            for (let i = 0; i < 6; i++)
+              for (let j = 0; j < 6; j++) {
+                let sum = 0;
+                for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) sum += G[i][a] * weight[(3 * a + b) * plane + f] * G[j][b];
+                expected[(6 * i + j) * plane + f] = sum;
+              }
+          assert.ok(maxRelativeError(prepared.subarray(9 * plane), expected) < 1e-6, `U ${JSON.stringify(shape)}`);
+        }
+        const inp = randomArray(rng, B * H * W * C);
+        const out = new Float32Array(B * H * W * O).fill(7);
+        await run(kernels, 'conv2dPrepared', { out, inp, prepared, ...shape });
+        assert.ok(maxRelativeError(out, convDefinition(inp, weight, B, H, W, C, O, K)) < CONV_TOLERANCE, `conv2dPrepared ${JSON.stringify(shape)}`);
+      }
+    });
+
+    test('conv2d of images together gives each image the bits it gets alone', async () => {
+      const rng = Rng.fromSeed(17);
+      for (const shape of [CONV_SHAPES[10], CONV_SHAPES[11], CONV_SHAPES[5]]) {
+        const { height: H, width: W, inChannels: C, outChannels: O, kernelSize: K } = shape;
+        const B = 3;
+        const inp = randomArray(rng, B * H * W * C);
+        const weight = randomArray(rng, K * K * C * O);
+        const together = new Float32Array(B * H * W * O);
+        await run(kernels, 'conv2d', { out: together, inp, weight, ...shape, batch: B });
+        for (let b = 0; b < B; b++) {
+          const alone = new Float32Array(H * W * O);
+          await run(kernels, 'conv2d', { out: alone, inp: inp.slice(b * H * W * C, (b + 1) * H * W * C), weight, ...shape, batch: 1 });
+          assert.deepEqual(alone, together.subarray(b * H * W * O, (b + 1) * H * W * O), `image ${b} of ${JSON.stringify(shape)}`);
+        }
       }
     });
 

@@ -1,11 +1,12 @@
 import { Option, type Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { loadOnnxClassifiers } from '../../export/onnx-runtime.ts';
-import { loadClassifiers, type ImageClassifier } from '../../inference/classifier.ts';
-import { loadKernels } from '../../kernels/index.ts';
+import { UsageError } from '../../errors.ts';
 import { integerBetween, nonNegativeNumber, positiveNumber } from '../../runs/options.ts';
+import { startGrpcServer } from '../../serve/grpc.ts';
+import { serveHost } from '../../serve/hosts.ts';
+import { folderModels, ModelRepository, repositoryModels } from '../../serve/repository.ts';
 import { buildServer, SERVER_DEFAULTS } from '../../serve/server.ts';
-import { loadThreadClassifiers } from '../../serve/thread-classifiers.ts';
 import { parser } from '../parse.ts';
 import { addBackendOptions, log, type BackendFlags } from '../shared.ts';
 
@@ -17,8 +18,10 @@ import { addBackendOptions, log, type BackendFlags } from '../shared.ts';
 const SERVE_THREADS = 1;
 
 interface ServeFlags extends BackendFlags {
-  model: string;
+  model?: string;
+  modelRepository?: string;
   port: number;
+  grpcPort?: number;
   host: string;
   maxBatch: number;
   maxWait: number;
@@ -30,14 +33,18 @@ interface ServeFlags extends BackendFlags {
   runtime: 'ours' | 'onnx';
 }
 
-/** `fmnist serve`: an inference server (KServe v2 protocol, image classification, metrics) for a model or a pipeline's three. */
+/** `fmnist serve`: an inference server (KServe v2 protocol over HTTP and gRPC, image classification, metrics) for a model, a pipeline's three, or a repository of them. */
 export function addServeCommand(program: Command): void {
   addBackendOptions(
     program
       .command('serve')
-      .description('serve a model folder\'s model, or a pipeline\'s three, over HTTP: the Open Inference Protocol (KServe v2), image classification, Prometheus metrics; SIGTERM finishes the requests in flight, then exits')
-      .requiredOption('--model <dir>', 'a model folder (served under its folder name) or a pipeline folder (served as mlp, cnn, cnn-features-mlp)')
-      .option('--port <n>', 'TCP port (0: any free one, printed at start)', parser(integerBetween(0, 65535)), 8080)
+      .description(
+        'serve a model folder\'s model, a pipeline\'s three, or every model of a repository folder, over HTTP and optionally gRPC: the Open Inference Protocol (KServe v2) with binary tensors, the model repository, statistics and configuration, image classification, Prometheus metrics; SIGTERM finishes the requests in flight, then exits',
+      )
+      .option('--model <dir>', 'a model folder (served under its folder name) or a pipeline folder (served as mlp, cnn, cnn-features-mlp)')
+      .option('--model-repository <dir>', 'a folder of model and pipeline folders, each served by its name (a pipeline\'s as <name>-mlp, <name>-cnn, <name>-cnn-features-mlp); models added later are loaded with POST /v2/repository/models/<name>/load')
+      .option('--port <n>', 'TCP port of HTTP (0: any free one, printed at start)', parser(integerBetween(0, 65535)), 8080)
+      .option('--grpc-port <n>', 'also serve gRPC (inference.GRPCInferenceService) on this port (0: any free one, printed at start)', parser(integerBetween(0, 65535)))
       .option('--host <address>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
       .option('--max-batch <n>', 'most images in one forward pass: concurrent requests are batched up to this', parser(integerBetween(1, 4096)), SERVER_DEFAULTS.maxBatch)
       .option('--max-wait <ms>', 'longest a request waits for others to share its forward pass, in milliseconds (0: only those that arrived while the previous pass ran)', parser(nonNegativeNumber), SERVER_DEFAULTS.maxWaitMs)
@@ -48,17 +55,22 @@ export function addServeCommand(program: Command): void {
       .addOption(new Option('--runtime <name>', 'what computes the forward passes: our engine, or ONNX Runtime on the exported model (fmnist export)').choices(['ours', 'onnx']).default('ours')),
     `${SERVE_THREADS}, which served the most requests on 2 cores: see docs/serving.md`,
   ).action(async (flags: ServeFlags) => {
+    if ((flags.model === undefined) === (flags.modelRepository === undefined)) throw new UsageError('Give --model DIR (one model or a pipeline) or --model-repository DIR (a folder of them), one of the two.');
+    if (flags.modelRepository !== undefined && !(existsSync(flags.modelRepository) && statSync(flags.modelRepository).isDirectory())) {
+      throw new UsageError(`${flags.modelRepository} is not a folder; --model-repository takes a folder of model and pipeline folders.`);
+    }
     const threads = flags.threads ?? SERVE_THREADS;
-    const { classifiers, close } =
-      flags.runtime === 'onnx'
-        ? await loadOnnx(flags.model, threads)
-        : flags.forwardThread
-          ? await loadThreadClassifiers(flags.model, { backend: flags.backend, threads, log })
-          : await loadHere(flags.model, flags.backend, threads);
+    const find = flags.model !== undefined ? folderModels(flags.model) : repositoryModels(flags.modelRepository!);
+    const host = await serveHost({ runtime: flags.runtime, forwardThread: flags.forwardThread, backend: flags.backend, threads, log });
+    const repository = new ModelRepository(host, find, { maxBatch: flags.maxBatch, maxWaitMs: flags.maxWait });
+    try {
+      await repository.loadAll();
+    } catch (error) {
+      await repository.close();
+      throw error;
+    }
     const app = buildServer({
-      classifiers,
-      maxBatch: flags.maxBatch,
-      maxWaitMs: flags.maxWait,
+      repository,
       maxImagesPerRequest: flags.maxRequestImages,
       bodyLimit: Math.round(flags.bodyLimit * 2 ** 20),
       maxImagePixels: Math.round(flags.maxMegapixels * 1e6),
@@ -69,26 +81,16 @@ export function addServeCommand(program: Command): void {
       process.once('SIGINT', () => resolve('SIGINT'));
     });
     await app.listen({ port: flags.port, host: flags.host });
+    const grpc = flags.grpcPort === undefined ? null : await startGrpcServer(repository, { host: flags.host, port: flags.grpcPort, maxImagesPerRequest: flags.maxRequestImages });
     const { address, port } = app.server.address() as AddressInfo;
-    const host = address.includes(':') ? `[${address}]` : address;
-    log(`models: ${classifiers.map((classifier) => classifier.name).join(', ')} on ${classifiers[0].runtime}; batches of up to ${flags.maxBatch} images, waiting up to ${flags.maxWait} ms`);
-    console.log(`listening on http://${host}:${port}`);
+    const hostName = address.includes(':') ? `[${address}]` : address;
+    log(`models: ${repository.readyNames().join(', ')} on ${repository.runtime}; batches of up to ${flags.maxBatch} images, waiting up to ${flags.maxWait} ms`);
+    console.log(`listening on http://${hostName}:${port}`);
+    if (grpc) console.log(`listening for gRPC on ${hostName}:${grpc.port}`);
     const signal = await stop;
     log(`${signal}: no new connections; finishing the requests in flight`);
-    await app.close();
-    await close();
+    await Promise.all([app.close(), grpc?.close()]);
+    await repository.close();
     log('stopped');
   });
-}
-
-/** The models exported in memory and run by ONNX Runtime (its own threads; the event loop stays free while it computes). */
-async function loadOnnx(dir: string, threads: number): Promise<{ classifiers: ImageClassifier[]; close: () => Promise<void> }> {
-  const classifiers = await loadOnnxClassifiers(dir, { threads });
-  return { classifiers, close: async () => void (await Promise.all(classifiers.map((classifier) => (classifier as { close?: () => Promise<void> }).close?.()))) };
-}
-
-/** The classifiers on this thread, the forward pass blocking the event loop while it runs. */
-async function loadHere(dir: string, backend: BackendFlags['backend'], threads: number): Promise<{ classifiers: ImageClassifier[]; close: () => Promise<void> }> {
-  const kernels = await loadKernels(backend, { threads, onFallback: log });
-  return { classifiers: await loadClassifiers(dir, kernels), close: async () => (kernels as { close?: () => void }).close?.() };
 }

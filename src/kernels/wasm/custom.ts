@@ -5,7 +5,7 @@
  * pixels, Adam with its bias corrections, and batch normalisation's float64 sums. Each is
  * written over the module's raw functions (WASM_RAW).
  */
-import { WASM_RAW, parseArgs, type Split } from '../spec.ts';
+import { WASM_RAW, WINOGRAD_MIN_CHANNELS, parseArgs, type Split } from '../spec.ts';
 import type { KernelArgs, WasmCustomKernels, WasmExports } from '../types.ts';
 import type { MemoryArena } from './memory.ts';
 import type { ThreadCall } from './pool.ts';
@@ -17,11 +17,8 @@ const GEMM_ROWS_PER_TILE = 4;
 const GEMM_COLUMNS_PER_TILE = 8;
 /** A product is split by k only when each thread gets at least this much of it. */
 const GEMM_MIN_DEPTH_PER_THREAD = 64;
-/**
- * 3x3 convolutions with at least this many channels in and out, both multiples of 4, run by
- * Winograd F(4x4, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
- */
-const WINOGRAD_MIN_CHANNELS = 8;
+/** A convolution's geometry. */
+type ConvShape = Omit<KernelArgs<'conv2d', Float32Array>, 'out' | 'inp' | 'weight'>;
 /** Below this many multiply-adds a product runs on the calling thread alone: handing off would cost more. */
 const PARALLEL_MIN_MACS = 200_000;
 /** batchNormPartialSums splits its rows over the threads from this many floats on. */
@@ -111,11 +108,14 @@ export function customKernels({ wasm, memory, arena, staging, splitter, scratchO
     staging.finish();
   };
 
-  const winogradApplies = ({ kernelSize, inChannels, outChannels }: KernelArgs<'conv2d', Float32Array>): boolean =>
+  // 3x3 convolutions with at least WINOGRAD_MIN_CHANNELS channels in and out, both multiples of
+  // 4, run by Winograd F(4x4, 3x3) (fewer multiplications); the first layer's single channel stays im2col.
+  const winogradApplies = ({ kernelSize, inChannels, outChannels }: ConvShape): boolean =>
     kernelSize === 3 && inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS && inChannels % 4 === 0 && outChannels % 4 === 0;
 
-  // Winograd convolutions: each thread transforms and multiplies its images in its own V and M buffer.
-  const winogradConvolution = (kind: Convolution, target: Float32Array, first: Float32Array, second: Float32Array, shape: KernelArgs<'conv2d', Float32Array>): void => {
+  // Winograd convolutions: each thread transforms and multiplies its images in its own V and M
+  // buffer. `prepared`: the forward pass's filters already transformed, after the weight (conv2dPrepare).
+  const winogradConvolution = (kind: Convolution, target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape, prepared = false): void => {
     const { batch, height, width, inChannels, outChannels } = shape;
     // The input gradient is the forward convolution of the output gradient with flipped filters.
     const [inC, outC] = kind === 'input' ? [outChannels, inChannels] : [inChannels, outChannels];
@@ -131,14 +131,15 @@ export function customKernels({ wasm, memory, arena, staging, splitter, scratchO
       const used = splitter.byImages('winogradWeight', batch, (thread, start, end) => [partials.of(thread), p1, p2, start, end, height, width, inC, outC, columns.of(thread), scratchOf(thread), zeros]);
       wasm.winogradFilterGradient(pt, partials.of(0), partials.of(1) - partials.of(0), used, inC, outC);
     } else {
-      wasm.winogradFilters(filters, p2, inC, outC, kind === 'input');
-      splitter.byImages('winogradForward', batch, (thread, start, end) => [pt, p1, filters, start, end, height, width, inC, outC, columns.of(thread), scratchOf(thread), zeros]);
+      const u = prepared ? p2 + 9 * inC * outC * 4 : filters;
+      if (!prepared) wasm.winogradFilters(filters, p2, inC, outC, kind === 'input');
+      splitter.byImages('winogradForward', batch, (thread, start, end) => [pt, p1, u, start, end, height, width, inC, outC, columns.of(thread), scratchOf(thread), zeros]);
     }
     staging.finish();
   };
 
   // im2col convolutions: each thread takes whole images, with its own column matrix.
-  const convolution = (kind: Convolution, target: Float32Array, first: Float32Array, second: Float32Array, shape: KernelArgs<'conv2d', Float32Array>): void => {
+  const convolution = (kind: Convolution, target: Float32Array, first: Float32Array, second: Float32Array, shape: ConvShape): void => {
     if (winogradApplies(shape)) {
       winogradConvolution(kind, target, first, second, shape);
       return;
@@ -188,6 +189,11 @@ export function customKernels({ wasm, memory, arena, staging, splitter, scratchO
     matmulTransA: (args) => gemm(args, 1, args.m, args.n, 1),
     matmulTransB: (args) => gemm(args, args.k, 1, 1, args.k),
     conv2d: (args) => convolution('forward', args.out, args.inp, args.weight, args),
+    conv2dPrepared({ out, inp, prepared, ...shape }) {
+      const { inChannels, outChannels, kernelSize } = shape;
+      if (winogradApplies(shape)) winogradConvolution('forward', out, inp, prepared, shape, true);
+      else convolution('forward', out, inp, prepared.subarray(0, kernelSize * kernelSize * inChannels * outChannels), shape);
+    },
     conv2dBackwardInput: (args) => convolution('input', args.dinp, args.dout, args.weight, args),
     conv2dBackwardWeight: (args) => convolution('weight', args.dweight, args.inp, args.dout, args),
 

@@ -76,6 +76,8 @@ export function customKernels(engine: Engine, style: ProductStyle): WebGpuCustom
     matmulTransA: ({ c, a, b, m, k, n, accumulate }) => product(gemm, c, { a, b, m, n, k, rsA: 1, csA: m, rsB: n, csB: 1 }, accumulate),
     matmulTransB: ({ c, a, b, m, k, n, accumulate }) => product(gemm, c, { a, b, m, n, k, rsA: k, csA: 1, rsB: 1, csB: k }, accumulate),
     conv2d: ({ out, inp, weight, ...shape }) => convolution(0, out, inp, weight, shape, false),
+    // The weight comes first in `prepared`: the same shader reads it there.
+    conv2dPrepared: ({ out, inp, prepared, ...shape }) => convolution(0, out, inp, prepared, shape, false),
     conv2dBackwardInput: ({ dinp, dout, weight, ...shape }) => convolution(1, dinp, dout, weight, shape, false),
     conv2dBackwardWeight: ({ dweight, inp, dout, ...shape }) => convolution(2, dweight, inp, dout, shape, true),
 

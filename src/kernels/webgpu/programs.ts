@@ -4,7 +4,7 @@
  * declaration (wgsl.ts). Most are one invocation per element or row (perItem); every sum is
  * formed in a fixed order by one invocation, so a run repeats exactly on an adapter.
  */
-import { KERNELS, type KernelName } from '../spec.ts';
+import { KERNELS, WINOGRAD_MIN_CHANNELS, type KernelName } from '../spec.ts';
 import type { WebGpuDirectKernel } from '../types.ts';
 import { perItem, type Program } from './wgsl.ts';
 
@@ -32,7 +32,32 @@ set_normalized(i, x);
 let y = get_gamma(c) * x + get_beta(c);
 set_out(i, ${relu ? 'select(0.0, y, y > 0.0)' : 'y'});`);
 
+/** conv2dPrepare: the weight as it is, then (3x3, enough channels) U = G g Gᵀ, one invocation per filter (c, o). */
+const CONV2D_PREPARE = `
+let plane = u32(args.inChannels) * u32(args.outChannels);
+let taps = u32(args.kernelSize) * u32(args.kernelSize);
+for (var t = 0u; t < taps; t++) { set_prepared(t * plane + i, get_weight(t * plane + i)); }
+if (taps != 9u || args.inChannels < ${WINOGRAD_MIN_CHANNELS} || args.outChannels < ${WINOGRAD_MIN_CHANNELS}) { continue; }
+var t6: array<array<f32, 3>, 6>;
+for (var x = 0u; x < 3u; x++) {
+  let column = g6(get_weight(x * plane + i), get_weight((3u + x) * plane + i), get_weight((6u + x) * plane + i));
+  for (var r = 0u; r < 6u; r++) { t6[r][x] = column[r]; }
+}
+for (var r = 0u; r < 6u; r++) {
+  let row = g6(t6[r][0], t6[r][1], t6[r][2]);
+  for (var c = 0u; c < 6u; c++) { set_prepared((9u + 6u * r + c) * plane + i, row[c]); }
+}`;
+
+/** G x for the three values of a filter's column or row (G as in spec.ts's conv2dPrepare). */
+const G6 = `
+fn g6(x0: f32, x1: f32, x2: f32) -> array<f32, 6> {
+  let sixth = 1.0 / 6.0;
+  return array<f32, 6>(0.25 * x0, -sixth * (x0 + x1 + x2), -sixth * (x0 - x1 + x2),
+    (1.0 / 24.0) * x0 + (1.0 / 12.0) * x1 + sixth * x2, (1.0 / 24.0) * x0 - (1.0 / 12.0) * x1 + sixth * x2, x2);
+}`;
+
 export const PROGRAMS: Record<WebGpuDirectKernel, Program> = {
+  conv2dPrepare: perItem(args('conv2dPrepare'), (a) => a.inChannels * a.outChannels, CONV2D_PREPARE, G6),
   addBias: perItem(args('addBias'), (a) => a.rows * a.cols, `set_out(i, get_out(i) + get_bias(i % u32(args.cols)));`),
   relu: perItem(args('relu'), (a) => a.n, `let v = get_inp(i);
 set_out(i, select(0.0, v, v > 0.0));`),
