@@ -84,6 +84,8 @@ function registerKernel(jupyter: string): string {
 }
 
 export interface ExecuteOptions {
+  /** The notebook to run; default notebooks/fashion-mnist.ipynb. Its cells import the library from ../dist, beside the notebook's folder. */
+  notebook?: string;
   /** Folder of the executed notebook (fashion-mnist.ipynb) and its HTML. */
   outDir: string;
   /** Environment of the kernel: FMNIST_NOTEBOOK_MODE, FMNIST_NOTEBOOK_OUT. */
@@ -118,7 +120,7 @@ export function executeNotebook(jupyter: string, options: ExecuteOptions): { pat
       outDir,
       '--output',
       'fashion-mnist',
-      NOTEBOOK,
+      options.notebook ?? NOTEBOOK,
     ];
     const timeout = options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000;
     const run = spawnSync(jupyter, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout });

@@ -4,9 +4,9 @@
  * Jupyter, where Jupyter is installed (CI installs it and sets FMNIST_REQUIRE_JUPYTER).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadTestSet, loadTrainingSet } from '../src/data/load.ts';
@@ -15,6 +15,9 @@ import type { LoadedData } from '../src/data/split.ts';
 import { loadKernels, type Kernels } from '../src/kernels/index.ts';
 import { pieces } from '../src/pieces.ts';
 import { imageJobData } from '../src/runs/job-core.ts';
+import { RunFolder } from '../src/runs/run-folder.ts';
+import type { PipelineSummary } from '../src/runs/pipeline.ts';
+import type { MlpConfig } from '../src/runs/configs.ts';
 import { forkStreams } from '../src/random/streams.ts';
 import { executeNotebook, findJupyter, hasJupyterCommand, kernelInstalled, NOTEBOOK } from '../scripts/notebook.ts';
 
@@ -113,29 +116,87 @@ const SECTION_7_CHARTS = [
   'cnn-features-pca',
 ];
 
-test('the notebook runs top to bottom in quick mode and shows every chart of section 7 and each model\'s test accuracy', { timeout: 20 * 60_000 }, (t) => {
+/** The SVG pictures a cell shows, by name (each is shown as an image named after its chart). */
+function pictures(cell: Cell): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const output of cell.outputs ?? []) {
+    for (const match of text(output.data?.['text/html']).matchAll(/<img alt="([^"]+)" src="data:image\/svg\+xml;base64,([^"]+)"/g)) found.set(match[1], match[2]);
+  }
+  return found;
+}
+
+const printedBy = (cells: readonly Cell[]): string =>
+  cells.flatMap((cell) => (cell.outputs ?? []).filter((output) => output.name === 'stdout').map((output) => text(output.text))).join('');
+
+/** The learning rate a person types into section 3's cell before running the notebook from there again. */
+const CHANGED_LEARNING_RATE = 0.01;
+
+/**
+ * The notebook with what a person does after a first run inserted after the MLP's training: the
+ * learning-rate cell changed and run again, then the training cell run again, in the same
+ * kernel; the rest of the notebook then runs after them, as "run all below" would.
+ */
+function withLearningRateChanged(cells: Cell[]): Cell[] {
+  const byId = (id: string): Cell => cells.find((cell) => cell.id === id) ?? assert.fail(`the notebook has no cell ${id}`);
+  const learningRate = byId('mlp-learning-rate');
+  const changed = text(learningRate.source).replace(/const MLP_LEARNING_RATE = [^;]+;/, `const MLP_LEARNING_RATE = ${CHANGED_LEARNING_RATE};`);
+  assert.notEqual(changed, text(learningRate.source), 'section 3 sets the learning rate in a cell of its own (const MLP_LEARNING_RATE = ...)');
+  const at = cells.indexOf(byId('mlp-train')) + 1;
+  const again = [
+    { ...learningRate, id: 'again-mlp-learning-rate', source: [changed] },
+    { ...byId('mlp-train'), id: 'again-mlp-train' },
+  ];
+  return [...cells.slice(0, at), ...again, ...cells.slice(at)];
+}
+
+test("the notebook runs top to bottom in quick mode, shows every chart of section 7 and each model's test accuracy, and trains the MLP again when its learning rate changes", { timeout: 20 * 60_000 }, (t) => {
   const jupyter = jupyterOrSkip(t);
   if (!jupyter) return;
   const dir = mkdtempSync(join(tmpdir(), 'fmnist-notebook-'));
   try {
-    const result = executeNotebook(jupyter, { outDir: dir, env: { FMNIST_NOTEBOOK_MODE: 'quick', FMNIST_NOTEBOOK_OUT: join(dir, 'run') }, timeoutSeconds: 15 * 60 });
+    // The notebook's copy sits in a notebooks/ folder beside a link to the library's build, so its ../dist is the library.
+    const notebook = join(dir, 'notebooks', 'fashion-mnist.ipynb');
+    mkdirSync(dirname(notebook));
+    symlinkSync(fileURLToPath(new URL('../dist', import.meta.url)), join(dir, 'dist'));
+    const original = JSON.parse(readFileSync(NOTEBOOK, 'utf8')) as { cells: Cell[] };
+    writeFileSync(notebook, JSON.stringify({ ...original, cells: withLearningRateChanged(original.cells) }));
+
+    const runDir = join(dir, 'run');
+    const result = executeNotebook(jupyter, { notebook, outDir: join(dir, 'executed'), env: { FMNIST_NOTEBOOK_MODE: 'quick', FMNIST_NOTEBOOK_OUT: runDir }, timeoutSeconds: 15 * 60 });
     assert.equal(result.error, null, `a cell failed:\n${result.error}`);
     const cells = readCells(result.path);
     const code = cells.filter((cell) => cell.cell_type === 'code');
     for (const cell of code) {
       assert.ok(cell.outputs?.every((output) => output.output_type !== 'error'), `cell ${cell.id} ended in an error`);
     }
+
     const results = code.filter((cell) => cell.id.startsWith('results-'));
-    const pictures = new Set(results.flatMap((cell) => (cell.outputs ?? []).flatMap((output) => [...text(output.data?.['text/html']).matchAll(/<img alt="([^"]+)" src="data:image\/svg\+xml;base64,/g)].map((match) => match[1]))));
+    const shown = new Set(results.flatMap((cell) => [...pictures(cell).keys()]));
     assert.deepEqual(
-      SECTION_7_CHARTS.filter((chart) => !pictures.has(chart)),
+      SECTION_7_CHARTS.filter((chart) => !shown.has(chart)),
       [],
       'charts missing from section 7',
     );
-    const printed = results.flatMap((cell) => (cell.outputs ?? []).filter((output) => output.name === 'stdout').map((output) => text(output.text))).join('');
-    for (const model of ['MLP on pixels', 'CNN', 'MLP on CNN features']) {
-      assert.match(printed, new RegExp(`test accuracy of ${model}: \\d+\\.\\d\\d%`), `no test accuracy of ${model}`);
+    // Each model's test accuracy, printed as the run measured it.
+    const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as PipelineSummary;
+    const printed = printedBy(results);
+    for (const [model, step] of [
+      ['MLP on pixels', summary.models.mlp],
+      ['CNN', summary.models.cnn],
+      ['MLP on CNN features', summary.models.cnnFeaturesMlp],
+    ] as const) {
+      assert.ok(printed.includes(`test accuracy of ${model}: ${(step.testAccuracy * 100).toFixed(2)}%`), `the test accuracy of ${model}, ${step.testAccuracy}, is not printed in section 7`);
     }
+
+    // The learning rate changed and the MLP's cell run again: a new model, new curves, and section 7 shows that model.
+    const cell = (id: string): Cell => code.find((c) => c.id === id)!;
+    const [first, again] = [pictures(cell('mlp-train')), pictures(cell('again-mlp-train'))];
+    for (const chart of ['mlp-loss', 'mlp-accuracy']) {
+      assert.ok(first.has(chart) && again.has(chart), `the MLP's training cell shows ${chart}`);
+      assert.notEqual(again.get(chart), first.get(chart), `${chart} did not change with the learning rate`);
+      assert.equal(pictures(cell('results-mlp')).get(chart), again.get(chart), `section 7 shows the ${chart} of the MLP trained last`);
+    }
+    assert.equal(new RunFolder(join(runDir, 'mlp')).readConfig<MlpConfig>().config.learningRate, CHANGED_LEARNING_RATE);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
