@@ -19,6 +19,7 @@ export async function learningCurves(history: EpochRecord[], bestEpoch: number, 
 
 /** One image of a grid: 28x28 pixels (0 = background, as in the files) and its caption. */
 export interface ImageTile {
+  /** 784 bytes, row by row, as in the data files. */
   pixels: Uint8Array;
   /** First caption line, in bold. */
   title: string;

@@ -132,6 +132,7 @@ async function writeFeatures(cnn: RunFolder, features: FeaturesFolder, kernels: 
 export interface FeatureOptions extends DataOptions {
   /** Kernels to use instead of loading the CNN's configured backend (a pipeline shares one). */
   kernels?: Kernels;
+  /** Receives a line for each part (train, val, test) once its features are saved, with the time it took. */
   log?: (message: string) => void;
 }
 
