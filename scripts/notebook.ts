@@ -49,6 +49,11 @@ export function kernelInstalled(): boolean {
   return existsSync(TSLAB);
 }
 
+/** Whether the library is built: the notebook's cells import ../dist/index.js (npm ci builds it, as npm run build does). */
+export function libraryBuilt(): boolean {
+  return existsSync(join(ROOT, 'dist', 'index.js'));
+}
+
 /** Installs the kernel from notebooks/package-lock.json where it is missing. */
 function installKernel(): void {
   if (kernelInstalled()) return;
@@ -92,7 +97,7 @@ export interface ExecuteOptions {
   env?: Record<string, string>;
   /** Also render the executed notebook as fashion-mnist.html. */
   html?: boolean;
-  /** Seconds any one cell may run. */
+  /** Seconds any one cell may run; default: no limit (a full run's CNN takes minutes, more on a slow or busy machine). */
   cellTimeout?: number;
   /** Seconds the whole run may take before it is stopped; default: no limit. */
   timeoutSeconds?: number;
@@ -115,7 +120,7 @@ export function executeNotebook(jupyter: string, options: ExecuteOptions): { pat
       'notebook',
       '--execute',
       `--ExecutePreprocessor.kernel_name=${KERNEL_NAME}`,
-      `--ExecutePreprocessor.timeout=${options.cellTimeout ?? 1800}`,
+      `--ExecutePreprocessor.timeout=${options.cellTimeout ?? -1}`,
       '--output-dir',
       outDir,
       '--output',
@@ -144,6 +149,7 @@ function fail(message: string): never {
 function main(args: string[]): void {
   const jupyter = findJupyter();
   if (!jupyter || !hasJupyterCommand(jupyter, 'notebook')) fail(`Jupyter Notebook is not installed; on Debian: ${INSTALL_HINT}.`);
+  if (!libraryBuilt()) fail('The notebook runs the built library, dist/, which is missing: npm run build (npm ci builds it too).');
   installKernel();
   if (args.includes('--execute')) {
     if (!hasJupyterCommand(jupyter, 'nbconvert')) fail(`nbconvert is not installed; on Debian: ${INSTALL_HINT}.`);

@@ -19,7 +19,7 @@ import { RunFolder } from '../src/runs/run-folder.ts';
 import type { PipelineSummary } from '../src/runs/pipeline.ts';
 import type { MlpConfig } from '../src/runs/configs.ts';
 import { forkStreams } from '../src/random/streams.ts';
-import { executeNotebook, findJupyter, hasJupyterCommand, kernelInstalled, NOTEBOOK } from '../scripts/notebook.ts';
+import { executeNotebook, findJupyter, hasJupyterCommand, kernelInstalled, libraryBuilt, NOTEBOOK } from '../scripts/notebook.ts';
 
 interface Cell {
   id: string;
@@ -152,6 +152,7 @@ function withLearningRateChanged(cells: Cell[]): Cell[] {
 test("the notebook runs top to bottom in quick mode, shows every chart of section 7 and each model's test accuracy, and trains the MLP again when its learning rate changes", { timeout: 20 * 60_000 }, (t) => {
   const jupyter = jupyterOrSkip(t);
   if (!jupyter) return;
+  assert.ok(libraryBuilt(), 'the notebook imports the built library: npm run build');
   const dir = mkdtempSync(join(tmpdir(), 'fmnist-notebook-'));
   try {
     // The notebook's copy sits in a notebooks/ folder beside a link to the library's build, so its ../dist is the library.
