@@ -73,6 +73,8 @@ typedef struct {
   const float *dout;   // backward passes: the output gradient
   const float *weight; // forward, backward input
   float *partials;     // backward weight: a [taps, filters] sum per part after the first
+  const float *bias;   // forward by the direct kernel: added to each output where given
+  int relu;            // forward by the direct kernel: max(·, 0) after the bias
   int failed;          // a part could not get its column buffer
 } ConvTask;
 
@@ -189,11 +191,16 @@ static void direct_forward_part(void *context, int part, int parts) {
       for (; f0 + LANES <= filters; f0 += LANES) {
         Vec acc = {0};
         for (int tap = 0; tap < 9; tap++) acc += v[tap] * load_vec(t->weight + tap * filters + f0);
+        if (t->bias) acc += load_vec(t->bias + f0);
+        if (t->relu)
+          for (int l = 0; l < LANES; l++) acc[l] = acc[l] > 0 ? acc[l] : 0;
         memcpy(o + f0, &acc, sizeof acc);
       }
       for (int f = f0; f < filters; f++) {
         float acc = 0.0f;
         for (int tap = 0; tap < 9; tap++) acc += v[tap] * t->weight[tap * filters + f];
+        if (t->bias) acc += t->bias[f];
+        if (t->relu) acc = acc > 0 ? acc : 0;
         o[f] = acc;
       }
     }
@@ -250,11 +257,38 @@ int32_t fm_conv2d(float *out, const float *inp, const float *weight, int32_t bat
   return !t.failed;
 }
 
-int32_t fm_conv2d_prepared(float *out, const float *inp, const float *prepared, int32_t batch, int32_t height, int32_t width, int32_t in_channels,
-                           int32_t out_channels, int32_t kernel_size) {
-  Conv s = {batch, height, width, in_channels, out_channels, kernel_size};
-  if (winograd_applies(&s)) return winograd_convolve_prepared(out, inp, prepared + (size_t)9 * in_channels * out_channels, &s);
-  return fm_conv2d(out, inp, prepared, batch, height, width, in_channels, out_channels, kernel_size);
+typedef struct {
+  float *out;
+  const float *bias;
+  int cols, relu;
+} BiasRelu;
+
+static void bias_relu_rows(void *context, int begin, int end) {
+  const BiasRelu *a = context;
+  const float *restrict bias = a->bias;
+  for (int r = begin; r < end; r++) {
+    float *restrict row = a->out + (size_t)r * a->cols;
+    for (int c = 0; c < a->cols; c++) {
+      float v = row[c] + bias[c];
+      row[c] = a->relu && !(v > 0) ? 0 : v;
+    }
+  }
+}
+
+// Winograd and the direct kernel add the bias and apply the ReLU as they write each output; the
+// product by columns after the convolution, split over the team by images as the convolution was.
+int32_t fm_conv2d_prepared(float *out, const float *inp, const float *prepared, const float *bias, int32_t batch, int32_t height, int32_t width,
+                           int32_t in_channels, int32_t out_channels, int32_t kernel_size, int32_t relu) {
+  ConvTask t = {.s = {batch, height, width, in_channels, out_channels, kernel_size}, .out = out, .inp = inp, .weight = prepared, .bias = bias, .relu = relu};
+  if (winograd_applies(&t.s)) return winograd_convolve_prepared(out, inp, prepared + (size_t)9 * in_channels * out_channels, &t.s, bias, relu);
+  if (direct_applies(&t.s)) {
+    parallel(direct_forward_part, &t, parts_for((double)batch * height * width * out_channels * 9, 32768));
+    return 1;
+  }
+  if (!fm_conv2d(out, inp, prepared, batch, height, width, in_channels, out_channels, kernel_size)) return 0;
+  BiasRelu a = {out, bias, out_channels, relu};
+  parallel_range(bias_relu_rows, &a, batch * height * width, out_channels);
+  return 1;
 }
 
 int32_t fm_conv2d_backward_input(float *dinp, const float *dout, const float *weight, int32_t batch, int32_t height, int32_t width,

@@ -29,7 +29,9 @@ static void max_pool_images(void *context, int begin, int end) {
 
 void fm_max_pool2x2(float *out, const float *inp, int32_t batch, int32_t height, int32_t width, int32_t channels) {
   PoolArgs p = {.out = out, .inp = inp, .height = height, .width = width, .channels = channels};
-  parallel_range(max_pool_images, &p, batch, 1.25 * p.height * p.width * p.channels);
+  // Split by images from 8K floats a part: one image to classify and its mirror image then pool
+  // on the threads whose convolutions wrote them, where one thread would fetch the other's half.
+  parallel_range_over(max_pool_images, &p, batch, 1.25 * p.height * p.width * p.channels, 1 << 13);
 }
 
 // One window position of every channel: x00..x11 the window's four inputs, m their maximum,

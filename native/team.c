@@ -143,10 +143,12 @@ static void range_part(void *context, int part, int parts) {
   if (end > begin) t->body(t->args, begin, end);
 }
 
-void parallel_range(RangeBody body, void *args, int count, double floats_per_item) {
+void parallel_range_over(RangeBody body, void *args, int count, double floats_per_item, double floats_per_part) {
   RangeTask t = {body, args, count};
-  parallel(range_part, &t, parts_for(count * floats_per_item, 1 << 16));
+  parallel(range_part, &t, parts_for(count * floats_per_item, floats_per_part));
 }
+
+void parallel_range(RangeBody body, void *args, int count, double floats_per_item) { parallel_range_over(body, args, count, floats_per_item, 1 << 16); }
 
 float *partials = NULL;
 static size_t partials_floats = 0;

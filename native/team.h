@@ -38,6 +38,9 @@ typedef void (*RangeBody)(void *args, int begin, int end);
 // Splits when the loop touches at least 64K floats per part (smaller loops are faster alone).
 void parallel_range(RangeBody body, void *args, int count, double floats_per_item);
 
+// The same with at least `floats_per_part` floats per part.
+void parallel_range_over(RangeBody body, void *args, int count, double floats_per_item, double floats_per_part);
+
 // The partial sums of parts 1 .. parts-1 of a split whose part 0 sums into the result itself,
 // one after another, `size` floats each; grown by reserve_partials, which returns 0 when out of memory.
 extern float *partials;

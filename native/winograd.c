@@ -110,8 +110,10 @@ static void f4_input_tile(float *restrict v, size_t stride, const float *const *
   }
 }
 
-// The 4x4 outputs of one tile, Aᵀ m A, into o[0..15] (row-major).
-static void f4_output_tile(float *const *o, const float *restrict m, size_t stride, int channels) {
+// The 4x4 outputs of one tile, Aᵀ m A, into o[0..15] (row-major); plus bias[channel] where
+// `bias` is given, then max(·, 0) where `relu` (the inference forward pass's addBias and ReLU,
+// the same operations on each output while it is in registers).
+static void f4_output_tile(float *const *o, const float *restrict m, size_t stride, int channels, const float *bias, int relu) {
   float *rows[36];
   strided_rows(rows, (float *)m, stride, 36);
   for (int c = 0; c < channels; c += LANES) {
@@ -120,6 +122,15 @@ static void f4_output_tile(float *const *o, const float *restrict m, size_t stri
     load_lanes(x, (const float *const *)rows, 36, c, n);
     for (int j = 0; j < 6; j++) f4_output_1d(t + j, 6, x + j, 6);
     for (int i = 0; i < 4; i++) f4_output_1d(y + 4 * i, 1, t + 6 * i, 1);
+    if (bias) {
+      Lanes b = {0};
+      memcpy(b, bias + c, sizeof(float) * n);
+      for (int p = 0; p < 16; p++)
+        for (int l = 0; l < LANES; l++) y[p][l] += b[l];
+    }
+    if (relu)
+      for (int p = 0; p < 16; p++)
+        for (int l = 0; l < LANES; l++) y[p][l] = y[p][l] > 0 ? y[p][l] : 0;
     store_lanes(o, y, 16, c, n);
   }
 }
@@ -244,6 +255,8 @@ typedef struct {
   const float *dout;  // weight gradient: [batch, height, width, out]
   const float *u;     // forward: [36, in, out]
   const float *zeros; // max(in, out) zeros: the padding around the image
+  const float *bias;  // forward: added to each output where given
+  int relu;           // forward: max(·, 0) after the bias
   int failed;
 } Winograd;
 
@@ -289,7 +302,7 @@ static void winograd_forward_part(void *context, int part, int parts) {
         for (int tx = 0; tx < w.tiles_x; tx++, tile++) {
           float *o[TILE * TILE];
           tile_pixels((const float **)o, image, ty, tx, t->height, t->width, t->out, discard);
-          f4_output_tile(o, m + tile * POSITIONS * t->out, t->out, t->out);
+          f4_output_tile(o, m + tile * POSITIONS * t->out, t->out, t->out, t->bias, t->relu);
         }
     }
   }
@@ -334,7 +347,7 @@ static void output_channels_part(void *context, int part, int parts) {
         float *o[TILE * TILE];
         tile_pixels((const float **)o, t->dst + i * image_out, ty, tx, t->height, t->width, t->out, c->discard);
         for (int p = 0; p < TILE * TILE; p++) o[p] += first;
-        f4_output_tile(o, c->m + tile * POSITIONS * t->out + first, t->out, count);
+        f4_output_tile(o, c->m + tile * POSITIONS * t->out + first, t->out, count, t->bias ? t->bias + first : NULL, t->relu);
       }
 }
 
@@ -444,8 +457,8 @@ static int winograd_buffers(size_t floats, size_t zeros) {
 
 // dst = the convolution of src ([batch, height, width, in]) by the transformed filters U [36,
 // in, out]: split by images, or by tiles and channels where there are fewer images than threads.
-static int winograd_apply(float *dst, const float *src, const float *u, const Conv *s, int in, int out) {
-  Winograd t = {s->batch, s->height, s->width, in, out, dst, src, NULL, u, winograd_zeros, 0};
+static int winograd_apply(float *dst, const float *src, const float *u, const Conv *s, int in, int out, const float *bias, int relu) {
+  Winograd t = {s->batch, s->height, s->width, in, out, dst, src, NULL, u, winograd_zeros, bias, relu, 0};
   int parts = team_size();
   if (s->batch < parts) return winograd_forward_by_channels(&t, parts);
   parallel(winograd_forward_part, &t, conv_parts(s));
@@ -468,7 +481,7 @@ int winograd_convolve(float *dst, const float *src, const float *weight, const C
   }
   FilterTask filters = {winograd_filters, weight, in, out};
   parallel(transform_filters_part, &filters, parts_for(36.0 * plane, 16384));
-  return winograd_apply(dst, src, winograd_filters, s, in, out);
+  return winograd_apply(dst, src, winograd_filters, s, in, out, NULL, 0);
 }
 
 // The weight, then (where winograd_applies) U = G g Gᵀ: computed once for a model that
@@ -483,9 +496,9 @@ void fm_conv2d_prepare(float *prepared, const float *weight, int32_t in_channels
   parallel(transform_filters_part, &filters, parts_for(36.0 * plane, 16384));
 }
 
-int winograd_convolve_prepared(float *dst, const float *src, const float *u, const Conv *s) {
+int winograd_convolve_prepared(float *dst, const float *src, const float *u, const Conv *s, const float *bias, int relu) {
   if (!winograd_buffers(0, s->channels)) return 0;
-  return winograd_apply(dst, src, u, s, s->channels, s->filters);
+  return winograd_apply(dst, src, u, s, s->channels, s->filters, bias, relu);
 }
 
 int winograd_weight_gradient(float *dweight, const float *inp, const float *dout, const Conv *s) {
@@ -493,7 +506,7 @@ int winograd_weight_gradient(float *dweight, const float *inp, const float *dout
   size_t plane = (size_t)POSITIONS * s->channels * s->filters;
   size_t zeros = s->channels > s->filters ? s->channels : s->filters;
   if (!winograd_buffers(parts * plane, zeros)) return 0;
-  Winograd t = {s->batch, s->height, s->width, s->channels, s->filters, winograd_filters, inp, dout, NULL, winograd_zeros, 0};
+  Winograd t = {s->batch, s->height, s->width, s->channels, s->filters, winograd_filters, inp, dout, NULL, winograd_zeros, NULL, 0, 0};
   parallel(winograd_weight_part, &t, parts);
   if (t.failed) return 0;
   add_partial_sums(winograd_filters, winograd_filters + plane, parts - 1, plane);

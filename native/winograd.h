@@ -16,8 +16,9 @@ int winograd_applies(const Conv *s);
 int winograd_convolve(float *dst, const float *src, const float *weight, const Conv *s, int flip);
 
 // dst = the 3x3 convolution of src by the filters as fm_conv2d_prepare transformed them (u: U
-// [36, channels, filters]). Returns 0 when out of memory.
-int winograd_convolve_prepared(float *dst, const float *src, const float *u, const Conv *s);
+// [36, channels, filters]), plus bias (where not NULL), then max(·, 0) where `relu`. Returns 0
+// when out of memory.
+int winograd_convolve_prepared(float *dst, const float *src, const float *u, const Conv *s, const float *bias, int relu);
 
 // dweight += the weight gradient by Winograd F(4x4, 3x3). Returns 0 when out of memory.
 int winograd_weight_gradient(float *dweight, const float *inp, const float *dout, const Conv *s);

@@ -5,6 +5,7 @@ import { Workspace } from '../kernels/workspace.ts';
 import type { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import type { Sequential } from '../models/sequential.ts';
 import { Rng } from '../random/rng.ts';
+import { appendMirrors, averageMirrors, imagesPerPass } from './mirror.ts';
 
 export interface Evaluation {
   /** Mean cross-entropy. */
@@ -30,11 +31,12 @@ export function testFlipShape(testTimeFlip: boolean | undefined): readonly numbe
 }
 
 /**
- * Runs the model in evaluation mode over all examples, in order. Batches of 128: larger ones
- * made the CNN's forward pass 2x slower on the native backend (buffers beyond the caches).
+ * Runs the model in evaluation mode over all examples, in order. Passes of 128 rows: larger
+ * ones made the CNN's forward pass 2x slower on the native backend (buffers beyond the caches).
  * With `flip`, the shape of the examples as images ([height, width, channels]; test-time
- * flipping), each image's probabilities are the mean of its own and its mirror image's, and the
- * loss and predictions follow from that mean.
+ * flipping), each image's probabilities are the mean of its own and its mirror image's (64
+ * images and their mirrors per pass, see mirror.ts), and the loss and predictions follow from
+ * that mean.
  *
  * The probabilities, each example's loss and its predicted class are written where the kernels
  * run and read once at the end. The loss is the mean of the examples' losses (each computed
@@ -53,35 +55,36 @@ export async function evaluate(
   const classes = model.outputSize;
   const count = examples.count;
   const order = identityOrder(count);
-  const rows = Math.min(batchSize, count);
+  const perPass = imagesPerPass(batchSize, flip);
+  const rows = Math.min(perPass, count);
   const space = workspace ?? new Workspace(kernels);
-  const input = space.take('input', rows * examples.featureSize);
-  const mirrored = flip ? space.take('mirrored', rows * examples.featureSize) : null;
-  const own = flip ? space.take('own', rows * classes) : null;
+  const input = space.take('input', (flip ? 2 : 1) * rows * examples.featureSize);
   const probabilities = space.take('probabilities', count * classes);
   const losses = space.take('losses', count);
   const predicted = space.take('predicted', count);
+  const mirrorLosses = flip ? space.take('mirror losses', 2 * rows) : null;
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
   try {
-    for (let start = 0; start < count; start += batchSize) {
-      const batch = Math.min(batchSize, count - start);
+    for (let start = 0; start < count; start += perPass) {
+      const batch = Math.min(perPass, count - start);
       const n = batch * classes;
       examples.gather(input, order, start, batch, kernels);
-      const labels = Int32Array.from(examples.labels.subarray(start, start + batch));
+      const labels = examples.labels.subarray(start, start + batch);
       const out = probabilities.subarray(start * classes, start * classes + n);
-      const rowLosses = losses.subarray(start, start + batch);
-      const logits = model.forward(input, batch, context);
-      loss.forward(logits, labels, batch, rowLosses);
-      if (!flip || !mirrored || !own) {
+      if (!flip || !mirrorLosses) {
+        const logits = model.forward(input, batch, context);
+        loss.forward(logits, Int32Array.from(labels), batch, losses.subarray(start, start + batch));
         kernels.argmaxRows({ out: predicted.subarray(start, start + batch), inp: logits, rows: batch, cols: classes });
         kernels.copy({ out, inp: loss.probabilities, n });
         continue;
       }
-      kernels.copy({ out: own, inp: loss.probabilities, n });
-      kernels.mirrorImages({ out: mirrored, inp: input, batch, height: flip[0], width: flip[1], channels: flip[2] });
-      loss.forward(model.forward(mirrored, batch, context), labels, batch, rowLosses);
-      kernels.average({ out, a: own, b: loss.probabilities, n });
+      appendMirrors(kernels, input, batch, flip);
+      const pairLabels = new Int32Array(2 * batch);
+      pairLabels.set(labels);
+      pairLabels.set(labels, batch);
+      loss.forward(model.forward(input, 2 * batch, context), pairLabels, 2 * batch, mirrorLosses);
+      averageMirrors(kernels, out, loss.probabilities, batch, classes);
     }
     const hostProbabilities = await kernels.read(probabilities);
     const predictions = new Uint8Array(count);

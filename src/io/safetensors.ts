@@ -72,9 +72,17 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): { tensor
     const [begin, end] = entry.data_offsets;
     const count = entry.shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * 4 || dataStart + end > bytes.length) fail(`tensor ${name} has a wrong byte range`);
-    // Copy into an aligned buffer: the tensor's offset in the file need not be a multiple of 4.
-    const data = entry.dtype === 'I32' ? new Int32Array(count) : new Float32Array(count);
-    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
+    // A view of the bytes where the tensor starts at a multiple of 4 bytes (as files written here
+    // do), else a copy into an aligned buffer (the format does not promise the alignment).
+    const at = bytes.byteOffset + dataStart + begin;
+    const Type = entry.dtype === 'I32' ? Int32Array : Float32Array;
+    let data: Int32Array | Float32Array;
+    if (at % 4 === 0) {
+      data = new Type(bytes.buffer as ArrayBuffer, at, count);
+    } else {
+      data = new Type(count);
+      new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
+    }
     tensors.set(name, { name, shape: entry.shape, data });
   }
   return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };

@@ -268,9 +268,11 @@ export const referenceKernels: HostKernels = {
     }
   },
 
-  conv2dPrepared({ out, inp, prepared, ...shape }) {
-    const { inChannels: C, outChannels: O, kernelSize: K } = shape;
+  conv2dPrepared({ out, inp, prepared, bias, relu, ...shape }) {
+    const { batch, height, width, inChannels: C, outChannels: O, kernelSize: K } = shape;
     referenceKernels.conv2d({ out, inp, weight: prepared.subarray(0, K * K * C * O), ...shape });
+    referenceKernels.addBias({ out, bias, rows: batch * height * width, cols: O });
+    if (relu) referenceKernels.relu({ out, inp: out, n: batch * height * width * O });
   },
 
   conv2dBackwardInput({ dinp, dout, weight, batch, height, width, inChannels: C, outChannels: O, kernelSize: K }) {

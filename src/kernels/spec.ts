@@ -173,8 +173,13 @@ export const KERNELS = {
    * `preparedConv2dFloats` floats. The fast backends then skip the transform on every call.
    */
   conv2dPrepare: { args: 'prepared: floats out, weight: floats, inChannels: int, outChannels: int, kernelSize: int', wasm: 'reference', native: 'direct', webgpu: 'direct' },
-  /** out = conv2d(inp, weight) for the weight that conv2dPrepare prepared into `prepared`. */
-  conv2dPrepared: { args: `out: floats out, inp: floats, prepared: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
+  /**
+   * out = conv2d(inp, weight) + bias (per output channel), then max(·, 0) where `relu` is 1: the
+   * inference forward pass of a convolution and its ReLU in one kernel (the fast backends add
+   * and clamp each output as they write it), for the weight that conv2dPrepare prepared into
+   * `prepared`. The same operations in the same order as conv2d, addBias and relu.
+   */
+  conv2dPrepared: { args: `out: floats out, inp: floats, prepared: floats, bias: floats, ${CONV}, relu: int`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** dinp = the input gradient of conv2d for output gradient dout (overwrites dinp). */
   conv2dBackwardInput: { args: `dinp: floats out, dout: floats, weight: floats, ${CONV}`, result: 'status', wasm: 'custom', native: 'direct', webgpu: 'custom' },
   /** dweight += the weight gradient of conv2d for input inp and output gradient dout. */

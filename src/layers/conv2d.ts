@@ -49,10 +49,24 @@ export class Conv2D implements Layer {
   }
 
   forward(out: Tensor, inp: Tensor, batch: number, context: ForwardContext): void {
+    if (this.prepared && !context.training) {
+      this.kernels.conv2dPrepared({ out, inp, prepared: this.prepared, bias: this.bias, ...this.geometry, batch, relu: 0 });
+      return;
+    }
     const { height, width, outChannels } = this.geometry;
-    if (this.prepared && !context.training) this.kernels.conv2dPrepared({ out, inp, prepared: this.prepared, ...this.geometry, batch });
-    else this.kernels.conv2d({ out, inp, weight: this.weight, ...this.geometry, batch });
+    this.kernels.conv2d({ out, inp, weight: this.weight, ...this.geometry, batch });
     this.kernels.addBias({ out, bias: this.bias, rows: batch * height * width, cols: outChannels });
+  }
+
+  /** Whether forwardWithRelu may be called: once prepareInference has run (and until training changes the weight). */
+  get isPrepared(): boolean {
+    return this.prepared !== null;
+  }
+
+  /** max(forward, 0) in one kernel, in evaluation mode after prepareInference: the convolution and the ReLU layer after it. */
+  forwardWithRelu(out: Tensor, inp: Tensor, batch: number): void {
+    if (!this.prepared) throw new Error('forwardWithRelu needs prepareInference first');
+    this.kernels.conv2dPrepared({ out, inp, prepared: this.prepared, bias: this.bias, ...this.geometry, batch, relu: 1 });
   }
 
   /** The fast backends' Winograd filter transform, computed once here instead of at every forward pass. */

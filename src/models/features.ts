@@ -3,6 +3,7 @@ import type { LabelledImages } from '../data/verify.ts';
 import { testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { Workspace } from '../kernels/workspace.ts';
+import { appendMirrors, averageMirrors, imagesPerPass } from '../evaluation/mirror.ts';
 import { Rng } from '../random/rng.ts';
 import type { InputTransform, ModelDescription } from './model-format.ts';
 import type { Sequential } from './sequential.ts';
@@ -37,28 +38,26 @@ export function pipelineFeatures(kernels: Kernels, model: Sequential, descriptio
 export async function extractFeatures(kernels: Kernels, model: Sequential, featureLayer: number, examples: Examples, options: FeatureOptions = {}): Promise<Float32Array> {
   const { flip = null, batchSize = 128, workspace } = options;
   const size = model.layers[featureLayer].outputShape.reduce((a, b) => a * b, 1);
-  const rows = Math.min(batchSize, examples.count);
+  const perPass = imagesPerPass(batchSize, flip);
+  const rows = Math.min(perPass, examples.count);
   const space = workspace ?? new Workspace(kernels);
   const features = space.take('features', examples.count * size);
-  const input = space.take('input', rows * examples.featureSize);
-  const mirrored = flip ? space.take('mirrored', rows * examples.featureSize) : null;
-  const own = flip ? space.take('own', rows * size) : null;
+  const input = space.take('input', (flip ? 2 : 1) * rows * examples.featureSize);
   const order = identityOrder(examples.count);
   // Evaluation mode draws no random numbers; the generator only satisfies the interface.
   const context = { training: false, rng: Rng.fromSeed(0) };
   try {
-    for (let start = 0; start < examples.count; start += batchSize) {
-      const batch = Math.min(batchSize, examples.count - start);
+    for (let start = 0; start < examples.count; start += perPass) {
+      const batch = Math.min(perPass, examples.count - start);
       const n = batch * size;
       examples.gather(input, order, start, batch, kernels);
       const out = features.subarray(start * size, start * size + n);
-      if (!flip || !mirrored || !own) {
+      if (!flip) {
         kernels.copy({ out, inp: model.forwardTo(input, batch, context, featureLayer), n });
         continue;
       }
-      kernels.copy({ out: own, inp: model.forwardTo(input, batch, context, featureLayer), n });
-      kernels.mirrorImages({ out: mirrored, inp: input, batch, height: flip[0], width: flip[1], channels: flip[2] });
-      kernels.average({ out, a: own, b: model.forwardTo(mirrored, batch, context, featureLayer), n });
+      appendMirrors(kernels, input, batch, flip);
+      averageMirrors(kernels, out, model.forwardTo(input, 2 * batch, context, featureLayer), batch, size);
     }
     return await kernels.read(features);
   } finally {

@@ -99,15 +99,14 @@ export function modelFromWeights(description: ModelDescription, weights: Uint8Ar
   } catch (error) {
     throw new UserError(`Cannot load the model in ${where.dir}: ${error instanceof Error ? error.message : String(error)}.`);
   }
-  const values = new Float32Array(model.values.length);
   for (const parameter of model.parameters) {
     const tensor = tensors.get(parameter.name);
-    if (!tensor || tensor.data.length !== parameter.value.length) {
+    if (!tensor || tensor.data.length !== parameter.value.length || !(tensor.data instanceof Float32Array)) {
       model.dispose();
-      throw new UserError(`${where.weightsPath} lacks tensor ${parameter.name} of shape [${parameter.shape.join(', ')}]; the model folder is damaged.`);
+      throw new UserError(`${where.weightsPath} lacks tensor ${parameter.name} of shape [${parameter.shape.join(', ')}] (F32); the model folder is damaged.`);
     }
-    values.set(tensor.data, parameter.offset);
   }
-  model.writeValues(values);
+  // Each tensor straight from the file's bytes to where the kernels keep it.
+  for (const parameter of model.parameters) kernels.write(model.values, tensors.get(parameter.name)!.data as Float32Array, parameter.offset);
   return model;
 }

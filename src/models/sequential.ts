@@ -1,5 +1,5 @@
 import type { Kernels, Tensor } from '../kernels/index.ts';
-import { BatchNorm, buildLayer, formatShape, ReLU, shapeSize, type ForwardContext, type Layer, type LayerSpec, type Shape } from '../layers/index.ts';
+import { BatchNorm, buildLayer, Conv2D, formatShape, ReLU, shapeSize, type ForwardContext, type Layer, type LayerSpec, type Shape } from '../layers/index.ts';
 import type { Rng } from '../random/rng.ts';
 
 /** One parameter tensor: views into the model's flat value and gradient buffers. */
@@ -168,9 +168,9 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i < this.layers.length; i++) {
-      const fused = context.training ? this.fusedRelu[i] : null;
+      const fused = context.training ? this.fusedRelu[i] : this.inferenceRelu(i, this.layers.length - 1);
       if (fused) {
-        // The ReLU's output straight from the normalisation's input; activations[i + 1] is not written.
+        // The ReLU's output straight from the layer's input; activations[i + 1] is not written.
         fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
         i++;
       } else {
@@ -188,7 +188,13 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i <= lastLayer; i++) {
-      this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
+      const fused = context.training ? null : this.inferenceRelu(i, lastLayer);
+      if (fused) {
+        fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
+        i++;
+      } else {
+        this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
+      }
     }
     return this.activations[lastLayer + 1];
   }
@@ -206,7 +212,20 @@ export class Sequential {
     }
   }
 
-  /** For a model that only classifies from now on: each layer computes once what its forward passes reuse (see Layer.prepareInference). */
+  /**
+   * Layer i, where evaluation runs it and the ReLU after it as one kernel: a prepared
+   * convolution followed by a ReLU that is not past `lastLayer` (whose output is wanted).
+   */
+  private inferenceRelu(i: number, lastLayer: number): Conv2D | null {
+    const layer = this.layers[i];
+    return i < lastLayer && layer instanceof Conv2D && layer.isPrepared && this.layers[i + 1] instanceof ReLU ? layer : null;
+  }
+
+  /**
+   * For a model that only classifies from now on: each layer computes once what its forward
+   * passes reuse (see Layer.prepareInference), and evaluation then runs each convolution and its
+   * ReLU as one kernel (the convolution's own output, before the ReLU, is no longer written).
+   */
   prepareInference(): void {
     for (const layer of this.layers) layer.prepareInference?.();
   }

@@ -447,6 +447,8 @@ export function kernelSuite(kernels: Kernels): void {
       const rng = Rng.fromSeed(16);
       // G of F(4x4, 3x3), from the spec's definition, in float64.
       const G = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]];
+      let clamped = false;
+      let kept = false;
       for (const shape of CONV_SHAPES) {
         const { batch: B, height: H, width: W, inChannels: C, outChannels: O, kernelSize: K } = shape;
         const plane = C * O;
@@ -466,10 +468,22 @@ export function kernelSuite(kernels: Kernels): void {
           assert.ok(maxRelativeError(prepared.subarray(9 * plane), expected) < 1e-6, `U ${JSON.stringify(shape)}`);
         }
         const inp = randomArray(rng, B * H * W * C);
+        const bias = randomArray(rng, O);
+        const definition = convDefinition(inp, weight, B, H, W, C, O, K);
+        for (let i = 0; i < definition.length; i++) definition[i] += bias[i % O];
         const out = new Float32Array(B * H * W * O).fill(7);
-        await run(kernels, 'conv2dPrepared', { out, inp, prepared, ...shape });
-        assert.ok(maxRelativeError(out, convDefinition(inp, weight, B, H, W, C, O, K)) < CONV_TOLERANCE, `conv2dPrepared ${JSON.stringify(shape)}`);
+        await run(kernels, 'conv2dPrepared', { out, inp, prepared, bias, ...shape, relu: 0 });
+        assert.ok(maxRelativeError(out, definition) < CONV_TOLERANCE, `conv2dPrepared ${JSON.stringify(shape)}`);
+        // With the ReLU: this backend's relu of the output without, to the bit.
+        const separate = new Float32Array(B * H * W * O);
+        await run(kernels, 'relu', { out: separate, inp: out, n: separate.length });
+        const fused = new Float32Array(B * H * W * O).fill(7);
+        await run(kernels, 'conv2dPrepared', { out: fused, inp, prepared, bias, ...shape, relu: 1 });
+        assert.deepEqual(fused, separate, `conv2dPrepared with its ReLU ${JSON.stringify(shape)}`);
+        clamped ||= separate.some((value) => value === 0);
+        kept ||= separate.some((value) => value > 0);
       }
+      assert.ok(clamped && kept, 'the ReLU clamps some outputs and keeps others');
     });
 
     test('conv2d of images together gives each image the bits it gets alone', async () => {

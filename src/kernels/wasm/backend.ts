@@ -1,7 +1,7 @@
 import { hostBackend, referenceKernels } from '../js.ts';
 import { KERNELS, WASM_RAW, parseArgs, type Arg, type ArgType, type Split } from '../spec.ts';
 import type { HostKernels, Kernels, WasmExports } from '../types.ts';
-import { customKernels } from './custom.ts';
+import { customKernels, type CustomContext } from './custom.ts';
 import { MemoryArena } from './memory.ts';
 import { CONTROL_BYTES, ThreadPool, type SpawnWorker } from './pool.ts';
 import { Splitter, type RawFunction } from './split.ts';
@@ -78,10 +78,11 @@ export async function createWasmKernels(options: WasmKernelsOptions): Promise<Wa
     };
   };
 
+  const generic = Object.fromEntries(byMode('direct').map(([name, spec]) => [name, direct(name, spec)]));
   const kernels = {
-    ...Object.fromEntries(byMode('direct').map(([name, spec]) => [name, direct(name, spec)])),
+    ...generic,
     ...Object.fromEntries(byMode('reference').map(([name]) => [name, referenceKernels[name as keyof typeof KERNELS]])),
-    ...customKernels({ wasm, memory, arena, staging, splitter, scratchOf: (thread) => scratch + thread * scratchBytes }),
+    ...customKernels({ wasm, memory, arena, staging, splitter, scratchOf: (thread) => scratch + thread * scratchBytes, generic: generic as unknown as CustomContext['generic'] }),
   } as unknown as Omit<HostKernels, 'name' | 'description' | 'device' | 'allocate' | 'release' | 'write' | 'read'>;
 
   return {

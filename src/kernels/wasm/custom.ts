@@ -6,7 +6,7 @@
  * written over the module's raw functions (WASM_RAW).
  */
 import { WASM_RAW, WINOGRAD_MIN_CHANNELS, parseArgs, type Split } from '../spec.ts';
-import type { KernelArgs, WasmCustomKernels, WasmExports } from '../types.ts';
+import type { HostKernels, KernelArgs, WasmCustomKernels, WasmExports } from '../types.ts';
 import type { MemoryArena } from './memory.ts';
 import type { ThreadCall } from './pool.ts';
 import type { Splitter } from './split.ts';
@@ -36,11 +36,13 @@ export interface CustomContext {
   splitter: Splitter;
   /** Byte offset of each thread's gemm scratch. */
   scratchOf(thread: number): number;
+  /** The backend's own generic kernels that the custom ones finish with. */
+  generic: Pick<HostKernels, 'addBias' | 'relu'>;
 }
 
 type Convolution = 'forward' | 'input' | 'weight';
 
-export function customKernels({ wasm, memory, arena, staging, splitter, scratchOf }: CustomContext): WasmCustomKernels {
+export function customKernels({ wasm, memory, arena, staging, splitter, scratchOf, generic }: CustomContext): WasmCustomKernels {
   const { pool, partials } = splitter;
   const threads = splitter.threads;
   const scratch = scratchOf(0);
@@ -189,10 +191,13 @@ export function customKernels({ wasm, memory, arena, staging, splitter, scratchO
     matmulTransA: (args) => gemm(args, 1, args.m, args.n, 1),
     matmulTransB: (args) => gemm(args, args.k, 1, 1, args.k),
     conv2d: (args) => convolution('forward', args.out, args.inp, args.weight, args),
-    conv2dPrepared({ out, inp, prepared, ...shape }) {
-      const { inChannels, outChannels, kernelSize } = shape;
+    // The bias and the ReLU after the convolution, as the generic kernels.
+    conv2dPrepared({ out, inp, prepared, bias, relu, ...shape }) {
+      const { batch, height, width, inChannels, outChannels, kernelSize } = shape;
       if (winogradApplies(shape)) winogradConvolution('forward', out, inp, prepared, shape, true);
       else convolution('forward', out, inp, prepared.subarray(0, kernelSize * kernelSize * inChannels * outChannels), shape);
+      generic.addBias({ out, bias, rows: batch * height * width, cols: outChannels });
+      if (relu) generic.relu({ out, inp: out, n: batch * height * width * outChannels });
     },
     conv2dBackwardInput: (args) => convolution('input', args.dinp, args.dout, args.weight, args),
     conv2dBackwardWeight: (args) => convolution('weight', args.dweight, args.inp, args.dout, args),

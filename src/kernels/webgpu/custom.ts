@@ -7,6 +7,7 @@
  */
 import type { KernelsOver, WebGpuCustomKernel } from '../types.ts';
 import type { Engine, GpuTensor } from './engine.ts';
+import { PROGRAMS } from './programs.ts';
 import type { Program } from './wgsl.ts';
 import { COLUMN_CHUNK, DEPTH, RAW, TILE, dimensionsOf, type ProductStyle } from './raw.ts';
 
@@ -76,8 +77,13 @@ export function customKernels(engine: Engine, style: ProductStyle): WebGpuCustom
     matmulTransA: ({ c, a, b, m, k, n, accumulate }) => product(gemm, c, { a, b, m, n, k, rsA: 1, csA: m, rsB: n, csB: 1 }, accumulate),
     matmulTransB: ({ c, a, b, m, k, n, accumulate }) => product(gemm, c, { a, b, m, n, k, rsA: k, csA: 1, rsB: 1, csB: k }, accumulate),
     conv2d: ({ out, inp, weight, ...shape }) => convolution(0, out, inp, weight, shape, false),
-    // The weight comes first in `prepared`: the same shader reads it there.
-    conv2dPrepared: ({ out, inp, prepared, ...shape }) => convolution(0, out, inp, prepared, shape, false),
+    // The weight comes first in `prepared`: the same shader reads it there; then the bias and the ReLU as their own programs.
+    conv2dPrepared({ out, inp, prepared, bias, relu, ...shape }) {
+      convolution(0, out, inp, prepared, shape, false);
+      const rows = shape.batch * shape.height * shape.width;
+      engine.dispatch(PROGRAMS.addBias, { out, bias, rows, cols: shape.outChannels });
+      if (relu) engine.dispatch(PROGRAMS.relu, { out, inp: out, n: rows * shape.outChannels });
+    },
     conv2dBackwardInput: ({ dinp, dout, weight, ...shape }) => convolution(1, dinp, dout, weight, shape, false),
     conv2dBackwardWeight: ({ dweight, inp, dout, ...shape }) => convolution(2, dweight, inp, dout, shape, true),
 
