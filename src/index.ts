@@ -19,6 +19,15 @@ export type { RunOptions, ModelRunResult } from './runs/train.ts';
 /** The main job (`fmnist pipeline`): MLP, CNN, features, MLP on features, each evaluated on the test set. */
 export { runPipeline } from './runs/pipeline.ts';
 export type { PipelineSummary } from './runs/pipeline.ts';
+/**
+ * The main job in pieces, for a notebook or a script that shows each step where it happens
+ * (notebooks/fashion-mnist.ipynb): `split`, the images a run trains and validates on, drawn
+ * before it trains; `saveFeatures`, a trained CNN's features as .npy for `trainFeaturesMlp`;
+ * `writeSummary`, a pipeline's summary.json for `buildReport`; `learningCurves` and
+ * `imageGrid`, the report's pictures one at a time. `runPipeline` and `buildReport` are made of
+ * the same pieces.
+ */
+export { pieces } from './pieces.ts';
 /** Evaluates a saved model of any kind on the test set (`fmnist evaluate`). */
 export { evaluateSavedModel } from './runs/evaluate.ts';
 /** Builds report.html and charts/ for a run, pipeline or search folder (`fmnist report`). */

@@ -5,10 +5,10 @@ import * as library from '../src/index.ts';
 
 const source = readFileSync(new URL('../src/index.ts', import.meta.url), 'utf8');
 
-test('the library exports fewer than 50 names, each export statement under a doc comment', () => {
+test('the library exports at most 50 names, each export statement under a doc comment', () => {
   const statements = source.split('\n').filter((line) => line.startsWith('export '));
   const names = statements.flatMap((line) => line.replace(/^export (type )?\{ /, '').replace(/ \} from .*$/, '').split(', '));
-  assert.ok(names.length < 50, `${names.length} names exported`);
+  assert.ok(names.length <= 50, `${names.length} names exported`);
   // Every value export is really there.
   for (const line of statements.filter((statement) => !statement.startsWith('export type'))) {
     for (const name of line.replace(/^export \{ /, '').replace(/ \} from .*$/, '').split(', ')) assert.ok(name in library, name);

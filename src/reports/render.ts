@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { CHART_FONT } from './charts.ts';
 
 export { CHART_FONT } from './charts.ts';
@@ -18,8 +17,15 @@ export function chartFontFiles(): string[] {
   return FONT_FILES.filter((file) => existsSync(file));
 }
 
-/** Compiles a Vega-Lite spec and renders it headless to an SVG document. */
+/**
+ * Compiles a Vega-Lite spec and renders it headless to an SVG document. Vega and Vega-Lite are
+ * imported here, when a chart is drawn, not with the library: vega-canvas awaits at its top
+ * level, and an ES module graph with a top-level await cannot be require()d, which is how
+ * CommonJS code loads the library on Node 20.19+ (the notebook's kernel, tslab, runs cells as
+ * CommonJS).
+ */
 export async function vegaLiteToSvg(spec: TopLevelSpec): Promise<string> {
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {

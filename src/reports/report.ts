@@ -16,9 +16,10 @@ import { PipelineFolder, RunFolder, type ModelKind, type RunMetrics } from '../r
 import type { EpochRecord } from '../training/fit.ts';
 import type { SearchSettings } from '../search/settings.ts';
 import type { FinalEvaluation, TrialSummary } from '../search/summary.ts';
-import { barSpec, confusionSpec, curveSpec, hyperparameterSpec, scatterSpec, trialCurvesSpec } from './charts.ts';
+import { barSpec, confusionSpec, hyperparameterSpec, scatterSpec, trialCurvesSpec } from './charts.ts';
 import { reportHtml, type Figure, type ModelSection, type SearchSection, type SummarySection } from './html.ts';
 import { gallerySvg, imageUri, type GalleryItem } from './images.ts';
+import { learningCurves } from './pictures.ts';
 import { confidentMistakes, SAMPLES_PER_CLASS, sampleIndices } from './selection.ts';
 import { CHART_FONT, svgToPng, vegaLiteToSvg } from './render.ts';
 import type { TopLevelSpec } from 'vega-lite';
@@ -141,9 +142,10 @@ async function modelSection(run: ModelRun, { images, charts, options, kernels, f
   const predicted = Uint8Array.from({ length: images.count }, (_, i) => argmax(probabilities, i * NUM_CLASSES, NUM_CLASSES));
   const probabilityOf = (i: number) => probabilities[i * NUM_CLASSES + predicted[i]];
 
+  const curves = await learningCurves(history, metrics.bestEpoch, run.title);
   const figures: Figure[] = [
-    await charts.chart(`${slug}-loss`, curveSpec(history, metrics.bestEpoch, 'loss', `${run.title}: loss per epoch`), 'Loss per epoch', 'The dashed line marks the epoch whose weights were kept (best validation accuracy).'),
-    await charts.chart(`${slug}-accuracy`, curveSpec(history, metrics.bestEpoch, 'accuracy', `${run.title}: accuracy per epoch`), 'Accuracy per epoch'),
+    charts.write(`${slug}-loss`, curves.loss, 'Loss per epoch', 'The dashed line marks the epoch whose weights were kept (best validation accuracy).'),
+    charts.write(`${slug}-accuracy`, curves.accuracy, 'Accuracy per epoch'),
     await charts.chart(`${slug}-confusion`, confusionSpec(metrics.test.confusionMatrix, classNames, false, `${run.title}: test confusion matrix (images)`), 'Confusion matrix, counts'),
     await charts.chart(
       `${slug}-confusion-normalised`,

@@ -16,7 +16,7 @@ import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExampl
 import { NUM_CLASSES } from '../data/idx.ts';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
-import { prepareData, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
+import { prepareData, splitIndices, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
 import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
@@ -85,6 +85,17 @@ export function imageJobData(
 ): JobData {
   const split = source.indices ? { indices: source.indices } : streams;
   return { type: 'images', images: prepareData(source.loaded, settings, split, { allowModifiedData: source.allowModifiedData }) };
+}
+
+/**
+ * The split a pixel model's job with this seed draws from the training file's labels, before it
+ * trains: the indices of its training images (a stratified sample of them where `trainLimit`
+ * is set) and of its validation images, the same as the job's own split (imageJobData draws
+ * from the same two streams of the same seed).
+ */
+export function runSplit(labels: Uint8Array, settings: SplitSettings & { seed: number }): SplitIndices {
+  const streams = forkStreams(settings.seed);
+  return splitIndices(labels, settings.validationFraction, settings.trainLimit, streams.split, streams.sample);
 }
 
 /** The architecture, examples and input transform of a job. The CNN trains on augmented images where its configuration asks. */

@@ -14,7 +14,8 @@ import {
   type MlpConfig,
   type TrainingConfig,
 } from './configs.ts';
-import { FEATURE_PARTS, PipelineFolder, type ModelKind, type RunFolder } from './run-folder.ts';
+import type { FeatureSource } from './job.ts';
+import { FEATURE_PARTS, FeaturesFolder, PipelineFolder, RunFolder, type ModelKind } from './run-folder.ts';
 import { trainCnn, trainFeaturesMlp, trainMlp } from './train.ts';
 
 /** Everything a pipeline run does, saved as pipeline.json so --resume repeats it exactly. */
@@ -107,23 +108,63 @@ function readStep(folder: RunFolder): StepSummary {
  * test-time flipping gives each image the mean of its own and its mirror image's features,
  * as it averages their probabilities (features.json says so).
  */
-async function saveFeatures(pipeline: PipelineFolder, kernels: Kernels, loaded: LoadedData, options: PipelineRunOptions): Promise<void> {
-  const { model, description } = pipeline.cnn.loadModel(kernels);
-  if (description.featureLayer === undefined) throw new UserError(`${pipeline.cnn.dir}/model.json names no feature layer; the CNN folder is damaged.`);
-  const config = pipeline.cnn.readConfig<CnnConfig>().config;
-  const indices = pipeline.cnn.readSplit(loaded.training.data.count);
+async function writeFeatures(cnn: RunFolder, features: FeaturesFolder, kernels: Kernels, loaded: LoadedData, options: FeatureOptions): Promise<number> {
+  const { model, description } = cnn.loadModel(kernels);
+  if (description.featureLayer === undefined) throw new UserError(`${cnn.dir}/model.json names no feature layer; pass the folder of a trained CNN.`);
+  const config = cnn.readConfig<CnnConfig>().config;
+  const indices = cnn.readSplit(loaded.training.data.count);
   const data = prepareData(loaded, config, indices ? { indices } : forkStreams(config.seed), { allowModifiedData: options.allowModifiedData });
   const parts = { train: data.train, val: data.validation, test: data.test() };
-  pipeline.features.describe({ flipAverage: averagesMirrorFeatures(description) });
+  features.describe({ flipAverage: averagesMirrorFeatures(description) });
   for (const part of FEATURE_PARTS) {
     const started = performance.now();
     const images = parts[part];
-    const features = await pipelineFeatures(kernels, model, description, images);
-    const size = features.length / images.count;
-    pipeline.features.write(part, { x: features, size, y: images.labels });
+    const values = await pipelineFeatures(kernels, model, description, images);
+    const size = values.length / images.count;
+    features.write(part, { x: values, size, y: images.labels });
     options.log?.(`features: ${part} ${images.count}x${size} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   model.dispose();
+  return description.featureLayer;
+}
+
+/** Where to find the data and which kernels compute the features. */
+export interface FeatureOptions extends DataOptions {
+  /** Kernels to use instead of loading the CNN's configured backend (a pipeline shares one). */
+  kernels?: Kernels;
+  /** Receives a line for each part (train, val, test) once its features are saved, with the time it took. */
+  log?: (message: string) => void;
+}
+
+/**
+ * The pipeline's third step on its own: a trained CNN's features (its feature layer's output)
+ * of the images it trained, validated and was tested on, saved in `featuresDir` as NumPy files
+ * (train/val/test _x.npy float32 [N, features], _y.npy uint8 [N]) with features.json. Returns
+ * what `trainFeaturesMlp` takes to train the MLP on them.
+ */
+export async function saveFeatures(cnnDir: string, featuresDir: string, options: FeatureOptions = {}): Promise<FeatureSource> {
+  const cnn = new RunFolder(cnnDir);
+  if (cnn.state() !== 'done') throw new UserError(`${cnnDir} holds no trained model (no metrics.json); train the CNN there first.`);
+  const loaded = await loadData(options);
+  const config = cnn.readConfig<CnnConfig>().config;
+  const kernels = options.kernels ?? (await loadKernels(config.backend, { threads: config.threads ?? undefined, onFallback: options.log }));
+  const featureLayer = await writeFeatures(cnn, new FeaturesFolder(featuresDir), kernels, loaded, options);
+  return { dir: featuresDir, extractorDir: cnnDir, featureLayer };
+}
+
+/**
+ * Writes summary.json in a folder laid out as a pipeline's (mlp/, cnn/, features/,
+ * cnn-features-mlp/, each model's run finished), from the three runs' metrics and the details
+ * given, and returns it. `buildReport` then draws the three models side by side.
+ */
+export function writePipelineSummary(dir: string, details: Omit<PipelineSummary, 'models'>): PipelineSummary {
+  const pipeline = new PipelineFolder(dir);
+  const summary: PipelineSummary = {
+    models: { mlp: readStep(pipeline.mlp), cnn: readStep(pipeline.cnn), cnnFeaturesMlp: readStep(pipeline.featuresMlp) },
+    ...details,
+  };
+  pipeline.writeSummary(summary);
+  return summary;
 }
 
 /**
@@ -158,37 +199,27 @@ async function pipelineInFolder(options: PipelineOptions, run: PipelineRunOption
   // One backend for every step: the models share its memory and threads.
   const kernels = await loadKernels(config.cnn.backend, { threads: config.cnn.threads ?? undefined, onFallback: run.log });
   const common = { ...run, loaded, kernels };
-  const step = async (index: number, folder: RunFolder, train: (resume: boolean) => Promise<unknown>): Promise<StepSummary> => {
+  const step = async (index: number, folder: RunFolder, train: (resume: boolean) => Promise<unknown>): Promise<void> => {
     const state = folder.state();
     run.onStep?.(index + 1, STEPS.length, `${STEPS[index]}${state === 'done' ? ' (done before, kept)' : state === 'started' ? ' (resuming)' : ''}`);
     if (state !== 'done') await train(state === 'started');
-    return readStep(folder);
   };
 
-  const mlp = await step(0, pipeline.mlp, (resume) => trainMlp(config.mlp, { ...common, outDir: pipeline.mlp.dir, resume }));
-  const cnn = await step(1, pipeline.cnn, (resume) => trainCnn(config.cnn, { ...common, outDir: pipeline.cnn.dir, resume }));
+  await step(0, pipeline.mlp, (resume) => trainMlp(config.mlp, { ...common, outDir: pipeline.mlp.dir, resume }));
+  await step(1, pipeline.cnn, (resume) => trainCnn(config.cnn, { ...common, outDir: pipeline.cnn.dir, resume }));
 
   run.onStep?.(3, STEPS.length, `${STEPS[2]}${pipeline.features.complete() ? ' (done before, kept)' : ''}`);
   const featuresStarted = performance.now();
-  if (!pipeline.features.complete()) await saveFeatures(pipeline, kernels, loaded, run);
+  if (!pipeline.features.complete()) await writeFeatures(pipeline.cnn, pipeline.features, kernels, loaded, run);
   const featureSeconds = (performance.now() - featuresStarted) / 1000;
 
   const featureLayer = pipeline.cnn.modelDescription().featureLayer!;
   const features = { dir: pipeline.features.dir, extractorDir: pipeline.cnn.dir, featureLayer };
-  const cnnFeaturesMlp = await step(3, pipeline.featuresMlp, (resume) =>
+  await step(3, pipeline.featuresMlp, (resume) =>
     trainFeaturesMlp(config.featuresMlp, { ...common, outDir: pipeline.featuresMlp.dir, resume, features }),
   );
 
-  const summary: PipelineSummary = {
-    models: { mlp, cnn, cnnFeaturesMlp },
-    featureSeconds,
-    seconds: (performance.now() - started) / 1000,
-    backend: kernels.description,
-    quick: config.quick,
-    seed: config.seed,
-  };
-  pipeline.writeSummary(summary);
-  return summary;
+  return writePipelineSummary(outDir, { featureSeconds, seconds: (performance.now() - started) / 1000, backend: kernels.description, quick: config.quick, seed: config.seed });
 }
 
 /** The summary as a table, one row per model. */
