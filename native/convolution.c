@@ -248,15 +248,6 @@ static void direct_weight_part(void *context, int part, int parts) {
   }
 }
 
-int32_t fm_conv2d(float *out, const float *inp, const float *weight, int32_t batch, int32_t height, int32_t width, int32_t in_channels,
-                  int32_t out_channels, int32_t kernel_size) {
-  ConvTask t = {.s = {batch, height, width, in_channels, out_channels, kernel_size}, .out = out, .inp = inp, .weight = weight};
-  if (winograd_applies(&t.s)) return winograd_convolve(t.out, t.inp, t.weight, &t.s, 0);
-  if (direct_applies(&t.s)) parallel(direct_forward_part, &t, parts_for((double)batch * height * width * out_channels * 9, 32768));
-  else parallel(conv_forward_part, &t, conv_parts(&t.s));
-  return !t.failed;
-}
-
 typedef struct {
   float *out;
   const float *bias;
@@ -275,20 +266,37 @@ static void bias_relu_rows(void *context, int begin, int end) {
   }
 }
 
-// Winograd and the direct kernel add the bias and apply the ReLU as they write each output; the
-// product by columns after the convolution, split over the team by images as the convolution was.
+// The forward pass where Winograd does not apply: the direct kernel (one input channel), which
+// adds t->bias and applies t->relu as it writes each output, or im2col products by images, after
+// which the same is done in a pass split over the team by images as the products were.
+static int conv_forward_other(ConvTask *t) {
+  const Conv *s = &t->s;
+  if (direct_applies(s)) {
+    parallel(direct_forward_part, t, parts_for((double)s->batch * s->height * s->width * s->filters * 9, 32768));
+    return 1;
+  }
+  parallel(conv_forward_part, t, conv_parts(s));
+  if (t->failed) return 0;
+  if (t->bias) {
+    BiasRelu a = {t->out, t->bias, s->filters, t->relu};
+    parallel_range(bias_relu_rows, &a, s->batch * s->height * s->width, s->filters);
+  }
+  return 1;
+}
+
+int32_t fm_conv2d(float *out, const float *inp, const float *weight, int32_t batch, int32_t height, int32_t width, int32_t in_channels,
+                  int32_t out_channels, int32_t kernel_size) {
+  ConvTask t = {.s = {batch, height, width, in_channels, out_channels, kernel_size}, .out = out, .inp = inp, .weight = weight};
+  if (winograd_applies(&t.s)) return winograd_convolve(t.out, t.inp, t.weight, &t.s, 0);
+  return conv_forward_other(&t);
+}
+
+// The convolution, its bias and (where `relu`) its ReLU, for the weight as fm_conv2d_prepare left it.
 int32_t fm_conv2d_prepared(float *out, const float *inp, const float *prepared, const float *bias, int32_t batch, int32_t height, int32_t width,
                            int32_t in_channels, int32_t out_channels, int32_t kernel_size, int32_t relu) {
   ConvTask t = {.s = {batch, height, width, in_channels, out_channels, kernel_size}, .out = out, .inp = inp, .weight = prepared, .bias = bias, .relu = relu};
   if (winograd_applies(&t.s)) return winograd_convolve_prepared(out, inp, prepared + (size_t)9 * in_channels * out_channels, &t.s, bias, relu);
-  if (direct_applies(&t.s)) {
-    parallel(direct_forward_part, &t, parts_for((double)batch * height * width * out_channels * 9, 32768));
-    return 1;
-  }
-  if (!fm_conv2d(out, inp, prepared, batch, height, width, in_channels, out_channels, kernel_size)) return 0;
-  BiasRelu a = {out, bias, out_channels, relu};
-  parallel_range(bias_relu_rows, &a, batch * height * width, out_channels);
-  return 1;
+  return conv_forward_other(&t);
 }
 
 int32_t fm_conv2d_backward_input(float *dinp, const float *dout, const float *weight, int32_t batch, int32_t height, int32_t width,
