@@ -165,19 +165,7 @@ export class Sequential {
 
   /** Runs the batch through every layer; returns the output buffer ([batch, outputSize] at its start). */
   forward(input: Tensor, batch: number, context: ForwardContext): Tensor {
-    this.reserve(batch);
-    this.activations[0] = input;
-    for (let i = 0; i < this.layers.length; i++) {
-      const fused = context.training ? this.fusedRelu[i] : context.everyOutput ? null : this.inferenceRelu(i, this.layers.length - 1);
-      if (fused) {
-        // The ReLU's output straight from the layer's input; activations[i + 1] is not written.
-        fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
-        i++;
-      } else {
-        this.layers[i].forward(this.activations[i + 1], this.activations[i], batch, context);
-      }
-    }
-    return this.activations[this.layers.length];
+    return this.forwardTo(input, batch, context, this.layers.length - 1);
   }
 
   /**
@@ -188,8 +176,9 @@ export class Sequential {
     this.reserve(batch);
     this.activations[0] = input;
     for (let i = 0; i <= lastLayer; i++) {
-      const fused = context.training || context.everyOutput ? null : this.inferenceRelu(i, lastLayer);
+      const fused = this.withRelu(i, lastLayer, context);
       if (fused) {
+        // The ReLU's output straight from the layer's input; activations[i + 1] is not written.
         fused.forwardWithRelu(this.activations[i + 2], this.activations[i], batch);
         i++;
       } else {
@@ -197,6 +186,18 @@ export class Sequential {
       }
     }
     return this.activations[lastLayer + 1];
+  }
+
+  /**
+   * Layer i, where this pass runs it and the ReLU after it as one kernel: in training a batch
+   * normalisation followed by a ReLU; in evaluation a prepared convolution followed by a ReLU
+   * (not with `everyOutput`); in both only where the ReLU is not past `lastLayer`.
+   */
+  private withRelu(i: number, lastLayer: number, context: ForwardContext): BatchNorm | Conv2D | null {
+    if (i >= lastLayer) return null;
+    if (context.training) return this.fusedRelu[i];
+    const layer = this.layers[i];
+    return !context.everyOutput && layer instanceof Conv2D && layer.isPrepared && this.layers[i + 1] instanceof ReLU ? layer : null;
   }
 
   /**
@@ -223,14 +224,6 @@ export class Sequential {
     }
   }
 
-  /**
-   * Layer i, where evaluation runs it and the ReLU after it as one kernel: a prepared
-   * convolution followed by a ReLU that is not past `lastLayer` (whose output is wanted).
-   */
-  private inferenceRelu(i: number, lastLayer: number): Conv2D | null {
-    const layer = this.layers[i];
-    return i < lastLayer && layer instanceof Conv2D && layer.isPrepared && this.layers[i + 1] instanceof ReLU ? layer : null;
-  }
 
   /**
    * For a model that only classifies from now on: each layer computes once what its forward
