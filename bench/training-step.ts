@@ -16,12 +16,21 @@ export interface StepModules {
   Rng: typeof Rng;
 }
 
+/** A training step to call again and again, with what a benchmark on a GPU needs around it. */
+export interface FixedBatchStep {
+  (): void;
+  /** Resolves once the steps called so far have run (a GPU records them and returns at once). */
+  finished(): Promise<unknown>;
+  /** Gives the network's and the step's buffers back to the kernels. */
+  dispose(): void;
+}
+
 /**
  * One training step (forward, backward, Adam) of a freshly initialised network on a fixed batch
  * of `batch` synthetic images: what the kernels alone cost, without data loading, augmentation
  * or validation. Every call trains on the same batch.
  */
-export function fixedBatchStep(modules: StepModules, kernels: Kernels, architecture: Architecture, batch: number): () => void {
+export function fixedBatchStep(modules: StepModules, kernels: Kernels, architecture: Architecture, batch: number): FixedBatchStep {
   const { Sequential, SoftmaxCrossEntropy, Adam, Rng } = modules;
   const rng = Rng.fromSeed(4);
   const model = new Sequential(kernels, architecture);
@@ -42,7 +51,7 @@ export function fixedBatchStep(modules: StepModules, kernels: Kernels, architect
     ? (logits: Tensor) => (loss.forward as unknown as (logits: Tensor, labels: Uint8Array, batch: number) => number)(logits, Uint8Array.from(labels), batch)
     : (logits: Tensor) => loss.forward(logits, labels, batch, losses);
   const backwardLabels = before ? (Uint8Array.from(labels) as unknown as Int32Array) : labels;
-  return () => {
+  const step = () => {
     const logits = model.forward(input, batch, context);
     forwardLoss(logits);
     model.zeroGrad();
@@ -50,6 +59,16 @@ export function fixedBatchStep(modules: StepModules, kernels: Kernels, architect
     model.backward(batch);
     optimizer.step(model.parameters, 0.001);
   };
+  return Object.assign(step, {
+    // Builds before the tensor interface computed in place: their steps are done when they return.
+    finished: () => (before ? Promise.resolve() : kernels.read(losses.subarray(0, 1))),
+    dispose() {
+      for (const tensor of [input, losses]) kernels.release(tensor);
+      model.dispose();
+      loss.dispose();
+      optimizer.dispose();
+    },
+  });
 }
 
 /** The middle value (the upper one of an even count). */

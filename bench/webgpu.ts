@@ -27,7 +27,7 @@ import { Rng } from '../src/random/rng.ts';
 import { DEFAULT_CNN_CONFIG } from '../src/runs/configs.ts';
 import { runPipeline } from '../src/runs/pipeline.ts';
 import { Adam } from '../src/training/optimizers.ts';
-import { median } from './training-step.ts';
+import { fixedBatchStep, median } from './training-step.ts';
 
 const BATCH = 128;
 const ROUNDS = 3;
@@ -39,38 +39,18 @@ const TURN_SECONDS = 2;
  * steps of warm-up; the time ends when the last step's loss has been read (a GPU has finished).
  */
 async function stepSpeed(kernels: Kernels, architecture: Architecture, batch: number): Promise<number> {
-  const rng = Rng.fromSeed(4);
-  const model = new Sequential(kernels, architecture);
-  model.initialize(rng.fork());
-  const loss = new SoftmaxCrossEntropy(kernels, 10);
-  const optimizer = new Adam(kernels, model.parameterCount);
-  const input = kernels.allocate(batch * 784);
-  kernels.write(input, Float32Array.from({ length: batch * 784 }, (_, i) => Math.abs(Math.sin(i * 0.1))));
-  const losses = kernels.allocate(batch);
-  const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
-  const context = { training: true, rng: rng.fork() };
-  const step = () => {
-    const logits = model.forward(input, batch, context);
-    loss.forward(logits, labels, batch, losses);
-    model.zeroGrad();
-    loss.backward(model.outputGradient, labels, batch);
-    model.backward(batch);
-    optimizer.step(model.parameters, 0.001);
-  };
+  const step = fixedBatchStep({ Sequential, SoftmaxCrossEntropy, Adam, Rng }, kernels, architecture, batch);
   for (let i = 0; i < 3; i++) step();
-  await kernels.read(losses);
+  await step.finished();
   let steps = 0;
   const started = performance.now();
   while (performance.now() - started < TURN_SECONDS * 1000) {
     for (let i = 0; i < 10; i++) step();
     steps += 10;
-    await kernels.read(losses.subarray(0, 1));
+    await step.finished();
   }
   const speed = (steps * batch) / ((performance.now() - started) / 1000);
-  for (const tensor of [input, losses]) kernels.release(tensor);
-  model.dispose();
-  loss.dispose();
-  optimizer.dispose();
+  step.dispose();
   return speed;
 }
 
