@@ -113,6 +113,9 @@ test('a moving average of the weights is what fit keeps, as computed step by ste
 });
 
 test('a CNN with every recipe option resumes to the same weights, and its saved model evaluates as trained (flip included)', { timeout: 240_000 }, async () => {
+  // Every option that keeps state across epochs or draws numbers: the weight average, Lookahead,
+  // the averaged epochs, alternating flips; and those that set up the training: whitening,
+  // Dirac initialisation, the shifts' learning rate.
   const kernels = await loadKernels('auto', { threads: 1 });
   const config: CnnConfig = {
     ...DEFAULT_CNN_CONFIG,
@@ -126,8 +129,14 @@ test('a CNN with every recipe option resumes to the same weights, and its saved 
     emaDecay: 0.9,
     augmentErase: 0.5,
     augmentFlip: true,
+    alternateFlip: true,
     testFlip: true,
     schedule: 'triangular',
+    lookahead: 3,
+    averageEpochs: 2,
+    whiten: true,
+    diracInit: true,
+    batchNormBiasLr: 4,
   };
   const whole = tempDir();
   await trainCnn(config, { outDir: whole, kernels });

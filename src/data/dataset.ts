@@ -14,9 +14,9 @@ export interface Examples {
   labels: Uint8Array;
   /**
    * Writes examples indices[start .. start+batch) as rows of `out` ([batch, featureSize]), with
-   * the kernels of the training that asks.
+   * the kernels of the training that asks; `epoch` (1-based) is the training's, where it asks.
    */
-  gather(out: Tensor, indices: Int32Array, start: number, batch: number, kernels: Kernels): void;
+  gather(out: Tensor, indices: Int32Array, start: number, batch: number, kernels: Kernels, epoch?: number): void;
 }
 
 /** A host buffer of at least `length` floats, grown as needed: where examples computed in the host's memory are assembled before their write. */
@@ -53,6 +53,12 @@ export interface Augmentation {
   /** Mirror left-right with probability 1/2. */
   flip: boolean;
   /**
+   * With `flip`: mirror each image in alternate epochs instead, from a first choice per image
+   * drawn (1/2 each) when the examples are made: every image is seen both ways in any two
+   * epochs running.
+   */
+  alternateFlip?: boolean;
+  /**
    * Random erasing (Zhong et al., 2017): with this probability, a rectangle of 2% to 40% of the
    * image, aspect ratio 0.3 to 3.3, at a random place, is overwritten with uniform noise in
    * [0, 1]. 0 (or absent): none, and no number is drawn for it.
@@ -79,26 +85,31 @@ function eraseRectangle(image: Float32Array, offset: number, rng: Rng): void {
 
 /**
  * Pixels scaled to [0, 1], each example shifted and mirrored at random as it is gathered (for
- * training only). Vacated pixels are 0, the background. Draws from `rng` alone.
+ * training only). Vacated pixels are 0, the background. Draws from `rng` alone; alternating
+ * flips need the epoch of each gather.
  */
 export function augmentedPixelExamples(images: LabelledImages, augmentation: Augmentation, rng: Rng): Examples {
   const scale = 1 / 255;
   const pixels = images.pixels;
   const { maxShift, flip } = augmentation;
   const erase = augmentation.erase ?? 0;
+  // Whether each image is mirrored in odd epochs (and so not in even ones), with alternating flips.
+  const mirroredFirst = flip && augmentation.alternateFlip ? Uint8Array.from({ length: images.count }, () => (rng.uniform() < 0.5 ? 1 : 0)) : null;
   const staging = hostRows();
   return {
     count: images.count,
     featureSize: PIXELS,
     labels: images.labels,
-    gather(into, indices, start, batch, kernels) {
+    gather(into, indices, start, batch, kernels, epoch) {
+      if (mirroredFirst && epoch === undefined) throw new Error('alternating flips need the epoch of each gather');
       const out = staging(batch * PIXELS);
       for (let b = 0; b < batch; b++) {
-        const source = indices[start + b] * PIXELS;
+        const index = indices[start + b];
+        const source = index * PIXELS;
         const target = b * PIXELS;
         const dy = rng.int(2 * maxShift + 1) - maxShift;
         const dx = rng.int(2 * maxShift + 1) - maxShift;
-        const mirror = flip && rng.uniform() < 0.5;
+        const mirror = mirroredFirst ? mirroredFirst[index] === (epoch ?? 1) % 2 : flip && rng.uniform() < 0.5;
         for (let y = 0; y < IMAGE_SIZE; y++) {
           const sy = y - dy;
           for (let x = 0; x < IMAGE_SIZE; x++) {

@@ -25,6 +25,18 @@ export interface TrainingConfig {
    * saved model use instead of the last weights; 0 = none.
    */
   emaDecay: number;
+  /**
+   * Lookahead (Zhang et al., 2019, as airbench uses it): every this many steps, and at the end of
+   * every epoch, slow weights move toward the weights trained (by a share that grows over the
+   * run) and training continues from them; 0 = none.
+   */
+  lookahead: number;
+  /**
+   * A snapshot ensemble in one model: what is validated, tested and kept over the last this many
+   * epochs is the mean of the weights at the end of each of them so far (no cost at inference);
+   * 0 or 1 = none.
+   */
+  averageEpochs: number;
   /** Epochs without a better validation accuracy before stopping; 0 = never stop early. */
   patience: number;
   /** Share of the 60,000 training images held out for validation (stratified). */
@@ -63,12 +75,27 @@ export interface CnnConfig extends TrainingConfig {
   augmentShift: number;
   /** Random horizontal flips during training. */
   augmentFlip: boolean;
+  /**
+   * With augmentFlip: each training image is mirrored in every other epoch, from a random first
+   * choice per image, instead of at random every time (airbench's alternating flips).
+   */
+  alternateFlip: boolean;
   /** Random erasing: the share of training images in which a random rectangle is overwritten with noise; 0 = none. */
   augmentErase: number;
   /** Evaluate (validation, test, and wherever the model is used) on each image and its mirror image, averaging the probabilities. */
   testFlip: boolean;
   /** Batch normalisation after each convolution and the feature layer. */
   batchNorm: boolean;
+  /**
+   * The first convolution's filters from the whitened 3x3 patches of the training split (each
+   * eigenvector of their covariance, scaled by 1 / sqrt(eigenvalue + 5e-4), and its negative;
+   * the filters beyond 18 keep their He draw), and the layer frozen.
+   */
+  whiten: boolean;
+  /** Identity (Dirac) initialisation of convolutions 2 to 5: their first min(in, out) filters pass their input channel through. */
+  diracInit: boolean;
+  /** The learning rate of batch normalisation's shifts (beta) is this multiple of the others'. */
+  batchNormBiasLr: number;
 }
 
 const TRAINING_DEFAULTS: TrainingConfig = {
@@ -83,6 +110,8 @@ const TRAINING_DEFAULTS: TrainingConfig = {
   warmup: 0.2,
   labelSmoothing: 0,
   emaDecay: 0,
+  lookahead: 0,
+  averageEpochs: 0,
   patience: 5,
   validationFraction: 0.2,
   seed: 42,
@@ -122,9 +151,13 @@ export const DEFAULT_CNN_CONFIG: Readonly<CnnConfig> = {
   featureDropout: 0.2,
   augmentShift: 1,
   augmentFlip: true,
+  alternateFlip: false,
   augmentErase: 0,
   testFlip: true,
   batchNorm: true,
+  whiten: false,
+  diracInit: false,
+  batchNormBiasLr: 1,
 };
 
 /** The MLP on the CNN's (standardised) features. */

@@ -21,6 +21,7 @@ import { evaluate, testFlipShape } from '../evaluation/predict.ts';
 import type { Kernels } from '../kernels/index.ts';
 import { SoftmaxCrossEntropy } from '../layers/softmax-cross-entropy.ts';
 import { cnnArchitecture } from '../models/cnn.ts';
+import { convolutionLayers, setDirac, setWhitening, whiteningFilters } from '../models/cnn-init.ts';
 import { encodeModel, type InputTransform, type ModelDescription, type ModelDetails } from '../models/model-format.ts';
 import { mlpArchitecture } from '../models/mlp.ts';
 import { Sequential, type Architecture } from '../models/sequential.ts';
@@ -71,6 +72,8 @@ export interface Recipe {
   input: InputTransform;
   /** Evaluate each image and its mirror image, averaging the probabilities (test-time flipping). */
   testTimeFlip: boolean;
+  /** The first convolution's whitening filters, from the training split (a CNN with `whiten`). */
+  whitening?: Float32Array;
 }
 
 /**
@@ -128,9 +131,10 @@ export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recip
   const { config } = spec;
   const { architecture, featureLayer } = cnnArchitecture(config);
   const augment = config.augmentShift > 0 || config.augmentFlip || config.augmentErase > 0;
-  const augmentation = { maxShift: config.augmentShift, flip: config.augmentFlip, erase: config.augmentErase };
+  const augmentation = { maxShift: config.augmentShift, flip: config.augmentFlip, alternateFlip: config.alternateFlip, erase: config.augmentErase };
   const train = augment ? augmentedPixelExamples(images.train, augmentation, streams.augment) : pixels.train;
-  return { architecture, featureLayer, ...pixels, train, input, testTimeFlip: config.testFlip };
+  const whitening = config.whiten ? whiteningFilters(images.train, 3) : undefined;
+  return { architecture, featureLayer, ...pixels, train, input, testTimeFlip: config.testFlip, ...(whitening ? { whitening } : {}) };
 }
 
 /** A job as it starts: its spec, the streams forked from its seed, its data and its recipe. */
@@ -255,6 +259,22 @@ export interface TrainJobOptions {
 }
 
 /**
+ * Each parameter tensor's learning rate as a multiple of the schedule's, where the job's
+ * configuration sets any: the whitened first convolution frozen (0), batch normalisation's
+ * shifts at `batchNormBiasLr`. Undefined where all are 1.
+ */
+export function learningRateScales(spec: JobSpec, model: Sequential): number[] | undefined {
+  if (spec.kind !== 'cnn') return undefined;
+  const { whiten, batchNormBiasLr } = spec.config;
+  if (!whiten && (batchNormBiasLr ?? 1) === 1) return undefined;
+  const frozen = whiten ? `layers.${convolutionLayers(model)[0]}.` : null;
+  return model.parameters.map(({ name }) => {
+    if (frozen && name.startsWith(frozen)) return 0;
+    return name.endsWith('.beta') ? (batchNormBiasLr ?? 1) : 1;
+  });
+}
+
+/**
  * Builds the model, initialises it from the job's `init` stream and trains it with the job's
  * optimiser and schedule, shuffling from `shuffle`, drawing dropout from `dropout` and
  * augmentation from `augment` (all three saved in every checkpoint). The model holds the
@@ -266,6 +286,12 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
   const { config } = spec;
   const model = new Sequential(kernels, plan.architecture);
   model.initialize(streams.init);
+  if (spec.kind === 'cnn' && (plan.whitening || spec.config.diracInit)) {
+    const values = await model.readValues();
+    if (plan.whitening) setWhitening(model, values, plan.whitening);
+    if (spec.config.diracInit) setDirac(model, values);
+    model.writeValues(values);
+  }
   options.log?.(`${spec.kind}: ${model.parameterCount} parameters; kernels: ${kernels.description}`);
   options.onModel?.(model);
   const loss = new SoftmaxCrossEntropy(kernels, NUM_CLASSES, config.labelSmoothing);
@@ -291,6 +317,9 @@ export async function trainJob(spec: JobSpec, plan: Recipe, streams: RunStreams,
       onProgress: options.onProgress,
       signal: options.signal,
       emaDecay: config.emaDecay,
+      lookahead: config.lookahead,
+      averageEpochs: config.averageEpochs,
+      learningRateScales: learningRateScales(spec, model),
       validationFlip: testFlipShape(plan.testTimeFlip),
       control: options.control,
     });

@@ -155,6 +155,8 @@ export const TRAINING_OPTIONS: OptionTable<TrainingConfig> = {
   warmup: { flag: '--warmup <fraction>', type: openFraction, help: 'triangular schedule: share of the epochs rising to the peak learning rate', searchable: true },
   labelSmoothing: { flag: '--label-smoothing <e>', type: rate, help: 'label smoothing of the training loss (0 = none)', searchable: true },
   emaDecay: { flag: '--ema <decay>', type: rate, help: 'evaluate and save an exponential moving average of the weights with this decay (0 = none)', searchable: true },
+  lookahead: { flag: '--lookahead <steps>', type: nonNegativeInteger, help: 'Lookahead: steps between syncs of slow and trained weights (0 = none)', searchable: true },
+  averageEpochs: { flag: '--average-epochs <k>', type: nonNegativeInteger, help: 'keep the mean of the weights at the ends of the last k epochs (0 or 1 = none)', searchable: true },
   patience: { flag: '--patience <epochs>', type: nonNegativeInteger, help: 'stop after this many epochs without a better validation accuracy (0 = never)' },
   validationFraction: { flag: '--validation-fraction <f>', type: openFraction, help: 'share of the training images held out for validation' },
   trainLimit: { flag: '--train-limit <n>', type: optional(positiveInteger), help: 'train on a stratified sample of this many images, for a quick look (default: all)' },
@@ -178,9 +180,13 @@ export const CNN_OPTIONS: OptionTable<Omit<CnnConfig, keyof TrainingConfig>> = {
   featureDropout: { flag: '--feature-dropout <rate>', type: rate, help: 'dropout after the feature layer (0 = none)', searchable: true },
   augmentShift: { flag: '--augment-shift <pixels>', type: nonNegativeInteger, help: 'random shifts of up to this many pixels while training (0 = none)' },
   augmentFlip: { flag: '--augment-flip', type: flag, help: 'random horizontal flips while training' },
+  alternateFlip: { flag: '--alternate-flip', type: flag, help: 'with --augment-flip: mirror each image every other epoch instead of at random' },
   augmentErase: { flag: '--augment-erase <p>', type: rate, help: 'random erasing: share of training images with a rectangle of noise (0 = none)', searchable: true },
   testFlip: { flag: '--test-flip', type: flag, help: 'average the probabilities of each image and its mirror image when evaluating and predicting' },
   batchNorm: { flag: '--batch-norm', type: flag, help: 'batch normalisation after each convolution and the feature layer' },
+  whiten: { flag: '--whiten', type: flag, help: "first convolution from the training images' whitened 3x3 patches, frozen" },
+  diracInit: { flag: '--dirac-init', type: flag, help: 'identity initialisation of convolutions 2 to 5' },
+  batchNormBiasLr: { flag: '--batch-norm-bias-lr <factor>', type: positiveNumber, help: "batch normalisation's shifts learn this many times faster", searchable: true },
 };
 
 /** Every option of an MLP's configuration, and of the CNN's. */

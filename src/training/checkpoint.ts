@@ -20,6 +20,8 @@ interface StateJson {
   history: FitState['history'];
   /** Steps seen by the moving average of the weights (its values are the tensor `average`), when there is one. */
   averageSteps?: number;
+  /** Epochs averaged so far by a snapshot ensemble (their mean is the tensor `snapshots`), when there are any. */
+  snapshotCount?: number;
 }
 
 function stateJson(state: FitState): StateJson {
@@ -32,6 +34,7 @@ function stateJson(state: FitState): StateJson {
     rngs: state.rngs,
     history: state.history,
     ...(state.average ? { averageSteps: state.average.steps } : {}),
+    ...(state.snapshots ? { snapshotCount: state.snapshots.count } : {}),
   };
 }
 
@@ -43,6 +46,7 @@ function stateTensors(state: FitState): NamedTensor[] {
     ...state.optimizer.buffers.map((data, i) => ({ name: `optimizer.${i}`, shape: [data.length], data })),
     { name: 'order', shape: [state.order.length], data: state.order },
     ...(state.average ? [{ name: 'average', shape: [state.average.values.length], data: state.average.values }] : []),
+    ...(state.snapshots ? [{ name: 'snapshots', shape: [state.snapshots.values.length], data: state.snapshots.values }] : []),
   ];
 }
 
@@ -66,6 +70,7 @@ function fitState(json: StateJson, tensors: Map<string, NamedTensor>, source: st
     order: get('order') as Int32Array,
     history: json.history,
     ...(json.averageSteps === undefined ? {} : { average: { values: get('average') as Float32Array, steps: json.averageSteps } }),
+    ...(json.snapshotCount === undefined ? {} : { snapshots: { values: get('snapshots') as Float32Array, count: json.snapshotCount } }),
   };
 }
 

@@ -89,6 +89,22 @@ export interface FitOptions {
    * the average's. 0 or absent: none.
    */
   emaDecay?: number;
+  /**
+   * Lookahead: every this many steps, and after an epoch's last step, the slow weights move
+   * toward the trained ones, slow = d·slow + (1 - d)·trained with d = 0.95^k·(t / T)³ (step t of
+   * T: no pull at first, 0.95^k at the end, as airbench ramps it), and training continues from
+   * the slow weights. 0 or absent: none. The epoch ends synchronised, so checkpoints need
+   * nothing more.
+   */
+  lookahead?: number;
+  /**
+   * A snapshot ensemble in one model: in each of the last this many epochs, what is validated
+   * (and kept where best) is the mean of the weights (the moving average's, where there is one)
+   * at the end of each of those epochs so far. 0, 1 or absent: none.
+   */
+  averageEpochs?: number;
+  /** Each parameter tensor's learning rate as a multiple of the schedule's (0: frozen); absent: 1 for all. */
+  learningRateScales?: readonly number[];
   /** Validate each image and its mirror image, the examples being images of this shape, averaging the probabilities (see evaluate). */
   validationFlip?: readonly number[] | null;
   /** Changes made while training runs; see TrainingControl. */
@@ -141,6 +157,8 @@ export interface FitState {
   history: EpochRecord[];
   /** The moving average of the weights and the steps it has seen, when there is one. */
   average?: { values: Float32Array; steps: number };
+  /** The mean of the epochs' weights averaged so far (averageEpochs) and how many, once there is one. */
+  snapshots?: { values: Float32Array; count: number };
 }
 
 export interface Checkpointer {
@@ -189,8 +207,14 @@ export async function fit(options: FitOptions): Promise<FitResult> {
   // The training loss may smooth its labels; validation measures the plain cross-entropy.
   const validationLoss = loss.smoothing > 0 ? new SoftmaxCrossEntropy(kernels, loss.classes) : loss;
   const emaDecay = options.emaDecay ?? 0;
-  const average = emaDecay > 0 ? { values: kernels.allocate(parameters), steps: 0, live: kernels.allocate(parameters) } : null;
+  const average = emaDecay > 0 ? { values: kernels.allocate(parameters), steps: 0 } : null;
   if (average) kernels.copy({ out: average.values, inp: model.values, n: parameters });
+  const lookahead = options.lookahead ?? 0;
+  const slow = lookahead > 0 ? kernels.allocate(parameters) : null;
+  const averageEpochs = options.averageEpochs ?? 0;
+  const snapshots = averageEpochs > 1 ? { values: kernels.allocate(parameters), count: 0 } : null;
+  // Weights set aside while others are validated.
+  const live = average || snapshots ? kernels.allocate(parameters) : null;
   let history: EpochRecord[] = [];
   let bestEpoch = 0;
   let bestAccuracy = -1;
@@ -212,10 +236,16 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         kernels.write(average.values, saved.average.values);
         average.steps = saved.average.steps;
       }
+      if (snapshots && saved.snapshots) {
+        kernels.write(snapshots.values, saved.snapshots.values);
+        snapshots.count = saved.snapshots.count;
+      }
       firstEpoch = saved.epochsDone + 1;
       if (options.patience > 0 && saved.epochsDone - bestEpoch >= options.patience) firstEpoch = epochs + 1;
     }
 
+    // An epoch ends with the slow weights and the trained ones the same, a resumed one included.
+    if (slow) kernels.copy({ out: slow, inp: model.values, n: parameters });
     const lastEpoch = Math.min(epochs, options.stopAfterEpoch ?? epochs);
     let peak = peakAfter(history, options.learningRate);
     const readEveryBatch = kernels.device === 'cpu';
@@ -255,7 +285,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
         options.signal?.throwIfAborted();
         const start = b * batchSize;
         const batch = Math.min(batchSize, train.count - start);
-        train.gather(input, order, start, batch, kernels);
+        train.gather(input, order, start, batch, kernels, epoch);
         for (let i = 0; i < batch; i++) labels[i] = train.labels[order[start + i]];
         const batchLabels = labels.subarray(0, batch);
 
@@ -273,7 +303,12 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           options.control?.onChange?.({ ...change, epoch });
         }
         learningRate = learningRateAt(options.schedule, peak, epoch - 1 + b / batches, epochs);
-        optimizer.step(model.parameters, learningRate);
+        optimizer.step(model.parameters, learningRate, options.learningRateScales);
+        if (slow && ((b + 1) % lookahead === 0 || b === batches - 1)) {
+          const progress = ((epoch - 1) * batches + b + 1) / (epochs * batches);
+          kernels.emaUpdate({ average: slow, values: model.values, n: parameters, decay: 0.95 ** lookahead * progress ** 3 });
+          kernels.copy({ out: model.values, inp: slow, n: parameters });
+        }
         if (average) {
           average.steps++;
           const decay = Math.min(emaDecay, (1 + average.steps) / (10 + average.steps));
@@ -284,13 +319,21 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       }
       if (figures.read < seen) await tally();
 
-      // With a moving average, the average is what is validated (and kept): swap it in for this.
-      if (average) {
-        kernels.copy({ out: average.live, inp: model.values, n: parameters });
-        kernels.copy({ out: model.values, inp: average.values, n: parameters });
+      // The weights validated (and kept where best): the moving average's where there is one, and
+      // in the last averageEpochs epochs the mean of theirs at the end of each of those epochs.
+      let validated = average ? average.values : model.values;
+      if (snapshots && epoch > epochs - averageEpochs) {
+        snapshots.count++;
+        if (snapshots.count === 1) kernels.copy({ out: snapshots.values, inp: validated, n: parameters });
+        else kernels.emaUpdate({ average: snapshots.values, values: validated, n: parameters, decay: (snapshots.count - 1) / snapshots.count });
+        validated = snapshots.values;
+      }
+      if (live && validated !== model.values) {
+        kernels.copy({ out: live, inp: model.values, n: parameters });
+        kernels.copy({ out: model.values, inp: validated, n: parameters });
       }
       const validationResult = await evaluate(kernels, model, validationLoss, validation, undefined, options.validationFlip);
-      if (average) kernels.copy({ out: model.values, inp: average.live, n: parameters });
+      if (live && validated !== model.values) kernels.copy({ out: model.values, inp: live, n: parameters });
       const record: EpochRecord = {
         epoch,
         trainLoss: figures.lossSum / seen,
@@ -306,7 +349,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
       if (improved) {
         bestAccuracy = record.valAccuracy;
         bestEpoch = epoch;
-        kernels.copy({ out: bestValues, inp: average ? average.values : model.values, n: parameters });
+        kernels.copy({ out: bestValues, inp: validated, n: parameters });
       }
       options.onProgress?.({ type: 'epoch-end', record, improved });
       if (options.checkpoint) {
@@ -321,6 +364,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
           order,
           history,
           ...(average ? { average: { values: await kernels.read(average.values), steps: average.steps } } : {}),
+          ...(snapshots && snapshots.count > 0 ? { snapshots: { values: await kernels.read(snapshots.values), count: snapshots.count } } : {}),
         });
       }
       if (options.patience > 0 && epoch - bestEpoch >= options.patience) break;
@@ -330,7 +374,7 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     const stoppedEarly = history.length < lastEpoch || (history.length < epochs && options.patience > 0 && history.length - bestEpoch >= options.patience);
     return { history, bestEpoch, bestAccuracy, stoppedEarly, paused: !stoppedEarly && history.length < epochs };
   } finally {
-    for (const tensor of [input, losses, predicted, bestValues, ...(average ? [average.values, average.live] : [])]) kernels.release(tensor);
+    for (const tensor of [input, losses, predicted, bestValues, average?.values, slow, snapshots?.values, live]) if (tensor) kernels.release(tensor);
     if (validationLoss !== loss) validationLoss.dispose();
   }
 }

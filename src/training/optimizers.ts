@@ -10,8 +10,12 @@ export interface OptimizerState {
 
 /** Updates parameters from their gradients; one small class per algorithm. */
 export interface Optimizer {
-  /** Applies one update at `learningRate` to every tensor, from its current gradient. */
-  step(parameters: readonly ParameterTensor[], learningRate: number): void;
+  /**
+   * Applies one update at `learningRate` to every tensor, from its current gradient; where
+   * `scales` is given, tensor i's learning rate is `learningRate · scales[i]`, and a tensor
+   * whose scale is 0 is left as it is (frozen).
+   */
+  step(parameters: readonly ParameterTensor[], learningRate: number, scales?: readonly number[]): void;
   /** A copy of the state in the host's memory (waits for a GPU). */
   state(): Promise<OptimizerState>;
   /** Continues from a saved state. */
@@ -66,20 +70,22 @@ export class Sgd implements Optimizer {
     this.kernels.release(this.velocity);
   }
 
-  step(parameters: readonly ParameterTensor[], learningRate: number): void {
-    for (const p of parameters) {
+  step(parameters: readonly ParameterTensor[], learningRate: number, scales?: readonly number[]): void {
+    parameters.forEach((p, i) => {
+      const scale = scales?.[i] ?? 1;
+      if (scale === 0) return;
       const velocity = this.velocity.subarray(p.offset, p.offset + p.value.length);
       this.kernels.sgdStep({
         param: p.value,
         grad: p.grad,
         velocity,
         n: p.value.length,
-        learningRate,
+        learningRate: learningRate * scale,
         momentum: this.momentum,
         nesterov: this.nesterov,
         weightDecay: p.decay ? this.weightDecay : 0,
       });
-    }
+    });
   }
 }
 
@@ -131,9 +137,11 @@ export class Adam implements Optimizer {
     this.kernels.release(this.v);
   }
 
-  step(parameters: readonly ParameterTensor[], learningRate: number): void {
+  step(parameters: readonly ParameterTensor[], learningRate: number, scales?: readonly number[]): void {
     this.steps++;
-    for (const p of parameters) {
+    parameters.forEach((p, i) => {
+      const scale = scales?.[i] ?? 1;
+      if (scale === 0) return;
       const end = p.offset + p.value.length;
       this.kernels.adamStep({
         param: p.value,
@@ -141,14 +149,14 @@ export class Adam implements Optimizer {
         m: this.m.subarray(p.offset, end),
         v: this.v.subarray(p.offset, end),
         n: p.value.length,
-        learningRate,
+        learningRate: learningRate * scale,
         beta1: this.beta1,
         beta2: this.beta2,
         epsilon: this.epsilon,
         weightDecay: p.decay ? this.weightDecay : 0,
         step: this.steps,
       });
-    }
+    });
   }
 }
 
