@@ -17,7 +17,8 @@ import { convolutionLayers, patchCovariance, setDirac, setWhitening, symmetricEi
 import { mlpArchitecture } from '../src/models/mlp.ts';
 import { Sequential } from '../src/models/sequential.ts';
 import { DEFAULT_CNN_CONFIG } from '../src/runs/configs.ts';
-import { learningRateScales } from '../src/runs/job-core.ts';
+import { imageJobData, learningRateScales, startJob } from '../src/runs/job-core.ts';
+import { loadData } from '../src/data/prepare.ts';
 import { fit, type FitOptions } from '../src/training/fit.ts';
 import { Adam, Sgd, type Optimizer } from '../src/training/optimizers.ts';
 import { host, randomArray, Rng } from './helpers/random.ts';
@@ -81,6 +82,19 @@ test("the whitened first convolution, run on the images, gives uncorrelated outp
   }
   // The directions of most variance come out near 1: whitened.
   assert.ok(covariance(0, 0) > 0.99);
+});
+
+test("a job's whitening comes from its own training images, not its validation images", async () => {
+  const loaded = await loadData({});
+  const config = { ...DEFAULT_CNN_CONFIG, whiten: true, trainLimit: 400 };
+  const job = startJob({ kind: 'cnn', config }, (streams) => imageJobData(config, streams, { loaded }));
+  assert.equal(job.data.type, 'images');
+  if (job.data.type !== 'images') return;
+  assert.equal(job.data.images.train.count, 400);
+  assert.deepEqual(job.plan.whitening, whiteningFilters(job.data.images.train, 3));
+  assert.notDeepEqual(job.plan.whitening, whiteningFilters(job.data.images.validation, 3));
+  const plain = startJob({ kind: 'cnn', config: { ...config, whiten: false } }, (streams) => imageJobData(config, streams, { loaded }));
+  assert.equal(plain.plan.whitening, undefined);
 });
 
 test('setWhitening and setDirac: a first layer of the whitening filters, later convolutions that pass their input through', () => {

@@ -36,7 +36,7 @@ export interface SearchSection {
   figures: Figure[];
   /** Parameter names, in the table's column order. */
   parameters: string[];
-  trials: { trial: number; params: Record<string, number | string>; valAccuracy: number | null; epochs: number; seconds: number }[];
+  trials: { trial: number; params: Record<string, number | string | boolean>; valAccuracy: number | null; epochs: number; seconds: number }[];
   /** The best trial's test figures, when the search has evaluated it. */
   report: ClassificationReport | null;
 }

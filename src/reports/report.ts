@@ -279,7 +279,7 @@ async function searchSection(dir: string, charts: ChartWriter): Promise<SearchSe
     figures.push(
       await charts.chart(
         `search-${name}`,
-        hyperparameterSpec(finished.map((t) => ({ value: t.params[name], valAccuracy: t.valAccuracy!, epochs: t.epochs, trial: t.trial })), name, { scale }),
+        hyperparameterSpec(finished.map((t) => ({ value: typeof t.params[name] === 'boolean' ? String(t.params[name]) : (t.params[name] as number | string), valAccuracy: t.valAccuracy!, epochs: t.epochs, trial: t.trial })), name, { scale }),
         `Validation accuracy against ${name}`,
       ),
     );

@@ -51,26 +51,11 @@ export interface TrainingConfig {
   threads: number | null;
 }
 
-/** The MLP: input -> hidden ReLU layer -> 10. */
-export interface MlpConfig extends TrainingConfig {
-  /** Units of the hidden ReLU layer. */
-  hidden: number;
-  /** Dropout rate after the hidden layer; 0 = none. */
-  dropout: number;
-  /** Weight initialisation of the dense layers. */
-  init: 'he' | 'xavier';
-}
-
-/** The CNN feature extractor (see models/cnn.ts) and how it is trained. */
-export interface CnnConfig extends TrainingConfig {
-  /** Filters of the five convolutions. */
-  channels: number[];
-  /** Size of the feature layer. */
-  features: number;
-  /** Dropout after the last pooling; 0 = none. */
-  convDropout: number;
-  /** Dropout after the feature layer; 0 = none. */
-  featureDropout: number;
+/**
+ * How a model on pixels sees its training images and is evaluated: augmentation and test-time
+ * flipping. The MLP on a pipeline's features takes none of them (all off).
+ */
+export interface ImageConfig {
   /** Random shifts of up to this many pixels during training; 0 = none. */
   augmentShift: number;
   /** Random horizontal flips during training. */
@@ -84,6 +69,28 @@ export interface CnnConfig extends TrainingConfig {
   augmentErase: number;
   /** Evaluate (validation, test, and wherever the model is used) on each image and its mirror image, averaging the probabilities. */
   testFlip: boolean;
+}
+
+/** The MLP: input -> hidden ReLU layer -> 10. */
+export interface MlpConfig extends TrainingConfig, ImageConfig {
+  /** Units of the hidden ReLU layer. */
+  hidden: number;
+  /** Dropout rate after the hidden layer; 0 = none. */
+  dropout: number;
+  /** Weight initialisation of the dense layers. */
+  init: 'he' | 'xavier';
+}
+
+/** The CNN feature extractor (see models/cnn.ts) and how it is trained. */
+export interface CnnConfig extends TrainingConfig, ImageConfig {
+  /** Filters of the five convolutions. */
+  channels: number[];
+  /** Size of the feature layer. */
+  features: number;
+  /** Dropout after the last pooling; 0 = none. */
+  convDropout: number;
+  /** Dropout after the feature layer; 0 = none. */
+  featureDropout: number;
   /** Batch normalisation after each convolution and the feature layer. */
   batchNorm: boolean;
   /**
@@ -120,9 +127,13 @@ const TRAINING_DEFAULTS: TrainingConfig = {
   threads: null,
 };
 
+/** No augmentation, no test-time flipping. */
+const PLAIN_IMAGES: ImageConfig = { augmentShift: 0, augmentFlip: false, alternateFlip: false, augmentErase: 0, testFlip: false };
+
 /** The MLP on pixels: 784-128-10, chosen on the validation set (see docs/results.md). */
 export const DEFAULT_MLP_CONFIG: Readonly<MlpConfig> = {
   ...TRAINING_DEFAULTS,
+  ...PLAIN_IMAGES,
   hidden: 128,
   dropout: 0.2,
   init: 'he',
@@ -163,6 +174,7 @@ export const DEFAULT_CNN_CONFIG: Readonly<CnnConfig> = {
 /** The MLP on the CNN's (standardised) features. */
 export const DEFAULT_FEATURES_MLP_CONFIG: Readonly<MlpConfig> = {
   ...DEFAULT_MLP_CONFIG,
+  ...PLAIN_IMAGES,
   epochs: 20,
   hidden: 128,
   dropout: 0.3,

@@ -14,6 +14,7 @@
  */
 import { augmentedPixelExamples, featureExamples, featureStatistics, pixelExamples, type Examples, type FeaturePart } from '../data/dataset.ts';
 import { NUM_CLASSES } from '../data/idx.ts';
+import { UserError } from '../errors.ts';
 import { CLASS_NAMES } from '../data/manifest.ts';
 import { testMetrics, type TestMetrics } from '../evaluation/metrics.ts';
 import { prepareData, splitIndices, type LoadedData, type PreparedData, type SplitIndices, type SplitSettings } from '../data/split.ts';
@@ -105,6 +106,10 @@ export function runSplit(labels: Uint8Array, settings: SplitSettings & { seed: n
 export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recipe {
   if (data.type === 'features') {
     if (spec.kind !== 'cnn-features-mlp') throw new Error(`a ${spec.kind} job trains on images, not features`);
+    const { config } = spec;
+    if (config.augmentShift > 0 || config.augmentFlip || config.augmentErase > 0 || config.testFlip) {
+      throw new UserError('the MLP on the features sees no images: leave augmentation and test-time flipping off (augmentShift, augmentFlip, augmentErase, testFlip)');
+    }
     const { mean, std } = featureStatistics(data.train.x, data.train.size);
     const examples = (part: FeaturePart) => featureExamples(part.x, part.size, part.y, mean, std);
     return {
@@ -124,17 +129,22 @@ export function recipe(spec: JobSpec, data: JobData, streams: RunStreams): Recip
     };
   }
   const { images } = data;
-  const pixels = { train: pixelExamples(images.train), validation: pixelExamples(images.validation), test: () => pixelExamples(images.test()) };
-  const input: InputTransform = { type: 'pixels', scale: 1 / 255 };
-  if (spec.kind === 'mlp') return { architecture: mlpArchitecture(spec.config), ...pixels, input, testTimeFlip: false };
-  if (spec.kind !== 'cnn') throw new Error('the MLP on features trains on features, not images');
+  if (spec.kind === 'cnn-features-mlp') throw new Error('the MLP on features trains on features, not images');
   const { config } = spec;
-  const { architecture, featureLayer } = cnnArchitecture(config);
   const augment = config.augmentShift > 0 || config.augmentFlip || config.augmentErase > 0;
   const augmentation = { maxShift: config.augmentShift, flip: config.augmentFlip, alternateFlip: config.alternateFlip, erase: config.augmentErase };
-  const train = augment ? augmentedPixelExamples(images.train, augmentation, streams.augment) : pixels.train;
-  const whitening = config.whiten ? whiteningFilters(images.train, 3) : undefined;
-  return { architecture, featureLayer, ...pixels, train, input, testTimeFlip: config.testFlip, ...(whitening ? { whitening } : {}) };
+  const pixels = {
+    train: augment ? augmentedPixelExamples(images.train, augmentation, streams.augment) : pixelExamples(images.train),
+    validation: pixelExamples(images.validation),
+    test: () => pixelExamples(images.test()),
+    input: { type: 'pixels', scale: 1 / 255 } satisfies InputTransform,
+    // A config.json written before the MLP had the option holds no testFlip: no flipping.
+    testTimeFlip: config.testFlip === true,
+  };
+  if (spec.kind === 'mlp') return { architecture: mlpArchitecture(spec.config), ...pixels };
+  const { architecture, featureLayer } = cnnArchitecture(spec.config);
+  const whitening = spec.config.whiten ? whiteningFilters(images.train, 3) : undefined;
+  return { architecture, featureLayer, ...pixels, ...(whitening ? { whitening } : {}) };
 }
 
 /** A job as it starts: its spec, the streams forked from its seed, its data and its recipe. */

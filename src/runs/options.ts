@@ -7,7 +7,7 @@
  */
 import { BACKEND_NAMES } from '../kernels/types.ts';
 import { SCHEDULE_NAMES } from '../training/schedules.ts';
-import type { CnnConfig, MlpConfig, TrainingConfig } from './configs.ts';
+import type { CnnConfig, ImageConfig, MlpConfig, TrainingConfig } from './configs.ts';
 
 /** A kind of value: how to read it from a flag, how to check one given in JSON, how to name it. */
 export interface ValueType<T> {
@@ -165,24 +165,28 @@ export const TRAINING_OPTIONS: OptionTable<TrainingConfig> = {
   threads: { flag: '--threads <n>', type: optional(positiveInteger), help: 'threads for the wasm and native backends (default: every core)' },
 };
 
+/** The options of a model on pixels: augmentation and test-time flipping. */
+export const IMAGE_OPTIONS: OptionTable<ImageConfig> = {
+  augmentShift: { flag: '--augment-shift <pixels>', type: nonNegativeInteger, help: 'random shifts of up to this many pixels while training (0 = none)', searchable: true },
+  augmentFlip: { flag: '--augment-flip', type: flag, help: 'random horizontal flips while training', searchable: true },
+  alternateFlip: { flag: '--alternate-flip', type: flag, help: 'with --augment-flip: mirror each image every other epoch instead of at random' },
+  augmentErase: { flag: '--augment-erase <p>', type: rate, help: 'random erasing: share of training images with a rectangle of noise (0 = none)', searchable: true },
+  testFlip: { flag: '--test-flip', type: flag, help: 'average the probabilities of each image and its mirror image when evaluating and predicting', searchable: true },
+};
+
 /** The MLP's own options. */
-export const MLP_OPTIONS: OptionTable<Omit<MlpConfig, keyof TrainingConfig>> = {
+export const MLP_OPTIONS: OptionTable<Omit<MlpConfig, keyof TrainingConfig | keyof ImageConfig>> = {
   hidden: { flag: '--hidden <units>', type: positiveInteger, help: 'hidden ReLU units', searchable: true },
   dropout: { flag: '--dropout <rate>', type: rate, help: 'dropout rate after the hidden layer (0 = none)', searchable: true },
   init: { flag: '--init <name>', type: oneOf(['he', 'xavier'] as const), help: 'weight initialisation' },
 };
 
 /** The CNN's own options. */
-export const CNN_OPTIONS: OptionTable<Omit<CnnConfig, keyof TrainingConfig>> = {
+export const CNN_OPTIONS: OptionTable<Omit<CnnConfig, keyof TrainingConfig | keyof ImageConfig>> = {
   channels: { flag: '--channels <list>', type: channelList, help: 'filters of the five convolutions, comma-separated' },
   features: { flag: '--features <n>', type: positiveInteger, help: 'size of the feature layer', searchable: true },
   convDropout: { flag: '--conv-dropout <rate>', type: rate, help: 'dropout after the last pooling (0 = none)', searchable: true },
   featureDropout: { flag: '--feature-dropout <rate>', type: rate, help: 'dropout after the feature layer (0 = none)', searchable: true },
-  augmentShift: { flag: '--augment-shift <pixels>', type: nonNegativeInteger, help: 'random shifts of up to this many pixels while training (0 = none)' },
-  augmentFlip: { flag: '--augment-flip', type: flag, help: 'random horizontal flips while training' },
-  alternateFlip: { flag: '--alternate-flip', type: flag, help: 'with --augment-flip: mirror each image every other epoch instead of at random' },
-  augmentErase: { flag: '--augment-erase <p>', type: rate, help: 'random erasing: share of training images with a rectangle of noise (0 = none)', searchable: true },
-  testFlip: { flag: '--test-flip', type: flag, help: 'average the probabilities of each image and its mirror image when evaluating and predicting' },
   batchNorm: { flag: '--batch-norm', type: flag, help: 'batch normalisation after each convolution and the feature layer' },
   whiten: { flag: '--whiten', type: flag, help: "first convolution from the training images' whitened 3x3 patches, frozen" },
   diracInit: { flag: '--dirac-init', type: flag, help: 'identity initialisation of convolutions 2 to 5' },
@@ -190,5 +194,5 @@ export const CNN_OPTIONS: OptionTable<Omit<CnnConfig, keyof TrainingConfig>> = {
 };
 
 /** Every option of an MLP's configuration, and of the CNN's. */
-export const MLP_CONFIG_OPTIONS: OptionTable<MlpConfig> = { ...TRAINING_OPTIONS, ...MLP_OPTIONS };
-export const CNN_CONFIG_OPTIONS: OptionTable<CnnConfig> = { ...TRAINING_OPTIONS, ...CNN_OPTIONS };
+export const MLP_CONFIG_OPTIONS: OptionTable<MlpConfig> = { ...TRAINING_OPTIONS, ...MLP_OPTIONS, ...IMAGE_OPTIONS };
+export const CNN_CONFIG_OPTIONS: OptionTable<CnnConfig> = { ...TRAINING_OPTIONS, ...CNN_OPTIONS, ...IMAGE_OPTIONS };

@@ -59,7 +59,7 @@ function makeTrials(settings: SearchRequest): TrialRow[] {
   const rng = Rng.fromSeed(settings.seed).fork();
   const trials: TrialRow[] = [];
   if (settings.includeDefault) {
-    const base = defaultConfig(settings.model) as unknown as Record<string, number | string>;
+    const base = defaultConfig(settings.model) as unknown as Record<string, number | string | boolean>;
     const params: TrialParams = {};
     for (const name of Object.keys(settings.space)) params[name] = name === 'widthMultiplier' ? 1 : base[name];
     trials.push({ id: 0, params });

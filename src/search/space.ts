@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import type { Rng } from '../random/rng.ts';
 import { DEFAULT_CNN_CONFIG, DEFAULT_FEATURES_MLP_CONFIG, DEFAULT_MLP_CONFIG, type CnnConfig, type MlpConfig } from '../runs/configs.ts';
-import { CNN_CONFIG_OPTIONS, MLP_CONFIG_OPTIONS, positiveNumber, type OptionSpec, type ValueType } from '../runs/options.ts';
+import { CNN_CONFIG_OPTIONS, MLP_CONFIG_OPTIONS, MLP_OPTIONS, positiveNumber, TRAINING_OPTIONS, type OptionSpec, type ValueType } from '../runs/options.ts';
 
 /** The models a search can tune. */
 export type SearchModel = 'mlp' | 'cnn' | 'features-mlp';
@@ -15,12 +15,12 @@ export type ParameterSpec =
   /** Uniform: dropout rates. Grid: `gridPoints` evenly spaced values. */
   | { type: 'uniform'; min: number; max: number; gridPoints?: number }
   /** One of a list, each equally likely. Grid: every value. */
-  | { type: 'choice'; values: (number | string)[] };
+  | { type: 'choice'; values: (number | string | boolean)[] };
 
 export type SearchSpace = Record<string, ParameterSpec>;
 
 /** One trial's hyperparameters, by name. */
-export type TrialParams = Record<string, number | string>;
+export type TrialParams = Record<string, number | string | boolean>;
 
 /** A parameter a search may vary: its value type and what it is. */
 interface Parameter {
@@ -36,7 +36,8 @@ function searchable(options: Record<string, OptionSpec<unknown>>): Record<string
 /** The hyperparameters each model's search may vary: the searchable training options, and the CNN's width. */
 const PARAMETERS: Record<SearchModel, Record<string, Parameter>> = {
   mlp: searchable(MLP_CONFIG_OPTIONS),
-  'features-mlp': searchable(MLP_CONFIG_OPTIONS),
+  // The MLP on features sees no images: no augmentation.
+  'features-mlp': searchable({ ...TRAINING_OPTIONS, ...MLP_OPTIONS }),
   cnn: { ...searchable(CNN_CONFIG_OPTIONS), widthMultiplier: { type: positiveNumber, help: 'scales the filters of every convolution' } },
 };
 
@@ -80,12 +81,12 @@ export function validateSpace(model: SearchModel, space: unknown, source: string
     const parameter = allowed[name];
     if (!parameter) fail(`"${name}" is not a parameter of the ${model} search; use ${Object.keys(allowed).join(', ')}`);
     const spec = raw as Partial<ParameterSpec> & Record<string, unknown>;
-    const check = (value: number | string, what: string) => {
+    const check = (value: number | string | boolean, what: string) => {
       if (!parameter.type.check(value)) fail(`${name}: ${what} ${JSON.stringify(value)} must be ${parameter.type.describe}`);
     };
     if (spec?.type === 'choice') {
       if (!Array.isArray(spec.values) || spec.values.length === 0) fail(`${name}: a choice needs a non-empty "values" list`);
-      for (const value of spec.values as (number | string)[]) check(value, 'value');
+      for (const value of spec.values as (number | string | boolean)[]) check(value, 'value');
     } else if (spec?.type === 'uniform' || spec?.type === 'log-uniform') {
       const { min, max, gridPoints } = spec as { min: unknown; max: unknown; gridPoints?: unknown };
       if (typeof min !== 'number' || typeof max !== 'number' || !(min <= max)) fail(`${name}: ${spec.type} needs numbers "min" <= "max"`);
@@ -132,7 +133,7 @@ export function sampleParams(space: SearchSpace, rng: Rng): TrialParams {
   return params;
 }
 
-function gridValues(spec: ParameterSpec): (number | string)[] {
+function gridValues(spec: ParameterSpec): (number | string | boolean)[] {
   if (spec.type === 'choice') return spec.values;
   const points = spec.gridPoints ?? 3;
   if (points === 1 || spec.min === spec.max) return [spec.type === 'uniform' ? tidy((spec.min + spec.max) / 2) : tidy(Math.sqrt(spec.min * spec.max))];
