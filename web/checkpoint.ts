@@ -10,6 +10,8 @@ function copyState(state: FitState): FitState {
     rngs: state.rngs.map((rng) => structuredClone(rng)),
     order: state.order.slice(),
     history: state.history.map((record) => ({ ...record })),
+    ...(state.average ? { average: { values: state.average.values.slice(), steps: state.average.steps } } : {}),
+    ...(state.snapshots ? { snapshots: { values: state.snapshots.values.slice(), count: state.snapshots.count } } : {}),
   };
 }
 
