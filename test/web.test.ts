@@ -390,6 +390,7 @@ test('while a CNN trains: the learning rate changed mid-run shows on the curves 
   await fillForm(page, { '#epochs': 2, '#batch-size': 16, '#train-limit': 1000, '#seed': 9, '#channels': '4,4,8,8,8', '#features': 16 }, 1);
   // Without Dirac initialisation: at the low learning rate set below, this narrow network's
   // first filters then move enough within the run for their picture to change.
+  await page.click('details.more summary');
   await page.uncheck('#dirac-init');
   await page.click('#train-button');
   await page.waitForFunction(() => /^Epoch 1 of 2, batch/.test(document.getElementById('progress-text')?.textContent ?? ''), null, { timeout: 60_000 });
