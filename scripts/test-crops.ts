@@ -6,7 +6,8 @@
  * with the weights named. Prints one JSON line per run.
  * Run: node --import tsx scripts/test-crops.ts RUN_DIR...
  */
-import { pixelExamples } from '../src/data/dataset.ts';
+import { pixelExamples, shiftImage } from '../src/data/dataset.ts';
+import { PIXELS } from '../src/data/idx.ts';
 import { loadTestSet, loadTrainingSet } from '../src/data/load.ts';
 import { locateData } from '../src/data/locate.ts';
 import { selectExamples } from '../src/data/split.ts';
@@ -19,17 +20,7 @@ import { RunFolder } from '../src/runs/run-folder.ts';
 /** The images shifted by (dy, dx) pixels (vacated pixels 0, the background), mirrored first where asked. */
 function view(images: LabelledImages, dy: number, dx: number, mirror: boolean): LabelledImages {
   const pixels = new Uint8Array(images.pixels.length);
-  for (let i = 0; i < images.count; i++) {
-    for (let y = 0; y < 28; y++) {
-      for (let x = 0; x < 28; x++) {
-        const sy = y - dy;
-        const shifted = x - dx;
-        if (sy < 0 || sy > 27 || shifted < 0 || shifted > 27) continue;
-        const sx = mirror ? 27 - shifted : shifted;
-        pixels[i * 784 + y * 28 + x] = images.pixels[i * 784 + sy * 28 + sx];
-      }
-    }
-  }
+  for (let i = 0; i < images.count; i++) shiftImage(pixels, i * PIXELS, images.pixels, i * PIXELS, dy, dx, mirror, 1);
   return { ...images, pixels };
 }
 

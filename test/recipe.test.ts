@@ -18,11 +18,10 @@ import { Rng } from '../src/random/rng.ts';
 import { DEFAULT_CNN_CONFIG, type CnnConfig } from '../src/runs/configs.ts';
 import { evaluateSavedModel } from '../src/runs/evaluate.ts';
 import { trainCnn } from '../src/runs/train.ts';
-import { fit } from '../src/training/fit.ts';
-import { Adam } from '../src/training/optimizers.ts';
 import { learningRateAt } from '../src/training/schedules.ts';
 import { tempDir } from './helpers/idx-files.ts';
 import { host } from './helpers/random.ts';
+import { watchedFit } from './helpers/watched-fit.ts';
 
 const location = await locateData();
 const training = loadTrainingSet(location.dir).data;
@@ -77,35 +76,24 @@ test('test-time flipping averages the probabilities of each image and its mirror
 });
 
 test('a moving average of the weights is what fit keeps, as computed step by step in float64', async () => {
-  const kernels = jsKernels;
-  const model = new Sequential(kernels, mlpArchitecture({ hidden: 8, dropout: 0, init: 'he' }));
-  const rng = Rng.fromSeed(3);
-  model.initialize(rng.fork());
-  const expected = Float64Array.from(host(model.values));
+  let expected = new Float64Array(0);
   let steps = 0;
-  await fit({
-    kernels,
-    model,
-    loss: new SoftmaxCrossEntropy(kernels, 10, 0.1),
-    optimizer: new Adam(kernels, model.parameterCount),
-    train: pixelExamples(images),
-    validation: pixelExamples(images),
-    epochs: 1,
-    batchSize: 64,
-    learningRate: 0.01,
-    schedule: { name: 'triangular' },
-    patience: 0,
-    shuffleRng: rng.fork(),
-    dropoutRng: rng.fork(),
-    emaDecay: 0.9,
-    onProgress: (event) => {
-      if (event.type !== 'batch') return;
-      steps++;
-      const decay = Math.min(0.9, (1 + steps) / (10 + steps));
-      const values = host(model.values);
-      for (let i = 0; i < expected.length; i++) expected[i] = decay * expected[i] + (1 - decay) * values[i];
+  const { model } = await watchedFit(
+    images,
+    { loss: new SoftmaxCrossEntropy(jsKernels, 10, 0.1), epochs: 1, emaDecay: 0.9 },
+    {
+      seed: 3,
+      onStart: (initial) => {
+        expected = Float64Array.from(host(initial.values));
+      },
+      onBatch: (_fast, trained) => {
+        steps++;
+        const decay = Math.min(0.9, (1 + steps) / (10 + steps));
+        const values = host(trained.values);
+        for (let i = 0; i < expected.length; i++) expected[i] = decay * expected[i] + (1 - decay) * values[i];
+      },
     },
-  });
+  );
   let worst = 0;
   const kept = host(model.values);
   for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(kept[i] - expected[i]));

@@ -19,9 +19,9 @@ import { Sequential } from '../src/models/sequential.ts';
 import { DEFAULT_CNN_CONFIG } from '../src/runs/configs.ts';
 import { imageJobData, learningRateScales, startJob } from '../src/runs/job-core.ts';
 import { loadData } from '../src/data/prepare.ts';
-import { fit, type FitOptions } from '../src/training/fit.ts';
-import { Adam, Sgd, type Optimizer } from '../src/training/optimizers.ts';
+import { Sgd } from '../src/training/optimizers.ts';
 import { host, randomArray, Rng } from './helpers/random.ts';
+import { watchedFit } from './helpers/watched-fit.ts';
 
 const location = await locateData();
 const training = loadTrainingSet(location.dir).data;
@@ -175,78 +175,42 @@ test('learning-rate scales: 0 freezes a tensor, 2 doubles its SGD step; the job 
   assert.equal(learningRateScales({ kind: 'cnn', config: DEFAULT_CNN_CONFIG }, cnn), undefined);
 });
 
-/** A short fit of a small MLP on the images, its optimiser watched: `fast` holds the weights right after each optimiser step. */
-async function watchedFit(options: Partial<FitOptions>, onBatch: (fast: Float32Array, model: Sequential) => void, onEpochEnd?: (model: Sequential) => void) {
-  const kernels = jsKernels;
-  const model = new Sequential(kernels, mlpArchitecture({ hidden: 8, dropout: 0, init: 'he' }));
-  const rng = Rng.fromSeed(9);
-  model.initialize(rng.fork());
-  const adam = new Adam(kernels, model.parameterCount);
-  let fast = new Float32Array(0);
-  const optimizer: Optimizer = {
-    step(parameters, learningRate, scales) {
-      adam.step(parameters, learningRate, scales);
-      fast = Float32Array.from(host(model.values));
-    },
-    state: () => adam.state(),
-    restore: (state) => adam.restore(state),
-    dispose: () => adam.dispose(),
-  };
-  const result = await fit({
-    kernels,
-    model,
-    loss: new SoftmaxCrossEntropy(kernels, 10),
-    optimizer,
-    train: pixelExamples(images),
-    validation: pixelExamples(images),
-    epochs: 3,
-    batchSize: 64,
-    learningRate: 0.01,
-    schedule: { name: 'triangular' },
-    patience: 0,
-    shuffleRng: rng.fork(),
-    dropoutRng: rng.fork(),
-    ...options,
-    onProgress: (event) => {
-      if (event.type === 'batch') onBatch(fast, model);
-      if (event.type === 'epoch-end') onEpochEnd?.(model);
-    },
-  });
-  return { model, result };
-}
-
 test('Lookahead: every k steps and at each epoch end the weights become the slow ones, slow = d·slow + (1 - d)·trained with d = 0.95^k·(t/T)³', async () => {
   const k = 2;
   const batches = Math.ceil(images.count / 64);
-  let slow: Float64Array | null = null;
+  let slow = new Float64Array(0);
   let step = 0;
   let synced = 0;
-  await watchedFit({ lookahead: k }, (fast, model) => {
-    slow ??= Float64Array.from(host(model.values));
-    step++;
-    const b = (step - 1) % batches;
-    const values = host(model.values);
-    if ((b + 1) % k === 0 || b === batches - 1) {
-      const d = 0.95 ** k * (step / (3 * batches)) ** 3;
-      for (let i = 0; i < slow.length; i++) slow[i] = d * slow[i] + (1 - d) * fast[i];
-      let worst = 0;
-      for (let i = 0; i < slow.length; i++) worst = Math.max(worst, Math.abs(values[i] - slow[i]));
-      assert.ok(worst < 1e-5, `step ${step}: the weights differ from the slow ones by ${worst}`);
-      synced++;
-    } else {
-      assert.deepEqual(values, fast);
-    }
-  });
+  await watchedFit(
+    images,
+    { lookahead: k },
+    {
+      onStart: (model) => {
+        slow = Float64Array.from(host(model.values));
+      },
+      onBatch: (fast, model) => {
+        step++;
+        const b = (step - 1) % batches;
+        const values = host(model.values);
+        if ((b + 1) % k === 0 || b === batches - 1) {
+          const d = 0.95 ** k * (step / (3 * batches)) ** 3;
+          for (let i = 0; i < slow.length; i++) slow[i] = d * slow[i] + (1 - d) * fast[i];
+          let worst = 0;
+          for (let i = 0; i < slow.length; i++) worst = Math.max(worst, Math.abs(values[i] - slow[i]));
+          assert.ok(worst < 1e-5, `step ${step}: the weights differ from the slow ones by ${worst}`);
+          synced++;
+        } else {
+          assert.deepEqual(values, fast);
+        }
+      },
+    },
+  );
   assert.equal(synced, 3 * Math.ceil(batches / k));
 });
 
 test("averaged epochs: each of the last k epochs validates the mean of the epochs' end weights so far, and the best is kept", async () => {
   const ends: Float32Array[] = [];
-  const { model, result } = await watchedFit(
-    { averageEpochs: 2 },
-    () => {},
-    (trained) => ends.push(Float32Array.from(host(trained.values))),
-  );
+  const { model, result } = await watchedFit(images, { averageEpochs: 2 }, { onEpochEnd: (trained) => ends.push(Float32Array.from(host(trained.values))) });
   assert.equal(ends.length, 3);
   const mean = Float32Array.from(ends[1], (v, i) => (v + ends[2][i]) / 2);
   const loss = new SoftmaxCrossEntropy(jsKernels, 10);

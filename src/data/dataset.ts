@@ -84,6 +84,23 @@ function eraseRectangle(image: Float32Array, offset: number, rng: Rng): void {
 }
 
 /**
+ * Writes the [28, 28] image at pixels[source ..] into out[target ..], mirrored left to right
+ * where asked and then shifted by (dy, dx) pixels, each pixel times `scale`; vacated pixels are
+ * 0, the background.
+ */
+export function shiftImage(out: { [index: number]: number }, target: number, pixels: Uint8Array, source: number, dy: number, dx: number, mirror: boolean, scale: number): void {
+  for (let y = 0; y < IMAGE_SIZE; y++) {
+    const sy = y - dy;
+    for (let x = 0; x < IMAGE_SIZE; x++) {
+      const shifted = x - dx;
+      const sx = mirror ? IMAGE_SIZE - 1 - shifted : shifted;
+      const inside = sy >= 0 && sy < IMAGE_SIZE && shifted >= 0 && shifted < IMAGE_SIZE;
+      out[target + y * IMAGE_SIZE + x] = inside ? pixels[source + sy * IMAGE_SIZE + sx] * scale : 0;
+    }
+  }
+}
+
+/**
  * Pixels scaled to [0, 1], each example shifted and mirrored at random as it is gathered (for
  * training only). Vacated pixels are 0, the background. Draws from `rng` alone; alternating
  * flips need the epoch of each gather.
@@ -110,15 +127,7 @@ export function augmentedPixelExamples(images: LabelledImages, augmentation: Aug
         const dy = rng.int(2 * maxShift + 1) - maxShift;
         const dx = rng.int(2 * maxShift + 1) - maxShift;
         const mirror = mirroredFirst ? mirroredFirst[index] === (epoch ?? 1) % 2 : flip && rng.uniform() < 0.5;
-        for (let y = 0; y < IMAGE_SIZE; y++) {
-          const sy = y - dy;
-          for (let x = 0; x < IMAGE_SIZE; x++) {
-            const shifted = x - dx;
-            const sx = mirror ? IMAGE_SIZE - 1 - shifted : shifted;
-            const inside = sy >= 0 && sy < IMAGE_SIZE && shifted >= 0 && shifted < IMAGE_SIZE;
-            out[target + y * IMAGE_SIZE + x] = inside ? pixels[source + sy * IMAGE_SIZE + sx] * scale : 0;
-          }
-        }
+        shiftImage(out, target, pixels, source, dy, dx, mirror, scale);
         if (erase > 0 && rng.uniform() < erase) eraseRectangle(out, target, rng);
       }
       kernels.write(into, out);
